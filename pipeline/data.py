@@ -1,0 +1,152 @@
+"""MNIST / Fashion-MNIST: fetch through torchvision, split, save and load compact uint8 arrays.
+
+Raw files come from `torchvision.datasets.<Class>(root, download=True)`, which checks each file's
+md5. Before that, any missing file is copied from a local mirror (a folder in torchvision's layout),
+so a machine without internet access is served by e.g. `../shared/data`. A missing, truncated or
+corrupted file stops with a `DataFileError` naming the file, never a gzip traceback.
+
+Prepared datasets live in one folder each, `x_<split>.npy` (uint8, n x 784), `y_<split>.npy`
+(uint8) and `idx_<split>.npy` (int64, index into the 70,000 images: train file 0-59,999, then the
+test file 60,000-69,999). `.npy` is byte-stable, so the same params give identical files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torchvision import datasets
+
+from pipeline.params import BasicSplit, FullSplit
+from pipeline.utils import atomic_path, derive_seed
+
+SPLITS = ("train", "valid", "test")
+SOURCES = {"mnist": datasets.MNIST, "fashion_mnist": datasets.FashionMNIST}
+MIRROR_ENV = "PIPELINE_DATA_MIRROR"
+
+
+class DataFileError(RuntimeError):
+    """A raw data file is missing, truncated or corrupted."""
+
+
+def _md5(path: Path) -> str:
+    digest = hashlib.md5()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def mirror_folders(configured: list[str]) -> list[Path]:
+    """Mirrors from the environment first (PIPELINE_DATA_MIRROR, os.pathsep-separated), then params."""
+    env = [p for p in os.environ.get(MIRROR_ENV, "").split(os.pathsep) if p]
+    return [Path(p).expanduser() for p in [*env, *configured]]
+
+
+def stage_raw_files(source: str, root: str | Path, mirrors: list[str]) -> Path:
+    """Make sure every raw .gz of `source` sits, md5-verified, in <root>/<Class>/raw; return that folder.
+
+    A file already there must have the right md5. A missing one is copied from the first mirror
+    that has it (and must have the right md5 there too); if no mirror has it, torchvision downloads it.
+    """
+    cls = SOURCES[source]
+    raw = Path(root) / cls.__name__ / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    for filename, md5 in cls.resources:
+        target = raw / filename
+        candidates = [target] + [Path(m) / cls.__name__ / "raw" / filename for m in mirror_folders(mirrors)]
+        for candidate in candidates:
+            if not candidate.is_file():
+                continue
+            actual = _md5(candidate)
+            if actual != md5:
+                raise DataFileError(
+                    f"{candidate}: md5 {actual} but torchvision expects {md5} "
+                    f"({candidate.stat().st_size:,} bytes; truncated or corrupted). "
+                    "Delete or replace the file and run again."
+                )
+            if candidate != target:
+                with atomic_path(target) as tmp:
+                    shutil.copyfile(candidate, tmp)
+            break
+    return raw
+
+
+def load_raw(source: str, root: str | Path, mirrors: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """All 70,000 images (uint8, 70000 x 784; train file first) and labels (uint8) of `source`."""
+    raw = stage_raw_files(source, root, mirrors)
+    cls = SOURCES[source]
+    parts = []
+    for train in (True, False):
+        try:
+            ds = cls(str(root), train=train, download=True)
+        except RuntimeError as exc:
+            missing = [f for f, _ in cls.resources if not (raw / f).is_file()]
+            raise DataFileError(
+                f"could not get {', '.join(missing) or 'the raw files'} of {cls.__name__} into {raw}: "
+                f"not in any mirror ({', '.join(map(str, mirror_folders(mirrors))) or 'none set'}) "
+                f"and the download failed:\n{exc}"
+            ) from None
+        parts.append((ds.data.reshape(len(ds.data), -1).numpy(), ds.targets.numpy().astype(np.uint8)))
+    x = np.concatenate([parts[0][0], parts[1][0]])
+    y = np.concatenate([parts[0][1], parts[1][1]])
+    return x, y
+
+
+def split_indices(name: str, sizes: BasicSplit | FullSplit, seed: int) -> dict[str, np.ndarray]:
+    """Indices into the 70,000 images for each split of dataset `name` ('basic' or 'full')."""
+    if name == "basic":
+        perm = np.random.default_rng(derive_seed(seed, "basic-split")).permutation(70_000)
+        cut = np.cumsum([sizes.train, sizes.valid, sizes.test])
+        return {"train": perm[: cut[0]], "valid": perm[cut[0] : cut[1]], "test": perm[cut[1] : cut[2]]}
+    if name == "full":
+        return {
+            "train": np.arange(sizes.train),
+            "valid": np.arange(60_000 - sizes.valid, 60_000),
+            "test": np.arange(60_000, 60_000 + sizes.test),
+        }
+    raise ValueError(f"unknown dataset {name!r}; expected 'basic' or 'full'")
+
+
+def save_dataset(folder: Path, x: np.ndarray, y: np.ndarray, indices: dict[str, np.ndarray]) -> None:
+    """Write x_/y_/idx_<split>.npy for each split into `folder` (which the caller makes atomic)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for split, idx in indices.items():
+        np.save(folder / f"x_{split}.npy", np.ascontiguousarray(x[idx]))
+        np.save(folder / f"y_{split}.npy", np.ascontiguousarray(y[idx]))
+        np.save(folder / f"idx_{split}.npy", idx.astype(np.int64))
+
+
+@dataclass(frozen=True)
+class Split:
+    """One split in memory: x float32 in [0, 1] of shape (n, 784), y int64."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+
+def load_split(folder: str | Path, split: str, device: str | torch.device = "cpu") -> Split:
+    """Load one prepared split as float tensors in [0, 1]."""
+    folder = Path(folder)
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; expected one of {SPLITS}")
+    x_path, y_path = folder / f"x_{split}.npy", folder / f"y_{split}.npy"
+    for path in (x_path, y_path):
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: prepared data not found; run `dvc repro prepare` first")
+    x = torch.from_numpy(np.load(x_path)).to(device=device, dtype=torch.float32).div_(255.0)
+    y = torch.from_numpy(np.load(y_path).astype(np.int64)).to(device)
+    return Split(x, y)
+
+
+def load_uint8(path: str | Path) -> torch.Tensor:
+    """A uint8 .npy image array as float32 in [0, 1]."""
+    return torch.from_numpy(np.load(path)).float().div_(255.0)

@@ -1,0 +1,132 @@
+"""The typed schema of `params.yaml`, and the one function that loads it.
+
+Every stage calls `load_params()` first, so an unknown key, a wrong type or an out-of-range value
+stops it before any work, with a message naming the key, the value and what is allowed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+MNIST_TRAIN, MNIST_TEST = 60_000, 10_000
+NoiseLevel = Annotated[float, Field(ge=0.0, le=1.0)]
+PositiveInt = Annotated[int, Field(gt=0)]
+
+
+class ParamsError(ValueError):
+    """Raised when params.yaml is missing, unparsable or does not fit the schema."""
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class DataParams(Section):
+    source: Literal["mnist", "fashion_mnist"] = "mnist"
+    root: str = "data/raw"
+    """torchvision root: files are downloaded (or copied from a mirror) to <root>/<MNIST|FashionMNIST>/raw."""
+    mirrors: list[str] = []
+    """Local folders in torchvision layout tried before the internet (the env PIPELINE_DATA_MIRROR adds one)."""
+
+
+class BasicSplit(Section):
+    """MNIST-basic: a seeded draw from all 70,000 images (Larochelle's own indices are unpublished)."""
+
+    train: PositiveInt = 10_000
+    valid: PositiveInt = 2_000
+    test: PositiveInt = 50_000
+
+    @model_validator(mode="after")
+    def _fits(self) -> BasicSplit:
+        total = self.train + self.valid + self.test
+        if total > MNIST_TRAIN + MNIST_TEST:
+            raise ValueError(
+                f"train + valid + test = {total} does not fit in the {MNIST_TRAIN + MNIST_TEST:,} images"
+            )
+        return self
+
+
+class FullSplit(Section):
+    """Standard split: the first `train` of the 60,000, the last `valid` of them, the first `test` of 10,000."""
+
+    train: PositiveInt = 50_000
+    valid: PositiveInt = 10_000
+    test: PositiveInt = 10_000
+
+    @model_validator(mode="after")
+    def _fits(self) -> FullSplit:
+        if self.train + self.valid > MNIST_TRAIN:
+            raise ValueError(
+                f"train + valid = {self.train + self.valid} does not fit in the {MNIST_TRAIN:,} training images"
+            )
+        if self.test > MNIST_TEST:
+            raise ValueError(f"test = {self.test} is more than the {MNIST_TEST:,} test images")
+        return self
+
+
+class PrepareParams(Section):
+    basic: BasicSplit = BasicSplit()
+    full: FullSplit = FullSplit()
+    samples_per_class: PositiveInt = 10
+
+
+class CorruptParams(Section):
+    datasets: list[Literal["basic", "full"]] = ["basic", "full"]
+    masking: list[NoiseLevel] = [0.1, 0.25, 0.4]
+    masking_bernoulli: list[NoiseLevel] = []
+    gaussian: list[NoiseLevel] = [0.5]
+    salt_and_pepper: list[NoiseLevel] = [0.25]
+    figure_examples: PositiveInt = 10
+
+    def noises(self) -> list[tuple[str, float]]:
+        """(kind, level) pairs in a fixed order."""
+        kinds = ("masking", "masking_bernoulli", "gaussian", "salt_and_pepper")
+        return [(kind, level) for kind in kinds for level in getattr(self, kind)]
+
+
+class TrackingParams(Section):
+    experiment: str = "autoencoder-benchmark"
+
+
+class Params(Section):
+    seed: Annotated[int, Field(ge=0)] = 0
+    data: DataParams = DataParams()
+    prepare: PrepareParams = PrepareParams()
+    corrupt: CorruptParams = CorruptParams()
+    tracking: TrackingParams = TrackingParams()
+
+
+def _describe(error: dict[str, Any]) -> str:
+    key = ".".join(str(part) for part in error["loc"]) or "(top level)"
+    if error["type"] == "extra_forbidden":
+        return f"{key}: unknown key (value {error['input']!r}); check the spelling against params.yaml's schema"
+    if error["type"] == "missing":
+        return f"{key}: required key is missing"
+    return f"{key} = {error['input']!r}: {error['msg']}"
+
+
+def parse_params(raw: Any, source: str = "params.yaml") -> Params:
+    """Validate an already-parsed mapping; raise ParamsError listing every problem."""
+    if not isinstance(raw, dict):
+        raise ParamsError(f"{source}: expected a mapping at the top level, got {type(raw).__name__}")
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as exc:
+        lines = "\n".join(f"  - {_describe(e)}" for e in exc.errors())
+        raise ParamsError(f"{source}: invalid params\n{lines}") from None
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    """Read and validate a params file."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ParamsError(f"{path}: params file not found") from None
+    except yaml.YAMLError as exc:
+        raise ParamsError(f"{path}: not valid YAML: {exc}") from None
+    return parse_params(raw, str(path))

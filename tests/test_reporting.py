@@ -1,0 +1,241 @@
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from pipeline.report_figures import (
+    corrupted_and_reconstructed,
+    filter_grid,
+    ours_vs_paper,
+    probe_plot,
+    tile_filters,
+    training_curves,
+)
+from pipeline.reporting import (
+    TABLE_COLUMNS,
+    bold_mask,
+    probe_markdown,
+    vincent_markdown,
+    vincent_table,
+    write_csv_atomic,
+)
+from pipeline.utils import save_figure
+
+# The paper's rows for two datasets (Vincent et al. 2008, Table 1).
+PAPER_ROWS = """dataset,model,test_error_pct,ci95_pct,noise_pct
+basic,SVM_rbf,3.03,0.15,
+basic,SVM_poly,3.69,0.17,
+basic,DBN-1,3.94,0.17,
+basic,SAA-3,3.46,0.16,
+basic,DBN-3,3.11,0.15,
+basic,SdA-3,2.80,0.14,10
+rot,SVM_rbf,11.11,0.28,
+rot,SVM_poly,15.42,0.32,
+rot,DBN-1,14.69,0.31,
+rot,SAA-3,10.30,0.27,
+rot,DBN-3,10.30,0.27,
+rot,SdA-3,10.29,0.27,10
+"""
+
+
+@pytest.fixture
+def paper_csv(tmp_path):
+    path = tmp_path / "paper.csv"
+    path.write_text(PAPER_ROWS)
+    return path
+
+
+def record(model: str, test_error: float, dataset: str = "basic", n_test: int = 50_000) -> dict:
+    return {
+        "dataset": dataset,
+        "model": model,
+        "test_error": test_error,
+        "n_test": n_test,
+        "valid_error": test_error,
+        "noise_pct": None,
+        "selected": {},
+    }
+
+
+# On basic: SdA-3 2.71 ±0.14 is best (upper end 2.85); SVM_rbf 2.95 ±0.15 overlaps it (lower end 2.80);
+# DBN-3 3.01 ±0.15 does not (lower end 2.86).
+RESULTS = [record("SdA-3", 0.0271), record("DBN-3", 0.0301), record("SVM_rbf", 0.0295)]
+
+
+def test_vincent_table_columns_order_and_deltas(paper_csv):
+    table = vincent_table(RESULTS, paper_csv)
+    assert list(table.columns) == TABLE_COLUMNS
+    assert list(table["model"]) == ["SVM_rbf", "SVM_poly", "DBN-1", "SAA-3", "DBN-3", "SdA-3"]
+    assert set(table["dataset"]) == {"basic"}  # rot has no result: not in the table
+    sda = table.set_index("model").loc["SdA-3"]
+    assert sda["error_pct"] == 2.71 and sda["ci95_pct"] == 0.14
+    assert sda["paper_error_pct"] == 2.80 and sda["paper_ci95_pct"] == 0.14
+    assert sda["delta_pct"] == pytest.approx(-0.09)
+    rbf = table.set_index("model").loc["SVM_rbf"]
+    assert rbf["delta_pct"] == pytest.approx(-0.08) and rbf["ci95_pct"] == 0.15
+    assert table.set_index("model").loc["SVM_poly"][["error_pct", "ci95_pct", "delta_pct"]].isna().all()
+
+
+def test_vincent_table_ci_uses_n_test_and_extra_models_go_last(paper_csv):
+    results = [record("SdA-3", 0.10, "rot", n_test=1000), record("SdA-3-gauss", 0.09, "rot")]
+    table = vincent_table(results, paper_csv)
+    assert list(table["model"])[-1] == "SdA-3-gauss"
+    assert table["model"].iloc[0] == "SVM_rbf"
+    row = table.set_index("model").loc["SdA-3"]
+    assert row["ci95_pct"] == round(100 * 1.96 * math.sqrt(0.1 * 0.9 / 1000), 2) == 1.86
+    extra = table.set_index("model").loc["SdA-3-gauss"]
+    assert np.isnan(extra["paper_error_pct"]) and np.isnan(extra["delta_pct"])
+
+
+def test_vincent_table_rejects_duplicates(paper_csv):
+    with pytest.raises(ValueError):
+        vincent_table([record("SdA-3", 0.03), record("SdA-3", 0.04)], paper_csv)
+
+
+def test_bold_mask_overlap_rule():
+    assert bold_mask([2.0, 2.15, 2.3], [0.1, 0.1, 0.1]) == [True, True, False]
+    assert bold_mask([3.0, 2.0], [0.5, 0.5]) == [True, True]  # 2.5 <= 2.5: touching counts
+    assert bold_mask([float("nan"), 5.0, 1.0], [0.1, 0.1, 0.1]) == [False, False, True]
+    assert bold_mask([float("nan")], [float("nan")]) == [False]
+
+
+def test_vincent_markdown_cells_and_bold(paper_csv):
+    md = vincent_markdown(vincent_table(RESULTS, paper_csv))
+    ours, paper = md.split("Paper (Vincent")
+    header = next(line for line in ours.splitlines() if line.startswith("| dataset"))
+    assert header == "| dataset | SVM_rbf | SVM_poly | DBN-1 | SAA-3 | DBN-3 | SdA-3 |"
+    row = next(line for line in ours.splitlines() if line.startswith("| basic"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[0] == "basic"
+    assert cells[6] == "**2.71 ±0.14** (paper 2.80 ±0.14, −0.09)"
+    assert cells[1] == "**2.95 ±0.15** (paper 3.03 ±0.15, −0.08)"
+    assert cells[5] == "3.01 ±0.15 (paper 3.11 ±0.15, −0.10)"
+    assert cells[2] == cells[3] == cells[4] == "—"
+    # The paper's own numbers: SdA-3 2.80 ±0.14 best; SVM_rbf 3.03 ±0.15 overlaps, DBN-3 3.11 ±0.15 not.
+    prow = next(line for line in paper.splitlines() if line.startswith("| basic"))
+    pcells = [c.strip() for c in prow.strip("|").split("|")]
+    assert pcells[1:] == [
+        "**3.03 ±0.15**",
+        "3.69 ±0.17",
+        "3.94 ±0.17",
+        "3.46 ±0.16",
+        "3.11 ±0.15",
+        "**2.80 ±0.14**",
+    ]
+
+
+def test_vincent_markdown_positive_delta_and_two_datasets(paper_csv):
+    results = [record("SdA-3", 0.0300), record("DBN-1", 0.1500, "rot")]
+    md = vincent_markdown(vincent_table(results, paper_csv), include_paper=False)
+    assert "Paper (Vincent" not in md
+    assert "**3.00 ±0.15** (paper 2.80 ±0.14, +0.20)" in md
+    rows = [line for line in md.splitlines() if line.startswith(("| basic", "| rot"))]
+    assert [r.split("|")[1].strip() for r in rows] == ["basic", "rot"]
+    assert "**15.00 ±0.31** (paper 14.69 ±0.31, +0.31)" in rows[1]
+
+
+PROBES = [
+    {
+        "model": "SdA-3",
+        "layer": 1,
+        "probe": "logreg",
+        "valid_error": 0.05,
+        "test_error": 0.04,
+        "n_test": 50_000,
+    },
+    {"model": "SdA-3", "layer": 1, "probe": "svm", "valid_error": 0.04, "test_error": 0.03, "n_test": 50_000},
+    {
+        "model": "SdA-3",
+        "layer": 2,
+        "probe": "logreg",
+        "valid_error": 0.06,
+        "test_error": 0.05,
+        "n_test": 50_000,
+    },
+    {
+        "model": "SAA-3",
+        "layer": 1,
+        "probe": "svm",
+        "valid_error": 0.05,
+        "test_error": 0.035,
+        "n_test": 50_000,
+    },
+]
+
+
+def test_probe_markdown_rows_and_missing_cells():
+    md = probe_markdown(PROBES)
+    lines = md.strip().splitlines()
+    assert lines[0] == "| model | layer | logistic regression test error % | SVM (rbf) test error % |"
+    assert lines[2:] == [
+        "| SdA-3 | 1 | 4.00 ±0.17 | 3.00 ±0.15 |",
+        "| SdA-3 | 2 | 5.00 ±0.19 | — |",
+        "| SAA-3 | 1 | — | 3.50 ±0.16 |",
+    ]
+
+
+def test_write_csv_atomic_roundtrip(tmp_path, paper_csv):
+    table = vincent_table(RESULTS, paper_csv)
+    path = tmp_path / "out" / "table1.csv"
+    write_csv_atomic(table, path)
+    back = pd.read_csv(path)
+    assert list(back.columns) == TABLE_COLUMNS
+    pd.testing.assert_frame_equal(back, table, check_dtype=False)
+    assert [p.name for p in path.parent.iterdir()] == ["table1.csv"]
+
+
+def test_tile_filters_layout_and_scaling():
+    w = torch.randn(100, 784) * 5
+    tiles = tile_filters(w)
+    assert tiles.shape == (10 * 29 + 1, 10 * 29 + 1)
+    assert tiles.min() == 0.0 and tiles.max() == 1.0
+    first = tiles[1:29, 1:29]
+    assert first.min() == 0.0 and first.max() == 1.0
+    np.testing.assert_allclose(
+        first.ravel(), (w[0] - w[0].min()).numpy() / (w[0].max() - w[0].min()).item(), rtol=1e-5, atol=1e-6
+    )
+    assert tile_filters(np.ones((7, 784))).shape == (3 * 29 + 1, 3 * 29 + 1)  # constant filters: no NaN
+
+
+def _png(fig, path) -> bytes:
+    save_figure(fig, path)
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 2000
+    return data
+
+
+def test_figures_render_to_png(tmp_path, paper_csv):
+    rng = np.random.default_rng(0)
+    table = vincent_table(RESULTS + [record("SdA-3", 0.10, "rot")], paper_csv)
+    fig = ours_vs_paper(table)
+    assert len(fig.axes) == 2
+    _png(fig, tmp_path / "bars.png")
+
+    fig = filter_grid([rng.normal(size=(100, 784)) for _ in range(3)], ["0%", "25%", "50%"])
+    assert [ax.get_title() for ax in fig.axes] == ["0%", "25%", "50%"]
+    _png(fig, tmp_path / "filters.png")
+
+    clean = rng.random((10, 784))
+    _png(
+        corrupted_and_reconstructed(clean, clean * (rng.random((10, 784)) > 0.25), torch.tensor(clean)),
+        tmp_path / "recon.png",
+    )
+
+    histories = {
+        "SdA-3": {"train_loss": [3.0, 2.0, 1.5], "valid_error": [0.1, 0.05]},
+        "SAA-3": {"train_loss": [3.2, 2.5]},
+    }
+    fig = training_curves(histories)
+    assert [ax.get_xlabel() for ax in fig.axes] == ["epoch", "epoch"]
+    assert [ax.get_ylabel() for ax in fig.axes] == ["train loss", "valid error"]
+    assert [len(ax.get_lines()) for ax in fig.axes] == [2, 1]
+    _png(fig, tmp_path / "curves.png")
+
+    fig = probe_plot(PROBES)
+    assert [ax.get_title() for ax in fig.axes] == [
+        "logistic regression on frozen features",
+        "SVM (rbf) on frozen features",
+    ]
+    _png(fig, tmp_path / "probes.png")
