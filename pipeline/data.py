@@ -28,6 +28,7 @@ from pipeline.utils import atomic_path, derive_seed
 SPLITS = ("train", "valid", "test")
 SOURCES = {"mnist": datasets.MNIST, "fashion_mnist": datasets.FashionMNIST}
 MIRROR_ENV = "PIPELINE_DATA_MIRROR"
+OFFLINE_ENV = "PIPELINE_OFFLINE"  # set to 1 to never try the internet
 
 
 class DataFileError(RuntimeError):
@@ -74,6 +75,10 @@ def stage_raw_files(source: str, root: str | Path, mirrors: list[str]) -> Path:
                 with atomic_path(target) as tmp:
                     shutil.copyfile(candidate, tmp)
             break
+        else:
+            if os.environ.get(OFFLINE_ENV) == "1":
+                searched = ", ".join(str(c) for c in candidates)
+                raise DataFileError(f"{filename}: missing; looked in {searched} ({OFFLINE_ENV}=1, so no download)")
     return raw
 
 

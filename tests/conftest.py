@@ -1,0 +1,48 @@
+"""Shared fixtures: where the raw MNIST files come from, and a copy of the project to run DVC in."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def mirror_root() -> Path | None:
+    """A folder in torchvision layout holding MNIST/raw/*.gz: $PIPELINE_DATA_MIRROR, else ../shared/data."""
+    for candidate in [os.environ.get("PIPELINE_DATA_MIRROR"), ROOT.parent / "shared" / "data"]:
+        if candidate and (Path(candidate) / "MNIST" / "raw").is_dir():
+            return Path(candidate).resolve()
+    return None
+
+
+@pytest.fixture(scope="session")
+def mnist_mirror(tmp_path_factory) -> Path:
+    """A read-only source of the raw files; downloads once through torchvision where no mirror is present."""
+    found = mirror_root()
+    if found is not None:
+        return found
+    from torchvision import datasets
+
+    root = tmp_path_factory.mktemp("mnist-download")
+    datasets.MNIST(str(root), download=True)
+    return root
+
+
+def copy_project(dest: Path) -> Path:
+    """Copy the tracked project files (no data, no state) into `dest` and make it a git + DVC repo."""
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    for rel in files:
+        src = ROOT / rel
+        if not src.is_file() or rel.startswith(("reports/", "metrics/")) or rel == "dvc.lock":
+            continue
+        target = dest / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(src, target)
+    subprocess.run(["git", "init", "-q"], cwd=dest, check=True)
+    subprocess.run(["git", "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-q", "--allow-empty", "-m", "init"], cwd=dest, check=True)
+    return dest

@@ -1,0 +1,78 @@
+"""params.yaml validation: bad input stops a stage before any work, naming key, value and rule."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pipeline.params import Params, ParamsError, load_params, parse_params
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_repo_params_are_valid() -> None:
+    params = load_params(ROOT / "params.yaml")
+    assert params.prepare.basic.train == 10_000
+    assert params.prepare.basic.valid == 2_000
+    assert params.prepare.basic.test == 50_000
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ({"sed": 1}, ["sed", "unknown key"]),
+        ({"prepare": {"basic": {"trian": 5}}}, ["prepare.basic.trian", "unknown key"]),
+        ({"seed": "abc"}, ["seed", "'abc'", "valid integer"]),
+        ({"prepare": {"basic": {"train": 10.5}}}, ["prepare.basic.train", "10.5"]),
+        ({"corrupt": {"masking": [0.1, 1.5]}}, ["corrupt.masking.1", "1.5", "less than or equal to 1"]),
+        ({"corrupt": {"gaussian": [-0.2]}}, ["corrupt.gaussian.0", "-0.2", "greater than or equal to 0"]),
+        ({"prepare": {"full": {"valid": 0}}}, ["prepare.full.valid", "0", "greater than 0"]),
+        ({"prepare": {"basic": {"train": 30000, "valid": 2000, "test": 50000}}}, ["prepare.basic", "82000", "70,000"]),
+        ({"prepare": {"full": {"test": 20000}}}, ["prepare.full", "10,000"]),
+        ({"data": {"source": "cifar"}}, ["data.source", "'cifar'", "mnist"]),
+    ],
+)
+def test_bad_params_name_key_value_and_rule(raw: dict, expected: list[str]) -> None:
+    with pytest.raises(ParamsError) as info:
+        parse_params(raw)
+    message = str(info.value)
+    for fragment in expected:
+        assert fragment in message, f"{fragment!r} not in {message!r}"
+
+
+def test_every_problem_is_listed_at_once() -> None:
+    with pytest.raises(ParamsError) as info:
+        parse_params({"sed": 1, "corrupt": {"masking": [2.0]}})
+    assert "sed" in str(info.value) and "corrupt.masking.0" in str(info.value)
+
+
+def test_missing_and_unparsable_files(tmp_path: Path) -> None:
+    with pytest.raises(ParamsError, match="not found"):
+        load_params(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("seed: [1, 2\n")
+    with pytest.raises(ParamsError, match="not valid YAML"):
+        load_params(bad)
+
+
+def test_defaults_fill_missing_sections() -> None:
+    assert parse_params({"seed": 3}) == Params(seed=3)
+
+
+@pytest.mark.parametrize("stage", ["prepare", "corrupt"])
+def test_stage_stops_before_any_work_on_bad_params(tmp_path: Path, stage: str) -> None:
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["corrupt"]["masking"] = [0.25, 1.7]
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    result = subprocess.run(
+        [sys.executable, "-m", "pipeline.prepare" if stage == "prepare" else "pipeline.corrupt"],
+        cwd=tmp_path, capture_output=True, text=True, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+    )
+    assert result.returncode == 2
+    assert "corrupt.masking.1 = 1.7" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"], "the stage wrote something"

@@ -1,0 +1,79 @@
+"""One end-to-end `dvc repro` of the real pipeline on the smoke profile, with real MLflow logging."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+from mlflow.tracking import MlflowClient
+
+from tests.conftest import copy_project
+
+ROOT = Path(__file__).resolve().parents[1]
+STAGES = ["prepare", "corrupt"]
+
+pytestmark = pytest.mark.e2e
+
+
+def dvc(project: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{project / 'mlflow.db'}", "PIPELINE_OFFLINE": "1"}
+    env.pop("PIPELINE_DATA_MIRROR", None)
+    result = subprocess.run(["dvc", *args], cwd=project, capture_output=True, text=True, env=env)
+    assert result.returncode == 0, f"dvc {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
+    return result
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory, mnist_mirror: Path) -> Path:
+    project = copy_project(tmp_path_factory.mktemp("smoke"))
+    params = yaml.safe_load((ROOT / "tests/smoke_params.yaml").read_text())
+    params["data"]["mirrors"] = [str(mnist_mirror)]
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    dvc(project, "repro")
+    return project
+
+
+def test_outputs_exist(project: Path) -> None:
+    for name in ("basic", "full"):
+        assert (project / f"data/prepared/{name}/x_train.npy").is_file()
+    assert (project / "data/corrupted/basic/masking-0.25/x_test.npy").is_file()
+    assert (project / "reports/figures/prepare_samples.png").stat().st_size > 10_000
+    assert (project / "reports/figures/corrupt_examples.png").stat().st_size > 10_000
+    assert (project / "dvc.lock").is_file()
+
+
+def test_mlflow_has_one_parent_with_a_child_per_stage(project: Path) -> None:
+    client = MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("smoke")
+    runs = client.search_runs([experiment.experiment_id])
+    parents = [r for r in runs if r.data.tags.get("pipeline.role") == "parent"]
+    children = [r for r in runs if r.data.tags.get("pipeline.role") == "stage"]
+    assert len(parents) == 1
+    assert sorted(r.data.tags["dvc.stage"] for r in children) == sorted(STAGES)
+    for child in children:
+        assert child.data.tags["mlflow.parentRunId"] == parents[0].info.run_id
+        assert child.info.status == "FINISHED"
+        assert len(child.data.tags["git.commit"]) >= 40
+    by_stage = {r.data.tags["dvc.stage"]: r for r in children}
+    assert by_stage["prepare"].data.params["prepare.basic.train"] == "600"
+    assert by_stage["corrupt"].data.params["corrupt.masking"] == "0.25"
+    assert by_stage["prepare"].data.metrics["basic.train.n"] == 600
+    assert "basic.masking-0.25.changed_fraction" in by_stage["corrupt"].data.metrics
+    artifacts = [a.path for a in client.list_artifacts(by_stage["corrupt"].info.run_id, "figures")]
+    assert "figures/corrupt_examples.png" in artifacts
+
+
+def test_second_repro_does_nothing_and_a_corrupt_param_reruns_only_corrupt(project: Path) -> None:
+    again = dvc(project, "repro")
+    assert "Running stage" not in again.stdout
+    assert "Data and pipelines are up to date" in again.stdout
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["corrupt"]["gaussian"] = [0.3]
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    changed = dvc(project, "repro")
+    assert "Running stage 'corrupt'" in changed.stdout
+    assert "Running stage 'prepare'" not in changed.stdout
+    assert (project / "data/corrupted/basic/gaussian-0.3/x_test.npy").is_file()
