@@ -2,8 +2,8 @@
 
 SVM model selection follows Larochelle et al. 2007: every grid point is trained on the training
 set and scored on the validation set; the best point is refit on train+validation and scored once
-on the test set. Grid points (and test-set prediction batches) run in parallel with joblib, since
-libsvm itself uses a single core.
+on the test set. libsvm uses a single core but releases the GIL in fit and predict, so grid points
+and test-set prediction batches run in parallel joblib threads: no pickled models or data copies.
 """
 
 from __future__ import annotations
@@ -47,11 +47,13 @@ def make_svc(kernel: str, params: dict[str, Any], cache_size: float = 2000.0) ->
 
 
 def predict_batched(model: Any, x: np.ndarray, batch_size: int = 10_000, n_jobs: int = 1) -> np.ndarray:
-    """model.predict over row batches (bounded kernel-matrix memory), optionally in parallel."""
+    """model.predict over row batches, in parallel threads when n_jobs > 1 (libsvm releases the GIL)."""
     batches = [x[i : i + batch_size] for i in range(0, len(x), batch_size)]
     if n_jobs == 1 or len(batches) == 1:
         return np.concatenate([model.predict(b) for b in batches])
-    return np.concatenate(Parallel(n_jobs=n_jobs)(delayed(model.predict)(b) for b in batches))
+    return np.concatenate(
+        Parallel(n_jobs=n_jobs, prefer="threads")(delayed(model.predict)(b) for b in batches)
+    )
 
 
 def error_rate(y_pred: np.ndarray, y_true: np.ndarray) -> float:
@@ -79,7 +81,9 @@ def select_svm(
     xt, xv = as_numpy(x_train, np.float64), as_numpy(x_valid, np.float64)
     yt, yv = as_numpy(y_train), as_numpy(y_valid)
     points = grid_points(grid)
-    errors = Parallel(n_jobs=n_jobs)(delayed(_fit_and_score)(kernel, p, xt, yt, xv, yv) for p in points)
+    errors = Parallel(n_jobs=n_jobs, prefer="threads")(
+        delayed(_fit_and_score)(kernel, p, xt, yt, xv, yv) for p in points
+    )
     table = [{**p, "valid_error": e} for p, e in zip(points, errors, strict=True)]
     best = min(range(len(points)), key=lambda i: errors[i])
     return points[best], table
@@ -156,7 +160,7 @@ def linear_probe(
     ft, fv, fs = (as_numpy(f, np.float64) for f in (f_train, f_valid, f_test))
     yt, yv, ys = (as_numpy(y) for y in (y_train, y_valid, y_test))
     Cs = list(Cs)
-    errors = Parallel(n_jobs=n_jobs)(delayed(_logreg_score)(C, ft, yt, fv, yv) for C in Cs)
+    errors = Parallel(n_jobs=n_jobs, prefer="threads")(delayed(_logreg_score)(C, ft, yt, fv, yv) for C in Cs)
     best = min(range(len(Cs)), key=lambda i: errors[i])
     model = _logreg(Cs[best]).fit(np.concatenate([ft, fv]), np.concatenate([yt, yv]))
     test_error = error_rate(model.predict(fs), ys)

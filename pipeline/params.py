@@ -88,6 +88,95 @@ class CorruptParams(Section):
         return [(kind, level) for kind in kinds for level in getattr(self, kind)]
 
 
+IntGrid = Annotated[list[PositiveInt], Field(min_length=1)]
+PositiveGrid = Annotated[list[Annotated[float, Field(gt=0)]], Field(min_length=1)]
+
+
+class PretrainParams(Section):
+    """Greedy layer-wise pretraining; every list is a grid searched on the validation split."""
+
+    hidden: IntGrid = [1000]
+    """units per hidden layer (the same for every layer, as in the paper)"""
+    ae_lr: PositiveGrid = [0.05]
+    ae_epochs: IntGrid = [30]
+    rbm_lr: PositiveGrid = [0.05]
+    rbm_epochs: IntGrid = [30]
+    cd_k: PositiveInt = 1
+    batch_size: PositiveInt = 32
+
+
+class FinetuneParams(Section):
+    lr: PositiveGrid = [0.1]
+    max_epochs: PositiveInt = 100
+    patience: PositiveInt = 15
+    batch_size: PositiveInt = 32
+
+
+class ModelSpec(Section):
+    """One column of the table: an RBM stack (DBN) or an autoencoder stack (SAA: noise 0, SdA: noise > 0)."""
+
+    kind: Literal["rbm", "dae"]
+    layers: PositiveInt
+    noise: NoiseLevel = 0.0
+    """masking level nu (fixed count of zeroed pixels per example); only for kind dae"""
+    table_name: str
+    """the model's column in the paper's table (DBN-1, DBN-3, SAA-3, SdA-3); same-named entries compete on validation"""
+
+    @model_validator(mode="after")
+    def _noise_only_for_dae(self) -> ModelSpec:
+        if self.kind == "rbm" and self.noise != 0.0:
+            raise ValueError(f"noise = {self.noise} is only allowed for kind 'dae'")
+        return self
+
+
+class RbfGrid(Section):
+    C: PositiveGrid = [1.0, 10.0, 100.0]
+    gamma: PositiveGrid = [0.0067, 0.0134, 0.0268]
+
+
+class PolyGrid(Section):
+    C: PositiveGrid = [1.0, 10.0]
+    degree: IntGrid = [2, 3]
+    coef0: Annotated[list[Annotated[float, Field(ge=0)]], Field(min_length=1)] = [0.0, 1.0]
+
+
+class SvmParams(Section):
+    """SVMs on raw pixels: grids searched on validation, then refit on train + valid."""
+
+    rbf: RbfGrid = RbfGrid()
+    poly: PolyGrid = PolyGrid()
+
+
+class ProbeParams(Section):
+    """Probes of the frozen features of each pretrained layer."""
+
+    logreg_C: PositiveGrid = [0.01, 0.1, 1.0]
+    svm_C: PositiveGrid = [1.0, 10.0]
+
+
+class FiltersParams(Section):
+    """Vincent 2008's filter figure: one DAE layer trained from the same initial weights at several noise levels."""
+
+    noise: Annotated[list[NoiseLevel], Field(min_length=1)] = [0.0, 0.25, 0.5]
+    hidden: PositiveInt = 1000
+    epochs: PositiveInt = 20
+    lr: Annotated[float, Field(gt=0)] = 0.05
+    shown: PositiveInt = 100
+
+
+class VincentParams(Section):
+    dataset: Literal["basic", "full"] = "basic"
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    pretrain: PretrainParams = PretrainParams()
+    finetune: FinetuneParams = FinetuneParams()
+    models: dict[str, ModelSpec] = {}
+    svm: SvmParams = SvmParams()
+    probe: ProbeParams = ProbeParams()
+    filters: FiltersParams = FiltersParams()
+    report_noise: str = "masking-0.25"
+    """which fixed corrupted test set (a `corrupt` output) the reconstruction figure uses"""
+
+
 class TrackingParams(Section):
     experiment: str = "autoencoder-benchmark"
 
@@ -97,6 +186,7 @@ class Params(Section):
     data: DataParams = DataParams()
     prepare: PrepareParams = PrepareParams()
     corrupt: CorruptParams = CorruptParams()
+    vincent: VincentParams = VincentParams()
     tracking: TrackingParams = TrackingParams()
 
 

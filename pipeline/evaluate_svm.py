@@ -1,0 +1,58 @@
+"""Stage `evaluate_svm@<kernel>`: the SVM_rbf / SVM_poly columns of the table, on raw pixels.
+
+    python -m pipeline.evaluate_svm --kernel rbf [--params params.yaml]
+
+As Larochelle et al. 2007: each grid point is fit on train and scored on valid; the best is refit on
+train + valid and scored once on test.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import torch
+
+from pipeline import evaluation, tracking
+from pipeline.cli import log, run_stage
+from pipeline.data import load_split
+from pipeline.params import Params
+from pipeline.utils import write_json
+
+TABLE_NAME = {"rbf": "SVM_rbf", "poly": "SVM_poly"}
+
+
+def metrics_path(kernel: str) -> str:
+    return f"metrics/evaluate/svm_{kernel}.json"
+
+
+def main(params: Params, args: argparse.Namespace) -> None:
+    v = params.vincent
+    grid = getattr(v.svm, args.kernel).model_dump()
+    tracking_params = {"dataset": v.dataset, "kernel": args.kernel, "grid": grid}
+    with tracking.stage_run("evaluate_svm", params.tracking.experiment, tracking_params, run_name=TABLE_NAME[args.kernel]):
+        folder = f"data/prepared/{v.dataset}"
+        train, valid, test = (load_split(folder, s) for s in ("train", "valid", "test"))
+        log.info("SVM %s: grid %s on %d train / %d valid", args.kernel, grid, len(train), len(valid))
+        result = evaluation.svm_benchmark(
+            args.kernel, grid, train.x, train.y, valid.x, valid.y, test.x, test.y, n_jobs=torch.get_num_threads()
+        )
+        record = {
+            "dataset": v.dataset,
+            "model": TABLE_NAME[args.kernel],
+            "test_error": result["test_error"],
+            "ci95": result["ci95"],
+            "n_test": result["n_test"],
+            "valid_error": result["valid_error"],
+            "selected": result["selected"],
+            "valid_grid": result["valid_grid"],
+            "seconds": round(result["fit_seconds"], 1),
+        }
+        log.info("SVM %s: selected %s, valid %.2f%%, test %.2f%%", args.kernel, result["selected"],
+                 100 * record["valid_error"], 100 * record["test_error"])
+        write_json(metrics_path(args.kernel), record)
+        tracking.log_metrics({k: record[k] for k in ("test_error", "valid_error", "ci95", "seconds")})
+        tracking.log_artifacts([metrics_path(args.kernel)], "metrics")
+
+
+if __name__ == "__main__":
+    run_stage("evaluate_svm", main, lambda p: p.add_argument("--kernel", choices=sorted(TABLE_NAME), required=True))
