@@ -14,7 +14,7 @@ def digit_rows(rows: list[np.ndarray], row_labels: list[str], title: str, col_la
     """One row of 28x28 images per entry of `rows` (each an (n, 784) array in [0, 1] or uint8)."""
     n_rows, n_cols = len(rows), max(len(r) for r in rows)
     fig, axes = plt.subplots(n_rows, n_cols, figsize=(0.9 * n_cols + 1.6, 0.95 * n_rows + 0.6), squeeze=False)
-    for i, (images, label) in enumerate(zip(rows, row_labels)):
+    for i, (images, label) in enumerate(zip(rows, row_labels, strict=True)):
         for j in range(n_cols):
             ax = axes[i, j]
             ax.set_xticks([])

@@ -131,7 +131,7 @@ class ModelSpec(Section):
 
 class RbfGrid(Section):
     C: PositiveGrid = [1.0, 10.0, 100.0]
-    gamma: PositiveGrid = [0.0067, 0.0134, 0.0268]
+    gamma: PositiveGrid = [0.0134, 0.0268, 0.0536]
 
 
 class PolyGrid(Section):

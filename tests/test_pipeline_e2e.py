@@ -6,6 +6,7 @@ import os
 import subprocess
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 from mlflow.tracking import MlflowClient
@@ -13,7 +14,11 @@ from mlflow.tracking import MlflowClient
 from tests.conftest import copy_project
 
 ROOT = Path(__file__).resolve().parents[1]
-STAGES = ["prepare", "corrupt"]
+MODELS = ["dbn1", "dbn3", "saa3", "sda3_nu10", "sda3_nu25", "sda3_nu40"]
+STAGES = [
+    "prepare", "corrupt", "filters", "report", "evaluate_svm@rbf", "evaluate_svm@poly",
+    *(f"{stage}@{m}" for stage in ("pretrain", "finetune", "evaluate") for m in MODELS),
+]
 
 pytestmark = pytest.mark.e2e
 
@@ -43,6 +48,18 @@ def test_outputs_exist(project: Path) -> None:
     assert (project / "reports/figures/prepare_samples.png").stat().st_size > 10_000
     assert (project / "reports/figures/corrupt_examples.png").stat().st_size > 10_000
     assert (project / "dvc.lock").is_file()
+    for name in ("vincent_filters", "vincent_ours_vs_paper", "vincent_probes", "vincent_reconstructions"):
+        assert (project / f"reports/figures/{name}.png").stat().st_size > 5_000
+
+
+def test_report_has_every_column_and_the_csv_its_schema(project: Path) -> None:
+    table = pd.read_csv(project / "reports/vincent2008.csv")
+    assert list(table.columns) == ["dataset", "model", "error_pct", "ci95_pct", "paper_error_pct", "paper_ci95_pct", "delta_pct"]
+    assert list(table["model"]) == ["SVM_rbf", "SVM_poly", "DBN-1", "SAA-3", "DBN-3", "SdA-3"]
+    assert table["error_pct"].notna().all()
+    assert (table["delta_pct"] - (table["error_pct"] - table["paper_error_pct"])).abs().max() < 0.011
+    markdown = (project / "reports/vincent2008.md").read_text()
+    assert "params hash" in markdown and "| basic |" in markdown
 
 
 def test_mlflow_has_one_parent_with_a_child_per_stage(project: Path) -> None:
@@ -64,6 +81,15 @@ def test_mlflow_has_one_parent_with_a_child_per_stage(project: Path) -> None:
     assert "basic.masking-0.25.changed_fraction" in by_stage["corrupt"].data.metrics
     artifacts = [a.path for a in client.list_artifacts(by_stage["corrupt"].info.run_id, "figures")]
     assert "figures/corrupt_examples.png" in artifacts
+    pretrain_metrics = by_stage["pretrain@sda3_nu25"].data.metrics
+    for k in range(3):
+        assert any(m.endswith(f".layer{k}.train_loss") for m in pretrain_metrics), sorted(pretrain_metrics)
+    curve = client.get_metric_history(by_stage["finetune@saa3"].info.run_id, next(
+        k for k in by_stage["finetune@saa3"].data.metrics if k.endswith("valid_error") and "." in k))
+    assert [m.step for m in curve] == list(range(1, len(curve) + 1)) and len(curve) >= 2
+    parent_artifacts = [a.path for a in client.list_artifacts(parents[0].info.run_id, "report")]
+    assert "report/vincent2008.md" in parent_artifacts
+    assert "basic.SdA-3.error_pct" in client.get_run(parents[0].info.run_id).data.metrics
 
 
 def test_second_repro_does_nothing_and_a_corrupt_param_reruns_only_corrupt(project: Path) -> None:

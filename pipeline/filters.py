@@ -1,0 +1,54 @@
+"""Stage `filters`: Vincent 2008's figure of first-layer filters learned at 0%, 25% and 50% destruction.
+
+    python -m pipeline.filters [--params params.yaml]
+
+One tied sigmoid autoencoder layer per noise level, all from the same initial weights (same seed),
+trained on the table's training split. More noise should give larger, stroke-like filters.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from pipeline import tracking
+from pipeline.cli import log, run_stage
+from pipeline.params import Params
+from pipeline.report_figures import filter_grid
+from pipeline.training.layerwise import PretrainConfig, pretrain_stack
+from pipeline.utils import save_figure, write_json
+from pipeline.vincent import INPUT_DIM, load_splits
+
+FIGURE = "reports/figures/vincent_filters.png"
+METRICS = "metrics/filters.json"
+
+
+def main(params: Params, args: argparse.Namespace) -> None:
+    v, f = params.vincent, params.vincent.filters
+    logged = {"filters": f.model_dump(), "batch_size": v.pretrain.batch_size, "dataset": v.dataset}
+    with tracking.stage_run("filters", params.tracking.experiment, logged):
+        start = time.perf_counter()
+        splits = load_splits(v)
+        weights, titles, metrics = [], [], {}
+        for nu in f.noise:
+            config = PretrainConfig(epochs=f.epochs, lr=f.lr, batch_size=v.pretrain.batch_size, noise_level=nu)
+            log.info("filters: one layer of %d units at %g%% destruction", f.hidden, 100 * nu)
+            stack = pretrain_stack(
+                "dae" if nu > 0 else "ae", [INPUT_DIM, f.hidden], splits["train"].x, splits["valid"].x, config,
+                seed=params.seed, device=v.device,
+            )  # fmt: skip
+            weights.append(stack.first_layer_filters[: f.shown])
+            titles.append(f"{100 * nu:g}% destruction")
+            metrics[f"noise_{100 * nu:g}"] = {
+                "valid_loss": stack.history[0]["valid_loss"][-1],
+                "mean_abs_weight": float(stack.first_layer_filters.abs().mean()),
+            }
+        save_figure(filter_grid(weights, titles, n=f.shown), FIGURE)
+        metrics["seconds"] = round(time.perf_counter() - start, 1)
+        write_json(METRICS, metrics)
+        tracking.log_metrics(metrics)
+        tracking.log_artifacts([FIGURE])
+
+
+if __name__ == "__main__":
+    run_stage("filters", main)

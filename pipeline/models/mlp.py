@@ -1,0 +1,102 @@
+"""Sigmoid multilayer perceptron with a softmax output, optionally initialised from a pretrained stack.
+
+The hidden layers of `MLPClassifier.from_stack` start at the encoder weights of a greedy layer-wise
+stack (SAA, SdA or DBN); fine-tuning then trains all layers on the labels (Vincent et al. 2008, sec. 4).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from itertools import pairwise
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from pipeline.models.dense_ae import init_range, uniform_weights
+
+OUTPUT_INITS = ("zero", "random")
+
+
+class MLPClassifier(nn.Module):
+    """Hidden sigmoid layers of widths sizes[1:], input width sizes[0], and a softmax output layer."""
+
+    unit_interval = False
+
+    def __init__(
+        self,
+        sizes: Sequence[int],
+        n_classes: int = 10,
+        *,
+        generator: torch.Generator | None = None,
+        output_init: str = "zero",
+    ):
+        super().__init__()
+        if len(sizes) < 1 or min(sizes) < 1 or n_classes < 2:
+            raise ValueError(f"bad MLP shape: sizes={list(sizes)}, n_classes={n_classes}")
+        if output_init not in OUTPUT_INITS:
+            raise ValueError(f"output_init={output_init!r}; expected one of {OUTPUT_INITS}")
+        self.sizes = [int(s) for s in sizes]
+        self.input_dim = self.sizes[0]
+        self.n_classes = n_classes
+        self.hidden = nn.ModuleList(nn.Linear(a, b) for a, b in pairwise(self.sizes))
+        self.output = nn.Linear(self.sizes[-1], n_classes)
+        with torch.no_grad():
+            for layer in self.hidden:  # random init for sigmoid units (used when not pretrained)
+                fan_out, fan_in = layer.weight.shape
+                layer.weight.copy_(
+                    uniform_weights((fan_out, fan_in), init_range(fan_in, fan_out, "sigmoid"), generator)
+                )
+                layer.bias.zero_()
+            self.output.bias.zero_()
+            if output_init == "zero":
+                self.output.weight.zero_()
+            else:
+                fan_out, fan_in = self.output.weight.shape
+                self.output.weight.copy_(
+                    uniform_weights((fan_out, fan_in), init_range(fan_in, fan_out, "softmax"), generator)
+                )
+
+    @classmethod
+    def from_stack(
+        cls,
+        stack: object,
+        n_classes: int = 10,
+        *,
+        generator: torch.Generator | None = None,
+        output_init: str = "zero",
+    ) -> MLPClassifier:
+        """Build from a `StackResult` (or a list of encoder (W, b) pairs, W of shape (out, in))."""
+        weights = list(getattr(stack, "weights", stack))
+        sizes = [weights[0][0].shape[1], *(w.shape[0] for w, _ in weights)]
+        mlp = cls(sizes, n_classes, generator=generator, output_init=output_init)
+        with torch.no_grad():
+            for layer, (w, b) in zip(mlp.hidden, weights, strict=True):
+                layer.weight.copy_(w)
+                layer.bias.copy_(b)
+        return mlp
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Activations of the last hidden layer."""
+        for layer in self.hidden:
+            x = torch.sigmoid(layer(x))
+        return x
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Class logits."""
+        return self.output(self.features(x))
+
+    @torch.no_grad()
+    def predict_proba(self, x: torch.Tensor, batch_size: int = 4096) -> torch.Tensor:
+        return torch.cat([F.softmax(self(xb), dim=1) for xb in x.split(batch_size)])
+
+    @torch.no_grad()
+    def predict(self, x: torch.Tensor, batch_size: int = 4096) -> torch.Tensor:
+        return torch.cat([self(xb).argmax(1) for xb in x.split(batch_size)])
+
+    @torch.no_grad()
+    def error_rate(self, x: torch.Tensor, y: torch.Tensor, batch_size: int = 4096) -> float:
+        """Fraction of misclassified examples."""
+        batches = zip(x.split(batch_size), y.split(batch_size), strict=True)
+        wrong = sum(int((self(xb).argmax(1) != yb).sum()) for xb, yb in batches)
+        return wrong / max(len(y), 1)
