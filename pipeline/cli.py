@@ -33,8 +33,9 @@ def run_stage(name: str, body: Callable[[Params, argparse.Namespace], None], ext
     except Exception as exc:
         # Known input errors from the library carry complete messages too.
         from pipeline.data import DataFileError
+        from pipeline.training.errors import CheckpointError, TrainingError
 
-        if isinstance(exc, DataFileError | FileNotFoundError):
+        if isinstance(exc, DataFileError | FileNotFoundError | CheckpointError | TrainingError):
             print(f"error in stage {name}: {exc}", file=sys.stderr)
             sys.exit(2)
         raise

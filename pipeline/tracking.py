@@ -4,8 +4,9 @@ A `dvc repro` (or one `dvc exp run` experiment) runs every stage as a child proc
 process; the stages find their shared parent run by tagging it with that process's id and start
 time. A stage run on its own gets a parent of its own. `PIPELINE_PARENT_RUN_ID` overrides both.
 
-The store is `MLFLOW_TRACKING_URI` when set, else the sqlite file `mlflow.db` in the working
-directory (the repo root under DVC); browse it with `mlflow ui --backend-store-uri sqlite:///mlflow.db`.
+The store is `MLFLOW_TRACKING_URI` when set, else the sqlite file `mlflow.db` at the repo root;
+browse it with `mlflow ui --backend-store-uri sqlite:///mlflow.db`. Parallel workers
+(`dvc queue start -j 2`) should share one `mlflow server` instead of the sqlite file.
 """
 
 from __future__ import annotations
@@ -27,7 +28,9 @@ INVOCATION_TAG = "pipeline.invocation"
 
 
 def tracking_uri() -> str:
-    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path.cwd() / 'mlflow.db'}"
+    """MLFLOW_TRACKING_URI, else mlflow.db at the repo root (DVC_ROOT: queued experiments run in a temp copy)."""
+    root = Path(os.environ.get("DVC_ROOT") or Path.cwd())
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{root / 'mlflow.db'}"
 
 
 def git_commit() -> str:

@@ -69,6 +69,15 @@ def test_mirror_serves_torchvision_and_counts_match(tmp_path: Path, mnist_mirror
     assert int(x[60_000:].sum(dtype=np.int64)) == 264_923_200
 
 
+def test_fashion_mnist_is_selectable_the_same_way(tmp_path: Path, mnist_mirror: Path) -> None:
+    if not (mnist_mirror / "FashionMNIST" / "raw").is_dir():
+        pytest.skip("no Fashion-MNIST in the mirror")
+    x, y = load_raw("fashion_mnist", tmp_path / "root", [str(mnist_mirror)])
+    assert x.shape == (70_000, 784)
+    assert np.bincount(y).tolist() == [7_000] * 10
+    assert int(x[:60_000].sum(dtype=np.int64)) == 3_431_114_169
+
+
 def test_splits_are_disjoint_seeded_and_standard() -> None:
     basic = split_indices("basic", BasicSplit(), seed=1)
     assert [len(basic[s]) for s in ("train", "valid", "test")] == [10_000, 2_000, 50_000]

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -92,6 +94,44 @@ def test_mlflow_has_one_parent_with_a_child_per_stage(project: Path) -> None:
     assert "basic.SdA-3.error_pct" in client.get_run(parents[0].info.run_id).data.metrics
 
 
+def test_smoke_metrics_are_within_tolerance_of_the_committed_reference(project: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "pipeline.check", "--report", "reports/vincent2008.csv",
+         "--reference", str(ROOT / "tests/smoke_reference.csv")],
+        cwd=project, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(project)},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_stale_check_names_the_stage_whose_code_changed(project: Path) -> None:
+    def stale() -> str:
+        result = subprocess.run([sys.executable, "-m", "pipeline.check", "--stale"], cwd=project, capture_output=True,
+                                text=True, env={**os.environ, "PYTHONPATH": str(project)})  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    assert "is current" in stale()
+    script = project / "pipeline/report.py"
+    original = script.read_text()
+    script.write_text(original + "\n# a change\n")
+    try:
+        out = stale()
+        assert "STALE REPORT" in out and "report: pipeline/report.py modified" in out
+        assert "pretrain@" not in out
+    finally:
+        script.write_text(original)
+
+
+def metrics_without_timings(project: Path) -> dict[str, object]:
+    def clean(obj):
+        if isinstance(obj, dict):
+            return {k: clean(v) for k, v in obj.items() if k not in ("seconds", "fit_seconds")}
+        return [clean(v) for v in obj] if isinstance(obj, list) else obj
+
+    files = sorted((project / "metrics").rglob("*.json"))
+    return {str(f.relative_to(project)): clean(json.loads(f.read_text())) for f in files}
+
+
 def test_second_repro_does_nothing_and_a_corrupt_param_reruns_only_corrupt(project: Path) -> None:
     again = dvc(project, "repro")
     assert "Running stage" not in again.stdout
@@ -103,3 +143,11 @@ def test_second_repro_does_nothing_and_a_corrupt_param_reruns_only_corrupt(proje
     assert "Running stage 'corrupt'" in changed.stdout
     assert "Running stage 'prepare'" not in changed.stdout
     assert (project / "data/corrupted/basic/gaussian-0.3/x_test.npy").is_file()
+
+
+def test_a_forced_rerun_gives_identical_metrics(project: Path) -> None:
+    before = metrics_without_timings(project)
+    table = (project / "reports/vincent2008.csv").read_bytes()
+    dvc(project, "repro", "--force")
+    assert metrics_without_timings(project) == before
+    assert (project / "reports/vincent2008.csv").read_bytes() == table

@@ -1,0 +1,159 @@
+"""The CI gate: the report's metrics against the paper (or a reference run), and stale-report detection.
+
+    python -m pipeline.check                      # reports/vincent2008.csv vs the paper, check.allowed_excess_pct
+    python -m pipeline.check --report R --reference tests/smoke_reference.csv   # vs a reference run, both ways
+    python -m pipeline.check --stale              # which stages' code or params changed since dvc.lock
+
+Exits 1 with a table of every breach (model, ours, reference, allowed, excess), 0 when all pass.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from pipeline.params import ParamsError, load_params
+from pipeline.reporting import markdown_table
+
+REPORT = "reports/vincent2008.csv"
+
+
+@dataclass(frozen=True)
+class Breach:
+    dataset: str
+    model: str
+    ours: float
+    reference: float
+    allowed: float
+
+    @property
+    def excess(self) -> float:
+        return abs(self.ours - self.reference) - self.allowed if self.allowed_both_ways else self.ours - self.reference - self.allowed
+
+    allowed_both_ways: bool = False
+
+
+def read_report(path: str | Path) -> pd.DataFrame:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: report not found; run `dvc repro report` first")
+    table = pd.read_csv(path)
+    missing = {"dataset", "model", "error_pct"} - set(table.columns)
+    if missing:
+        raise ValueError(f"{path}: missing columns {sorted(missing)}")
+    return table
+
+
+def against_paper(table: pd.DataFrame, allowed: dict[str, float]) -> list[Breach]:
+    """Every model whose error exceeds the paper's by more than its allowance (a missing result is a breach)."""
+    breaches = []
+    for row in table.itertuples():
+        limit = allowed.get(row.model)
+        if limit is None:
+            continue
+        b = Breach(row.dataset, row.model, row.error_pct, row.paper_error_pct, limit)
+        if pd.isna(row.error_pct) or b.excess > 1e-9:
+            breaches.append(b)
+    return breaches
+
+
+def against_reference(table: pd.DataFrame, reference: pd.DataFrame, tolerance: float) -> list[Breach]:
+    """Every model whose error differs from the reference run's by more than `tolerance` points, either way."""
+    ours = table.set_index(["dataset", "model"])["error_pct"]
+    breaches = []
+    for row in reference.itertuples():
+        value = ours.get((row.dataset, row.model), float("nan"))
+        b = Breach(row.dataset, row.model, value, row.error_pct, tolerance, allowed_both_ways=True)
+        if pd.isna(value) or b.excess > 1e-9:
+            breaches.append(b)
+    return breaches
+
+
+def breach_table(breaches: list[Breach], reference_name: str) -> str:
+    rows = [[b.dataset, b.model, f"{b.ours:.2f}", f"{b.reference:.2f}", f"{b.allowed:.2f}", f"{b.excess:+.2f}"]
+            for b in breaches]  # fmt: skip
+    return markdown_table(["dataset", "model", "ours %", f"{reference_name} %", "allowed", "excess"], rows)
+
+
+def stale_stages(status: dict) -> dict[str, list[str]]:
+    """From `dvc status --json`: stages whose code, params or command changed since dvc.lock.
+
+    Missing data and outputs (a fresh clone has none) are not staleness; modified or new files and
+    changed params are.
+    """
+    stale: dict[str, list[str]] = {}
+    for stage, entries in status.items():
+        reasons = []
+        for entry in entries if isinstance(entries, list) else []:
+            if not isinstance(entry, dict):
+                reasons.append(str(entry))
+                continue
+            if "changed command" in entry:
+                reasons.append("command changed")
+            for dep, state in entry.get("changed deps", {}).items():
+                if isinstance(state, dict):
+                    reasons += [f"param {name} {s}" for name, s in state.items()]
+                elif state in ("modified", "new"):
+                    reasons.append(f"{dep} {state}")
+        if reasons:
+            stale[stage] = reasons
+    return stale
+
+
+def dvc_status() -> dict:
+    result = subprocess.run(["dvc", "status", "--json"], capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"dvc status failed: {result.stderr.strip()}")
+    return json.loads(result.stdout or "{}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pipeline.check", description=__doc__.splitlines()[0])
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--report", default=REPORT, help=f"report CSV (default {REPORT})")
+    parser.add_argument("--reference", help="CSV of a reference run (dataset,model,error_pct); default: the paper")
+    parser.add_argument("--stale", action="store_true", help="only report stages changed since dvc.lock")
+    parser.add_argument("--fail-on-stale", action="store_true", help="with --stale: exit 1 when any stage is stale")
+    args = parser.parse_args(argv)
+    try:
+        params = load_params(args.params)
+        if args.stale:
+            stale = stale_stages(dvc_status())
+            if not stale:
+                print("dvc.lock matches the code and params: the committed report is current.")
+                return 0
+            bar = "!" * 78
+            print(f"{bar}\nSTALE REPORT: these stages' code or params changed since dvc.lock; the committed")
+            print("report and metrics do not reflect them. Rerun `dvc repro` and commit dvc.lock with the results.")
+            for stage, reasons in stale.items():
+                print(f"  {stage}: {', '.join(reasons)}")
+            print(bar)
+            return 1 if args.fail_on_stale else 0
+        table = read_report(args.report)
+        if args.reference:
+            reference = read_report(args.reference)
+            breaches = against_reference(table, reference, params.check.smoke_tolerance_pct)
+            name = "reference"
+        else:
+            breaches = against_paper(table, params.check.allowed_excess_pct)
+            name = "paper"
+    except (ParamsError, FileNotFoundError, ValueError, RuntimeError) as exc:
+        print(f"check: {exc}", file=sys.stderr)
+        return 2
+    checked = len(table) if not args.reference else len(reference)
+    if breaches:
+        print(f"FAIL: {len(breaches)} of {checked} results of {args.report} leave their tolerance against the {name}:\n")
+        print(breach_table(breaches, name))
+        return 1
+    print(f"OK: all {checked} results of {args.report} are within tolerance of the {name}.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,74 @@
+"""The CI gate: it fails on a doctored report and passes on the committed one; stale stages are named."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from pipeline.check import against_paper, against_reference, read_report, stale_stages
+from pipeline.params import load_params
+
+ROOT = Path(__file__).resolve().parents[1]
+REPORT = ROOT / "reports/vincent2008.csv"
+
+
+def gate(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "pipeline.check", *args], cwd=ROOT, capture_output=True, text=True)
+
+
+def test_committed_full_run_report_passes_the_gate() -> None:
+    allowed = load_params(ROOT / "params.yaml").check.allowed_excess_pct
+    assert set(allowed) == {"SVM_rbf", "SVM_poly", "DBN-1", "SAA-3", "DBN-3", "SdA-3"}
+    table = read_report(REPORT)
+    assert table["error_pct"].notna().all()
+    assert against_paper(table, allowed) == []
+    result = gate()
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "OK: all 6 results" in result.stdout
+
+
+def test_gate_fails_on_a_doctored_report_with_a_table_of_breaches(tmp_path: Path) -> None:
+    table = read_report(REPORT)
+    doctored = table.copy()
+    sda = doctored["model"] == "SdA-3"
+    doctored.loc[sda, "error_pct"] = doctored.loc[sda, "paper_error_pct"] + 1.5
+    doctored.loc[doctored["model"] == "DBN-1", "error_pct"] = float("nan")
+    path = tmp_path / "doctored.csv"
+    doctored.to_csv(path, index=False)
+    result = gate("--report", str(path))
+    assert result.returncode == 1
+    assert "FAIL: 2 of 6 results" in result.stdout
+    lines = {line.split("|")[2].strip(): line for line in result.stdout.splitlines() if line.startswith("| basic")}
+    assert set(lines) == {"SdA-3", "DBN-1"}
+    allowed = load_params(ROOT / "params.yaml").check.allowed_excess_pct["SdA-3"]
+    assert f"+{1.5 - allowed:.2f}" in lines["SdA-3"]
+
+
+def test_reference_comparison_is_two_sided() -> None:
+    reference = pd.DataFrame({"dataset": ["basic"] * 2, "model": ["A", "B"], "error_pct": [10.0, 10.0]})
+    ours = pd.DataFrame({"dataset": ["basic"] * 2, "model": ["A", "B"], "error_pct": [7.0, 11.0]})
+    breaches = against_reference(ours, reference, tolerance=2.0)
+    assert [(b.model, round(b.excess, 6)) for b in breaches] == [("A", 1.0)]
+
+
+def test_bad_input_to_the_gate_is_a_clear_error(tmp_path: Path) -> None:
+    result = gate("--report", str(tmp_path / "none.csv"))
+    assert result.returncode == 2 and "none.csv: report not found" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        ({"prepare": [{"changed deps": {"data/raw": "deleted"}}, {"changed outs": {"data/prepared/basic": "not in cache"}}]}, {}),
+        ({"report": [{"changed deps": {"pipeline/report.py": "modified"}}]}, {"report": ["pipeline/report.py modified"]}),
+        ({"pretrain@saa3": [{"changed deps": {"params.yaml": {"vincent.pretrain": "modified"}}}]},
+         {"pretrain@saa3": ["param vincent.pretrain modified"]}),
+        ({"filters": [{"changed command": True}]}, {"filters": ["command changed"]}),
+    ],
+)
+def test_stale_stages_ignore_missing_data_and_name_changed_code_and_params(status: dict, expected: dict) -> None:
+    assert stale_stages(status) == expected

@@ -1,0 +1,129 @@
+"""Kill-and-resume and determinism of the training stages, on a slightly enlarged smoke profile.
+
+A stage killed with SIGKILL mid-training resumes from its last (atomic) checkpoint and ends with
+exactly the weights and metrics of an uninterrupted run with the same seed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from tests.conftest import copy_project
+
+ROOT = Path(__file__).resolve().parents[1]
+MODEL = "sda3_nu25"
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory, mnist_mirror: Path) -> Path:
+    project = copy_project(tmp_path_factory.mktemp("resume"))
+    params = yaml.safe_load((ROOT / "tests/smoke_params.yaml").read_text())
+    params["data"]["mirrors"] = [str(mnist_mirror)]
+    params["prepare"]["basic"] = {"train": 1500, "valid": 300, "test": 300}
+    v = params["vincent"]
+    v["pretrain"].update(hidden=[200], ae_epochs=[6])
+    v["finetune"].update(max_epochs=10, patience=10)
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    run(project, "prepare")
+    return project
+
+
+def env(project: Path) -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(project), "MLFLOW_TRACKING_URI": f"sqlite:///{project / 'mlflow.db'}",
+            "PIPELINE_OFFLINE": "1"}  # fmt: skip
+
+
+def run(project: Path, stage: str, *args: str) -> subprocess.CompletedProcess:
+    result = subprocess.run([sys.executable, "-m", f"pipeline.{stage}", *args], cwd=project, env=env(project),
+                            capture_output=True, text=True)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def run_and_kill(project: Path, stage: str, checkpoint: Path) -> None:
+    """Start a stage, SIGKILL it as soon as `checkpoint` exists, i.e. in the middle of training."""
+    process = subprocess.Popen([sys.executable, "-m", f"pipeline.{stage}", "--model", MODEL], cwd=project,
+                               env=env(project), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.monotonic() + 300
+    while not checkpoint.exists():
+        assert process.poll() is None, f"{stage} finished before {checkpoint} appeared"
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL
+
+
+def snapshot(project: Path, stage: str) -> tuple[dict, dict]:
+    saved = torch.load(project / f"models/{stage}/{MODEL}.pt", weights_only=False)
+    tensors = saved["state_dict"] if stage == "finetune" else {
+        f"{i}.{j}": t for i, c in enumerate(saved["candidates"]) for j, t in enumerate(sum(c["weights"], ()))
+    }  # fmt: skip
+    metrics = json.loads((project / f"metrics/{stage}/{MODEL}.json").read_text())
+    return tensors, drop_seconds(metrics)
+
+
+def drop_seconds(obj):
+    if isinstance(obj, dict):
+        return {k: drop_seconds(v) for k, v in obj.items() if k != "seconds"}
+    if isinstance(obj, list):
+        return [drop_seconds(v) for v in obj]
+    return obj
+
+
+def assert_same(a: tuple[dict, dict], b: tuple[dict, dict]) -> None:
+    assert a[0].keys() == b[0].keys()
+    for key in a[0]:
+        assert torch.equal(a[0][key], b[0][key]), f"{key} differs"
+    assert a[1] == b[1]
+
+
+def test_pretrain_and_finetune_resume_after_sigkill_to_identical_results(project: Path) -> None:
+    run(project, "pretrain", "--model", MODEL)
+    run(project, "finetune", "--model", MODEL)
+    reference = {stage: snapshot(project, stage) for stage in ("pretrain", "finetune")}
+
+    # Same params again, uninterrupted: determinism.
+    run(project, "pretrain", "--model", MODEL)
+    assert_same(snapshot(project, "pretrain"), reference["pretrain"])
+
+    # Killed while training the second layer, then resumed.
+    candidate = project / "models/checkpoints/pretrain" / MODEL
+    run_and_kill(project, "pretrain", candidate / "h200-lr0.05-e6" / "layer1.pt")
+    assert (candidate / "h200-lr0.05-e6" / "layer0.pt").exists()
+    run(project, "pretrain", "--model", MODEL)
+    assert_same(snapshot(project, "pretrain"), reference["pretrain"])
+    assert not candidate.exists(), "checkpoints are removed once the stage has written its output"
+
+    # Fine-tuning killed after its first checkpoint, then resumed.
+    checkpoint = project / "models/checkpoints/finetune" / MODEL / "h200-lr0.05-e6-ftlr0.5.pt"
+    run_and_kill(project, "finetune", checkpoint)
+    epoch = torch.load(checkpoint, weights_only=True)["epoch"]
+    assert 1 <= epoch < 10
+    run(project, "finetune", "--model", MODEL)
+    assert_same(snapshot(project, "finetune"), reference["finetune"])
+
+
+def test_a_truncated_checkpoint_is_named_and_never_used(project: Path) -> None:
+    checkpoint = project / "models/checkpoints/pretrain" / MODEL / "h200-lr0.05-e6" / "layer0.pt"
+    checkpoint.parent.mkdir(parents=True, exist_ok=True)
+    good = project / "good.pt"
+    torch.save({"format": 1, "epoch": 3}, good)
+    checkpoint.write_bytes(good.read_bytes()[:100])
+    result = subprocess.run([sys.executable, "-m", "pipeline.pretrain", "--model", MODEL], cwd=project,
+                            env=env(project), capture_output=True, text=True)  # fmt: skip
+    assert result.returncode == 2
+    assert str(checkpoint.relative_to(project)) in result.stderr and "unusable" in result.stderr
+    assert "Traceback" not in result.stderr
+    shutil.rmtree(checkpoint.parent.parent)
