@@ -54,6 +54,13 @@ def test_outputs_exist(project: Path) -> None:
         assert (project / f"reports/figures/{name}.png").stat().st_size > 5_000
 
 
+def test_zoo_report_has_a_row_per_variant(project: Path) -> None:
+    variants = yaml.safe_load((project / "params.yaml").read_text())["zoo"]["variants"]
+    zoo = pd.read_csv(project / "reports/zoo.csv")
+    assert len(zoo) == len(variants)
+    assert "zoo_codes_2d.png" in (project / "reports/zoo.md").read_text()
+
+
 def test_report_has_every_column_and_the_csv_its_schema(project: Path) -> None:
     table = pd.read_csv(project / "reports/vincent2008.csv")
     assert list(table.columns) == ["dataset", "model", "error_pct", "ci95_pct", "paper_error_pct", "paper_ci95_pct", "delta_pct"]
@@ -137,17 +144,20 @@ def test_second_repro_does_nothing_and_a_corrupt_param_reruns_only_corrupt(proje
     assert "Running stage" not in again.stdout
     assert "Data and pipelines are up to date" in again.stdout
     params = yaml.safe_load((project / "params.yaml").read_text())
-    params["corrupt"]["gaussian"] = [0.3]
+    params["corrupt"]["salt_and_pepper"] = [0.2]
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     changed = dvc(project, "repro")
-    assert "Running stage 'corrupt'" in changed.stdout
-    assert "Running stage 'prepare'" not in changed.stdout
-    assert (project / "data/corrupted/basic/gaussian-0.3/x_test.npy").is_file()
+    assert changed.stdout.count("Running stage") == 1 and "Running stage 'corrupt'" in changed.stdout
+    assert (project / "data/corrupted/basic/salt_and_pepper-0.2/x_test.npy").is_file()
 
 
-def test_a_forced_rerun_gives_identical_metrics(project: Path) -> None:
+def test_a_forced_rerun_of_the_random_stages_gives_identical_metrics(project: Path) -> None:
+    """Every source of randomness (splits, init, minibatch order, corruption, Gibbs sampling, SVM) reruns."""
     before = metrics_without_timings(project)
     table = (project / "reports/vincent2008.csv").read_bytes()
-    dvc(project, "repro", "--force")
+    stages = ["prepare", "corrupt", "pretrain@dbn1", "pretrain@sda3_nu25", "finetune@sda3_nu25",
+              "evaluate@sda3_nu25", "evaluate_svm@rbf", "filters", "report"]  # fmt: skip
+    rerun = dvc(project, "repro", "--force", "--single-item", *stages)
+    assert rerun.stdout.count("Running stage") == len(stages)
     assert metrics_without_timings(project) == before
     assert (project / "reports/vincent2008.csv").read_bytes() == table

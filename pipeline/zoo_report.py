@@ -1,0 +1,356 @@
+"""Stage `zoo_report`: the autoencoder zoo side by side -> reports/zoo.md, reports/zoo.csv, figures.
+
+    python -m pipeline.zoo_report [--params params.yaml]
+
+Reads every variant's metrics/zoo/<variant>.json and models/zoo/<variant>.pt, draws the combined figures
+(2-D codes beside PCA's, reconstructions, denoising, loss curves, sparsity, the VAE's manifold and
+samples) and writes the table and a report whose sentences are generated from the measured numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import time
+
+import numpy as np
+import pandas as pd
+import torch
+from scipy.stats import norm
+
+from pipeline import tracking, zoo
+from pipeline import zoo_figures as zf
+from pipeline import zoo_metrics as zm
+from pipeline.cli import StageError, log, run_stage
+from pipeline.data import load_split
+from pipeline.params import Params, ZooParams
+from pipeline.utils import atomic_path, make_generator, save_figure
+from pipeline.zoo_train import noisy_test, probe_subsample
+
+MARKDOWN, CSV = "reports/zoo.md", "reports/zoo.csv"
+FIGURES = {
+    "codes": "reports/figures/zoo_codes_2d.png",
+    "reconstructions": "reports/figures/zoo_reconstructions.png",
+    "denoising": "reports/figures/zoo_denoising.png",
+    "curves": "reports/figures/zoo_loss_curves.png",
+    "sparsity": "reports/figures/zoo_sparsity.png",
+    "vae": "reports/figures/zoo_vae.png",
+}
+
+
+def load_metrics(z: ZooParams) -> dict[str, dict]:
+    out = {}
+    for name in z.variants:
+        path = zoo.metrics_path(name)
+        if not path.is_file():
+            raise StageError(f"{path} not found: run `dvc repro zoo_train@{name}` (and list it in zoo_report's deps)")
+        out[name] = json.loads(path.read_text())
+    return out
+
+
+def table(z: ZooParams, metrics: dict[str, dict]) -> pd.DataFrame:
+    """One row per variant (+ one per PCA comparison)."""
+    rows = []
+    for name, m in metrics.items():
+        row = {
+            "variant": name, "title": m["title"], "kind": m["kind"], "code_dim": m["code_dim"],
+            "parameters": m["parameters"], "epochs": m["epochs"], "seconds_per_epoch": m["training"]["seconds"] / max(m["epochs"], 1),
+            "test_input": m["test_input"], "test_mse": m["test"]["mse"], "test_bce": m["test"]["bce"],
+            "clean_mse": m["reconstruction"]["clean"]["mse"],
+            **{f"mse_{n}": m["reconstruction"][n]["mse"] for n in z.eval_noises},
+            "linear_probe_acc": m["probe"]["linear_probe_acc"], "knn_acc": m["probe"]["knn_acc"],
+            **m["sparsity"], "jacobian_fro2": m["jacobian_fro2"],
+        }  # fmt: skip
+        if "pca" in m:
+            p = m["pca"]
+            row |= {
+                "pca_angle_max_deg": p["decoder_angles"]["max_deg"],
+                "pca_angle_mean_deg": p["decoder_angles"]["mean_deg"],
+            }
+        rows.append(row)
+        if "pca" in m:
+            rows.append({
+                "variant": f"pca_{name}", "title": f"PCA, {p['k']} components", "kind": "pca", "code_dim": p["k"],
+                "test_input": "clean", "test_mse": p["test"]["mse"], "test_bce": p["test"]["bce"],
+                "clean_mse": p["test"]["mse"], **{f"mse_{n}": p["reconstruction"][n]["mse"] for n in z.eval_noises},
+                "linear_probe_acc": p["probe"]["linear_probe_acc"], "knn_acc": p["probe"]["knn_acc"],
+            })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def params_hash(z: ZooParams) -> str:
+    return hashlib.sha256(json.dumps(z.model_dump(exclude={"experiment"}), sort_keys=True).encode()).hexdigest()[:12]
+
+
+def fmt(x: float, digits: int = 3) -> str:
+    return f"{x:.{digits}g}" if abs(x) < 1000 else f"{x:,.0f}"
+
+
+def pct(x: float) -> str:
+    return f"{100 * x:.1f}%"
+
+
+class Report:
+    """Loads what the figures need once: test digits, noisy copies, models."""
+
+    def __init__(self, params: Params):
+        self.params, self.z = params, params.zoo
+        folder = f"data/prepared/{self.z.dataset}"
+        self.train, self.valid, self.test = (load_split(folder, s) for s in ("train", "valid", "test"))
+        self.metrics = load_metrics(self.z)
+        self.models = {n: zoo.load(s, zoo.model_path(n)) for n, s in self.z.variants.items()}
+        self.titles = {n: zoo.title(self.z, n) for n in self.z.variants}
+        noises = {zoo.train_noise(s) for s in self.z.variants.values()} - {None}
+        self.noisy = {n: noisy_test(self.z, n, self.test.x)[0] for n in sorted(noises)}
+        self.text: dict[str, str] = {}
+
+    def codes_figure(self):
+        two_d = [n for n, s in self.z.variants.items() if zoo.code_dim(s) == 2]
+        panels = [(self.titles[n], zoo.codes(self.models[n], self.test.x).numpy(),
+                   ("z1 (posterior mean)", "z2") if self.z.variants[n].kind == "vae" else ("code 1", "code 2"))
+                  for n in two_d]  # fmt: skip
+        pca = zm.fit_pca(self.train.x, 2, self.params.seed)
+        pca_codes = zm.pca_codes(pca, self.test.x)
+        panels.append(("PCA, 2 components", pca_codes.numpy(), ("PC 1", "PC 2")))
+        pca_probe = self._pca2_probe(pca)
+        parts = [f"{self.titles[n]} {pct(self.metrics[n]['probe']['linear_probe_acc'])} "
+                 f"(k-NN {pct(self.metrics[n]['probe']['knn_acc'])})" for n in two_d]  # fmt: skip
+        parts.append(f"PCA {pct(pca_probe['linear_probe_acc'])} (k-NN {pct(pca_probe['knn_acc'])})")
+        self.text["codes"] = (
+            f"Each panel places the {len(self.test):,} test digits at their 2-D code. How well the digits separate, measured: "
+            f"linear-probe accuracy on the 2-D codes is {', '.join(parts)}."
+        )
+        return zf.codes_2d(panels, self.test.y.numpy())
+
+    def _pca2_probe(self, pca) -> dict:
+        train, valid = self.train, self.valid
+        idx = probe_subsample(len(train), self.z.probe_train, self.params.seed, "pca2")
+        codes = {"train": zm.pca_codes(pca, train.x[idx]), "valid": zm.pca_codes(pca, valid.x),
+                 "test": zm.pca_codes(pca, self.test.x)}  # fmt: skip
+        labels = {"train": train.y[idx], "valid": valid.y, "test": self.test.y}
+        return zm.probes(codes, labels, self.z.logreg_C, self.z.knn_k)
+
+    def reconstructions_figure(self):
+        n = self.z.examples
+        x = self.test.x[:n]
+        rows = [x.numpy()] + [zoo.reconstruct(m, x).numpy() for m in self.models.values()]
+        order = sorted(self.metrics, key=lambda v: self.metrics[v]["reconstruction"]["clean"]["mse"])
+        ranking = ", ".join(f"{self.titles[v]} {fmt(self.metrics[v]['reconstruction']['clean']['mse'])}" for v in order)
+        self.text["reconstructions"] = (
+            f"The first {n} test digits (top row) and each variant's reconstruction of the clean digits. "
+            f"Test MSE per pixel on clean digits, best first: {ranking}."
+        )
+        return zf.image_rows(rows, ["original", *self.titles.values()], "Test digits and their reconstructions")
+
+    def denoising_figure(self):
+        n, clean = self.z.examples, self.test.x[: self.z.examples]
+        rows, labels, sentences = [clean.numpy()], ["clean"], []
+        for noise, x in self.noisy.items():
+            rows.append(x[:n].numpy())
+            labels.append(noise.replace("-", " "))
+            for name, spec in self.z.variants.items():
+                if zoo.train_noise(spec) != noise:
+                    continue
+                rows.append(zoo.reconstruct(self.models[name], x[:n]).numpy())
+                labels.append(f"{self.titles[name]}")
+                r = self.metrics[name]["reconstruction"][noise]
+                sentence = (f"on {noise} test digits (MSE {fmt(r['input_mse'])} from the clean ones), "
+                            f"{self.titles[name]} outputs MSE {fmt(r['mse'])}")  # fmt: skip
+                if spec.reference and noise in self.metrics[spec.reference]["reconstruction"]:
+                    ref = spec.reference
+                    rows.append(zoo.reconstruct(self.models[ref], x[:n]).numpy())
+                    labels.append(f"{self.titles[ref]}")
+                    sentence += (f" against {fmt(self.metrics[ref]['reconstruction'][noise]['mse'])} for "
+                                 f"{self.titles[ref]}, the same net trained on clean digits")  # fmt: skip
+                sentences.append(sentence)
+        if not sentences:
+            self.text["denoising"] = "No denoising variant (noise_level > 0) in zoo.variants."
+            return zf.placeholder("no denoising variant in zoo.variants")
+        self.text["denoising"] = (
+            "Rows: clean test digits, the fixed corrupted copy of the `corrupt` stage, then the output of the "
+            f"denoising variant and of its reference. Measured against the clean digits: {'; '.join(sentences)}."
+        )
+        return zf.image_rows(rows, labels, "Clean, noisy and denoised test digits")
+
+    def curves_figure(self):
+        histories = {self.titles[n]: m["history"] for n, m in self.metrics.items()}
+        still, gaps = [], []
+        for name, m in self.metrics.items():
+            valid = m["history"].get("valid_loss", [])
+            if len(valid) >= 2 and valid[-1] < valid[-2] * (1 - 0.005):
+                still.append(f"{self.titles[name]} ({pct(1 - valid[-1] / valid[-2])})")
+            if valid:
+                gaps.append((valid[-1] / m["history"]["train_loss"][-1] - 1, self.titles[name]))
+        text = "Each variant's own objective per image (penalties included), train vs validation. "
+        if still:
+            text += f"Validation loss still fell by more than 0.5% over the last epoch for {', '.join(still)}: these would gain from more epochs. "
+        else:
+            text += "No variant's validation loss fell by more than 0.5% over its last epoch. "
+        if gaps and max(gaps)[0] > 0:
+            gap, who = max(gaps)
+            text += f"The largest final gap is {who}'s: validation loss {pct(gap)} above training."
+        elif gaps:
+            text += ("Every final validation loss is at or below the training loss (the training loss is averaged "
+                     "over the epoch while the weights improve and includes the training noise).")  # fmt: skip
+        self.text["curves"] = text
+        return zf.loss_curves(histories)
+
+    def sparsity_figure(self):
+        pairs, sentences = [], []
+        for name, spec in self.z.variants.items():
+            if not spec.reference:
+                continue
+            ref = spec.reference
+            h = zoo.hidden(self.models[name], self.test.x).abs().flatten().numpy()
+            h_ref = zoo.hidden(self.models[ref], self.test.x).abs().flatten().numpy()
+            pairs.append((self.titles[name], h, self.titles[ref], h_ref))
+            s, s_ref = self.metrics[name]["sparsity"], self.metrics[ref]["sparsity"]
+            sentence = (f"{self.titles[name]} has mean activation {fmt(s['mean_activation'])} vs "
+                        f"{fmt(s_ref['mean_activation'])} for {self.titles[ref]}, and {pct(s['near_zero_fraction'])} "
+                        f"of activations near zero vs {pct(s_ref['near_zero_fraction'])}")  # fmt: skip
+            j, j_ref = self.metrics[name]["jacobian_fro2"], self.metrics[ref]["jacobian_fro2"]
+            if spec.contractive and j is not None and j_ref is not None:
+                sentence += f"; its Jacobian norm ||dh/dx||_F^2 is {fmt(j)} vs {fmt(j_ref)}"
+            sentences.append(sentence)
+        basic = next((n for n in self.z.variants if n == "basic"), None)
+        self.text["sparsity"] = (
+            f"Histograms of |activation| of the first hidden layer on the test digits (log counts; dotted line: the "
+            f"near-zero threshold {self.z.near_zero:g}). " + ("; ".join(sentences) + "." if sentences else "")
+        )
+        if basic:
+            b = self.metrics[basic]["sparsity"]
+            self.text["sparsity"] += (f" For scale, the basic 2-unit code has mean activation {fmt(b['mean_activation'])} "
+                                      f"and {pct(b['near_zero_fraction'])} near zero.")  # fmt: skip
+        return zf.sparsity_histograms(pairs, self.z.near_zero)
+
+    def vae_figure(self):
+        name = next((n for n, s in self.z.variants.items() if s.kind == "vae"), None)
+        if name is None:
+            self.text["vae"] = "No VAE in zoo.variants."
+            return zf.placeholder("no VAE in zoo.variants")
+        model, g = self.models[name], self.z.manifold_grid
+        grid = norm.ppf(np.linspace(0.05, 0.95, g))
+        manifold = None
+        if model.config.latent_dim == 2:
+            z1, z2 = np.meshgrid(grid, grid[::-1])  # top row: highest z2
+            with torch.no_grad():
+                manifold = model.decode(
+                    torch.tensor(np.stack([z1.ravel(), z2.ravel()], 1), dtype=torch.float32)
+                ).numpy()
+        samples = model.sample(64, make_generator(self.params.seed, "zoo-vae-samples")).numpy()
+        h = self.metrics[name]["history"]
+        text = f"Left: the decoder applied to a {g} x {g} grid of latent points at Gaussian quantiles 5%...95%. "
+        if manifold is not None:
+            near, far = manifold_smoothness(manifold, g)
+            text += (f"Grid neighbours decode to images {fmt(near)} apart (mean squared pixel difference), against "
+                     f"{fmt(far)} on average over all pairs of grid points. ")  # fmt: skip
+        self.text["vae"] = text + (
+            f"Right: 64 images decoded from z ~ N(0, I). At the last epoch the validation loss (negative ELBO) is "
+            f"{fmt(h['valid_loss'][-1])} nats per image; of the training loss, {fmt(h['reconstruction'][-1])} is "
+            f"reconstruction and {fmt(h['kl'][-1])} the KL term."
+        )
+        return zf.vae_figure(manifold, grid, samples, f"{self.titles[name]}: latent manifold and samples")
+
+    def pca_text(self) -> str:
+        out = []
+        for m in self.metrics.values():
+            if "pca" not in m:
+                continue
+            p, d, e = m["pca"], m["pca"]["decoder_angles"], m["pca"]["encoder_angles"]
+            further = "further off" if e["mean_deg"] > d["mean_deg"] else "no further off"
+            out.append(
+                f"{m['title']} against PCA with {p['k']} components: the principal angles between the decoder's "
+                f"subspace (the span of the reconstructions) and PCA's are {fmt(d['max_deg'])}° at most "
+                f"({fmt(d['mean_deg'])}° on average). The encoder's rows are {further} ({fmt(e['max_deg'])}° at most, "
+                f"{fmt(e['mean_deg'])}° on average): the loss pins only what the encoder does to the data, and "
+                f"{p['constant_pixels']} of the 784 pixels never vary in the training digits, so the encoder's weights "
+                "on them keep their random initial values. Test MSE per pixel: autoencoder "
+                f"{fmt(m['reconstruction']['clean']['mse'])}, PCA {fmt(p['test']['mse'])} (the best any rank-{p['k']} "
+                f"linear map can do; it explains {pct(p['explained_variance'])} of the training variance)."
+            )
+        return " ".join(out)
+
+
+def manifold_smoothness(images: np.ndarray, g: int) -> tuple[float, float]:
+    """Mean squared pixel difference between grid neighbours, and between all pairs of grid images."""
+    grid = images.reshape(g, g, -1)
+    near = np.concatenate(
+        [(grid[1:] - grid[:-1]).reshape(-1, grid.shape[-1]), (grid[:, 1:] - grid[:, :-1]).reshape(-1, grid.shape[-1])]
+    )
+    flat = images.astype(np.float64)
+    sq = (flat**2).sum(1)
+    pair = (sq[:, None] + sq[None, :] - 2 * flat @ flat.T) / flat.shape[1]
+    n = len(flat)
+    return float((near**2).mean()), float(pair.sum() / (n * (n - 1)))
+
+
+def markdown(report: Report, frame: pd.DataFrame, params_hash: str) -> str:
+    z = report.z
+    shown = frame[["variant", "code_dim", "epochs", "test_input", "test_mse", "test_bce", "clean_mse",
+                   *[f"mse_{n}" for n in z.eval_noises], "linear_probe_acc", "knn_acc", "mean_activation",
+                   "near_zero_fraction"]]  # fmt: skip
+    best = frame.loc[frame["linear_probe_acc"].idxmax()]
+    lines = [
+        "# The autoencoder zoo",
+        "",
+        f"Every variant of `zoo.variants` trained on `{z.dataset}` ({len(report.train.x):,} training digits) with Adam "
+        f"(batch {z.batch_size}) and scored on the {len(report.test):,} test digits. Generated by `dvc repro zoo_report` "
+        f"(params hash `{params_hash}`); all numbers are measured, the full table is `reports/zoo.csv`.",
+        "",
+        "Columns: `test_mse` / `test_bce` are on each variant's own test input (`test_input`: clean digits, or for a "
+        "denoising variant the fixed corrupted copy of the `corrupt` stage), always against the clean digits; "
+        "`clean_mse` and `mse_<noise>` feed every variant the clean / corrupted digits. MSE is per pixel, "
+        "cross-entropy in nats per image (reconstruction clipped to [1e-6, 1 - 1e-6]). Probes read the codes (the VAE's "
+        f"posterior mean, the flattened conv code): logistic regression (C in {list(z.logreg_C)} chosen on validation) "
+        f"and {z.knn_k}-NN, both trained on {z.probe_train:,} training codes. `mean_activation` is the mean |activation| "
+        f"of the first hidden layer (conv: the code), `near_zero_fraction` the share below {z.near_zero:g}.",
+        "",
+        shown.to_markdown(index=False, floatfmt=".4g"),
+        "",
+        f"Best linear probe: {best['variant']} ({pct(best['linear_probe_acc'])}); "
+        f"best k-NN: {frame.loc[frame['knn_acc'].idxmax(), 'variant']} ({pct(frame['knn_acc'].max())}).",
+        "",
+    ]
+    if text := report.pca_text():
+        lines += ["## Linear autoencoder vs PCA", "", text, ""]
+    sections = [
+        ("codes", "2-D codes"), ("reconstructions", "Reconstructions"), ("denoising", "Denoising"),
+        ("curves", "Loss curves"), ("sparsity", "Sparsity"), ("vae", "Variational autoencoder"),
+    ]  # fmt: skip
+    for key, heading in sections:
+        rel = FIGURES[key].removeprefix("reports/")
+        lines += [f"## {heading}", "", f"![{heading}]({rel})", "", report.text[key], ""]
+    return "\n".join(lines)
+
+
+def main(params: Params, args: argparse.Namespace) -> None:
+    z = params.zoo
+    if not z.variants:
+        raise StageError("zoo.variants is empty: nothing to report")
+    with tracking.stage_run("zoo_report", z.experiment, {"variants": ",".join(z.variants)}, run_name="zoo report"):
+        start = time.perf_counter()
+        report = Report(params)
+        figures = {
+            "codes": report.codes_figure, "reconstructions": report.reconstructions_figure,
+            "denoising": report.denoising_figure, "curves": report.curves_figure,
+            "sparsity": report.sparsity_figure, "vae": report.vae_figure,
+        }  # fmt: skip
+        for key, draw in figures.items():
+            save_figure(draw(), FIGURES[key])
+            log.info("wrote %s", FIGURES[key])
+        frame = table(z, report.metrics)
+        with atomic_path(CSV) as tmp:
+            frame.to_csv(tmp, index=False, float_format="%.6g")
+        with atomic_path(MARKDOWN) as tmp:
+            tmp.write_text(markdown(report, frame, params_hash(z)))
+        for _, row in frame.iterrows():
+            tracking.log_metrics({f"{row['variant']}.{k}": row[k] for k in ("test_mse", "linear_probe_acc", "knn_acc")})
+        tracking.log_metrics({"seconds": time.perf_counter() - start})
+        tracking.log_artifacts([MARKDOWN, CSV], artifact_path="report")
+        tracking.log_artifacts(list(FIGURES.values()))
+        log.info("wrote %s and %s (%.0f s)", MARKDOWN, CSV, time.perf_counter() - start)
+
+
+if __name__ == "__main__":
+    run_stage("zoo_report", main)

@@ -1,0 +1,151 @@
+"""The autoencoder zoo: every variant builds and learns, the PCA angles are right, the params are checked."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from pipeline import zoo
+from pipeline import zoo_metrics as zm
+from pipeline.corrupt import corrupt_array
+from pipeline.params import ParamsError, ZooParams, load_params, parse_params
+from pipeline.utils import make_generator
+from tests.mnist_fixture import mnist
+
+ROOT = Path(__file__).resolve().parents[1]
+PARAMS = load_params(ROOT / "params.yaml").zoo
+SMOKE = load_params(ROOT / "tests/smoke_params.yaml").zoo
+
+
+def _gen(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+@pytest.mark.parametrize("profile", ["params", "smoke"])
+@pytest.mark.parametrize("name", sorted(PARAMS.variants))
+def test_each_variant_builds_and_one_step_reduces_its_loss(profile: str, name: str) -> None:
+    z: ZooParams = {"params": PARAMS, "smoke": SMOKE}[profile]
+    spec = z.variants[name]
+    model = zoo.build(spec, _gen(0))
+    x, _ = mnist(64)
+    assert zoo.codes(model, x).shape == (64, zoo.code_dim(spec))
+    assert zoo.reconstruct(model, x).shape == (64, 784)
+    assert zoo.hidden(model, x).shape[0] == 64
+    buffers = {k: v.clone() for k, v in model.named_buffers()}
+
+    def loss() -> float:  # same noise and same sparsity running average before and after the step
+        model.eval()
+        model.load_state_dict({**model.state_dict(), **buffers})
+        with torch.no_grad():
+            return float(model.loss(x, _gen(1))[0])
+
+    before = loss()
+    model.train()
+    opt = torch.optim.Adam(model.parameters(), lr=spec.lr)
+    opt.zero_grad()
+    model.loss(x, _gen(2))[0].backward()
+    opt.step()
+    after = loss()
+    assert math.isfinite(after) and after < before, (name, before, after)
+
+
+def test_principal_angles_known_answer() -> None:
+    e = np.eye(5)
+    a = e[[0, 1]]
+    b = np.stack([e[0], math.cos(math.radians(30)) * e[1] + math.sin(math.radians(30)) * e[2]])
+    np.testing.assert_allclose(zm.principal_angles_deg(a, b), [0.0, 30.0], atol=1e-6)
+    # the angles depend on the subspaces only: mixing and scaling the rows changes nothing
+    np.testing.assert_allclose(zm.principal_angles_deg(np.array([[2.0, 0], [1, 1]]) @ a, 3 * b), [0.0, 30.0], atol=1e-6)
+    np.testing.assert_allclose(zm.principal_angles_deg(e[[0]], e[[3]]), [90.0], atol=1e-6)
+
+
+def test_pca_recovers_a_known_subspace() -> None:
+    rng = np.random.default_rng(0)
+    basis = np.linalg.qr(rng.normal(size=(20, 3)))[0].T  # 3 orthonormal directions in R^20
+    data = (rng.normal(size=(2000, 3)) * [5.0, 3.0, 2.0]) @ basis + 0.01 * rng.normal(size=(2000, 20)) + 0.5
+    pca = zm.fit_pca(torch.from_numpy(data).float(), 3, seed=0)
+    mixed = np.array([[1.0, 2, 0], [0, 1, -1], [3, 0, 1]]) @ basis  # another basis of the same subspace
+    assert zm.principal_angles_deg(mixed, pca.components_).max() < 0.5
+    tilted = basis.copy()
+    tilted[2] = (
+        math.cos(math.radians(40)) * basis[2]
+        + math.sin(math.radians(40)) * np.linalg.qr(np.c_[basis.T, rng.normal(size=20)])[0][:, 3]
+    )
+    np.testing.assert_allclose(zm.principal_angles_deg(tilted, pca.components_).max(), 40.0, atol=0.5)
+
+
+def test_reconstruction_errors_and_sparsity_on_known_values() -> None:
+    target = torch.tensor([[0.0, 1.0], [1.0, 0.0]])
+    recon = torch.tensor([[0.5, 1.0], [1.0, 0.5]])
+    errors = zm.reconstruction_errors(recon, target)
+    assert errors["mse"] == pytest.approx(0.125)
+    assert errors["bce"] == pytest.approx(math.log(2), abs=1e-4)  # one pixel at 0.5 per image
+    s = zm.sparsity(torch.tensor([[0.0, 2.0], [0.01, -4.0]]), near_zero=0.05)
+    assert s == pytest.approx({"mean_activation": 1.5025, "near_zero_fraction": 0.5, "dead_unit_fraction": 0.5})
+
+
+def test_missing_corrupted_copy_is_regenerated_exactly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipeline.zoo_train import noisy_test
+
+    monkeypatch.chdir(tmp_path)
+    clean, _ = mnist(50)
+    expected = corrupt_array(clean, "gaussian", 0.5, make_generator(3, "corrupt", "full", "gaussian", 0.5, "test"))
+    regenerated, source = noisy_test(SMOKE, "gaussian-0.5", clean, seed=3)
+    assert source == "regenerated"
+    torch.testing.assert_close(regenerated, torch.from_numpy(expected).float() / 255)
+    folder = tmp_path / "data/corrupted/full/gaussian-0.5"
+    folder.mkdir(parents=True)
+    np.save(folder / "x_test.npy", expected)
+    fixed, source = noisy_test(SMOKE, "gaussian-0.5", clean, seed=3)
+    assert source.endswith("gaussian-0.5/x_test.npy")
+    torch.testing.assert_close(fixed, regenerated)
+
+
+def test_zoo_params_and_dvc_stages_agree() -> None:
+    assert set(SMOKE.variants) == set(PARAMS.variants), "the smoke profile must run every zoo stage"
+    report = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["zoo_report"]
+    for name in PARAMS.variants:
+        assert str(zoo.model_path(name)) in report["deps"] and str(zoo.metrics_path(name)) in report["deps"], name
+    corrupt = load_params(ROOT / "params.yaml").corrupt
+    fixed = {zoo.noise_name(kind, level) for kind, level in corrupt.noises()}
+    assert PARAMS.dataset in corrupt.datasets
+    for name, spec in PARAMS.variants.items():  # the real run scores on the corrupt stage's own copies
+        assert zoo.train_noise(spec) in fixed | {None}, name
+    assert set(PARAMS.eval_noises) <= fixed
+
+
+def _zoo(variants: dict, **rest) -> dict:
+    return {"zoo": {"variants": variants, **rest}}
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (_zoo({"a": {"epochs": 0}}), ["zoo.variants.a.epochs", "greater than 0"]),
+        (_zoo({"a": {"epochs": 1, "hiden": 3}}), ["zoo.variants.a.hiden", "unknown key"]),
+        (_zoo({"a": {}}), ["zoo.variants.a.epochs", "missing"]),
+        (_zoo({"a": {"epochs": 1, "noise_level": 1.5}}), ["zoo.variants.a.noise_level", "1.5"]),
+        (_zoo({"a": {"epochs": 1, "hidden_activation": "gelu"}}), ["zoo.variants.a.hidden_activation", "'gelu'"]),
+        (_zoo({"a": {"epochs": 1, "lr": "1e-3"}}), ["zoo.variants.a.lr", "'1e-3'"]),
+        (_zoo({"a": {"kind": "conv", "epochs": 1, "l1": 0.1}}), ["zoo.variants.a", "l1", "not used by kind 'conv'"]),
+        (_zoo({"a": {"epochs": 1, "sparsity_weight": 3.0}}), ["zoo.variants.a", "sparsity_weight", "sigmoid"]),
+        (_zoo({"a": {"epochs": 1, "sizes": [100, 2]}}), ["zoo.variants.a", "784"]),
+        (_zoo({"a": {"epochs": 1, "sizes": [784, 8, 2], "pca": True}}), ["zoo.variants.a", "pca"]),
+        (_zoo({"a": {"epochs": 1, "reference": "b"}}), ["zoo", "variants.a.reference", "'b'"]),
+        (_zoo({"Bad-Name": {"epochs": 1}}), ["zoo.variants.Bad-Name", "pattern"]),
+        (_zoo({}, eval_noises=["gauss-0.5"]), ["zoo.eval_noises.0", "'gauss-0.5'"]),
+        (_zoo({}, near_zero=0), ["zoo.near_zero", "greater than 0"]),
+        (_zoo({}, device="tpu"), ["zoo.device", "'tpu'"]),
+    ],
+)
+def test_bad_zoo_params_name_the_key(raw: dict, expected: list[str]) -> None:
+    with pytest.raises(ParamsError) as info:
+        parse_params(raw)
+    message = str(info.value)
+    for fragment in expected:
+        assert fragment in message, f"{fragment!r} not in {message!r}"
