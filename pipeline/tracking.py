@@ -34,10 +34,14 @@ def tracking_uri() -> str:
 
 
 def git_commit() -> str:
-    """HEAD's hash, with '-dirty' when tracked files differ from it; 'unknown' outside git."""
+    """HEAD's hash, with '-dirty' when the code or settings differ from it; 'unknown' outside git.
+
+    Outputs (metrics/, reports/, dvc.lock) change during every run, so they do not count as dirty.
+    """
+    code = ["pipeline", "params.yaml", "dvc.yaml", "pyproject.toml"]
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout
-        dirty = subprocess.run(["git", "status", "--porcelain", "-uno"], capture_output=True, text=True).stdout
+        dirty = subprocess.run(["git", "status", "--porcelain", "-uno", "--", *code], capture_output=True, text=True).stdout
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return head.strip() + ("-dirty" if dirty.strip() else "")
