@@ -89,21 +89,21 @@ def test_reconstruction_errors_and_sparsity_on_known_values() -> None:
     assert s == pytest.approx({"mean_activation": 1.5025, "near_zero_fraction": 0.5, "dead_unit_fraction": 0.5})
 
 
-def test_missing_corrupted_copy_is_regenerated_exactly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_corrupted_copy_is_a_clear_error_and_a_present_one_is_used(tmp_path: Path, monkeypatch) -> None:
+    from pipeline.cli import StageError
     from pipeline.zoo_train import noisy_test
 
     monkeypatch.chdir(tmp_path)
     clean, _ = mnist(50)
+    with pytest.raises(StageError, match=r"gaussian-0.5/x_test.npy: not found.*add 0.5 to corrupt.gaussian"):
+        noisy_test(SMOKE, "gaussian-0.5", clean)
     expected = corrupt_array(clean, "gaussian", 0.5, make_generator(3, "corrupt", "full", "gaussian", 0.5, "test"))
-    regenerated, source = noisy_test(SMOKE, "gaussian-0.5", clean, seed=3)
-    assert source == "regenerated"
-    torch.testing.assert_close(regenerated, torch.from_numpy(expected).float() / 255)
     folder = tmp_path / "data/corrupted/full/gaussian-0.5"
     folder.mkdir(parents=True)
     np.save(folder / "x_test.npy", expected)
-    fixed, source = noisy_test(SMOKE, "gaussian-0.5", clean, seed=3)
+    fixed, source = noisy_test(SMOKE, "gaussian-0.5", clean)
     assert source.endswith("gaussian-0.5/x_test.npy")
-    torch.testing.assert_close(fixed, regenerated)
+    torch.testing.assert_close(fixed, torch.from_numpy(expected).float() / 255)
 
 
 def test_zoo_params_and_dvc_stages_agree() -> None:
@@ -117,6 +117,10 @@ def test_zoo_params_and_dvc_stages_agree() -> None:
     for name, spec in PARAMS.variants.items():  # the real run scores on the corrupt stage's own copies
         assert zoo.train_noise(spec) in fixed | {None}, name
     assert set(PARAMS.eval_noises) <= fixed
+    train = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["zoo_train"]["do"]
+    for noise in PARAMS.eval_noises:  # dvc.yaml lists the noisy copies the zoo reads, one line each
+        dep = f"data/corrupted/${{zoo.dataset}}/{noise}/x_test.npy"
+        assert dep in train["deps"] and dep in report["deps"], dep
 
 
 def _zoo(variants: dict, **rest) -> dict:
