@@ -20,13 +20,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torchvision import datasets
 
 from pipeline.params import BasicSplit, FullSplit
 from pipeline.utils import atomic_path, derive_seed
 
 SPLITS = ("train", "valid", "test")
-SOURCES = {"mnist": datasets.MNIST, "fashion_mnist": datasets.FashionMNIST}
+SOURCES = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST"}  # torchvision.datasets classes
 MIRROR_ENV = "PIPELINE_DATA_MIRROR"
 OFFLINE_ENV = "PIPELINE_OFFLINE"  # set to 1 to never try the internet
 
@@ -43,6 +42,13 @@ def _md5(path: Path) -> str:
     return digest.hexdigest()
 
 
+def dataset_class(source: str):
+    """The torchvision dataset class of `source` (torchvision is imported here: only `prepare` needs it)."""
+    from torchvision import datasets
+
+    return getattr(datasets, SOURCES[source])
+
+
 def mirror_folders(configured: list[str]) -> list[Path]:
     """Mirrors from the environment first (PIPELINE_DATA_MIRROR, os.pathsep-separated), then params."""
     env = [p for p in os.environ.get(MIRROR_ENV, "").split(os.pathsep) if p]
@@ -55,7 +61,7 @@ def stage_raw_files(source: str, root: str | Path, mirrors: list[str]) -> Path:
     A file already there must have the right md5. A missing one is copied from the first mirror
     that has it (and must have the right md5 there too); if no mirror has it, torchvision downloads it.
     """
-    cls = SOURCES[source]
+    cls = dataset_class(source)
     raw = Path(root) / cls.__name__ / "raw"
     raw.mkdir(parents=True, exist_ok=True)
     for filename, md5 in cls.resources:
@@ -85,7 +91,7 @@ def stage_raw_files(source: str, root: str | Path, mirrors: list[str]) -> Path:
 def load_raw(source: str, root: str | Path, mirrors: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """All 70,000 images (uint8, 70000 x 784; train file first) and labels (uint8) of `source`."""
     raw = stage_raw_files(source, root, mirrors)
-    cls = SOURCES[source]
+    cls = dataset_class(source)
     parts = []
     for train in (True, False):
         try:
