@@ -38,6 +38,23 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def check_runs(client, experiments: list[str], names: list[str], stages: list[str]) -> bool:
+    """Every queued experiment has one parent run per MLflow experiment, whose children cover every stage."""
+    runs = [r for e in experiments for r in client.search_runs([client.get_experiment_by_name(e).experiment_id],
+                                                                max_results=10_000)]  # fmt: skip
+    ok = True
+    print(f"{'experiment':<12} {'parent runs':>11} {'stage runs':>10} {'all FINISHED':>12}")
+    for name in names:
+        parents = {r.info.run_id for r in runs if r.data.tags.get("pipeline.role") == "parent" and r.info.run_name == name}
+        children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") in parents]
+        covered = {r.data.tags.get("dvc.stage") for r in children}
+        finished = all(r.info.status == "FINISHED" for r in children)
+        good = len(parents) == len(experiments) and covered == set(stages) and len(children) == len(stages) and finished
+        ok &= good
+        print(f"{name:<12} {len(parents):>11} {len(children):>10} {str(finished):>12}{'' if good else '  <- FAIL'}")
+    return ok
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--experiments", type=int, default=3)
@@ -84,19 +101,9 @@ def main() -> int:
         print(status)
         failed = [n for n in names if f"{n}" in status and "Failed" in status.split(n, 1)[1].splitlines()[0]]
         client = MlflowClient(tracking_uri=uri)
-        experiment = client.get_experiment_by_name(params["tracking"]["experiment"])
-        runs = client.search_runs([experiment.experiment_id], max_results=10_000)
-        stages = {line.split(":")[0].strip() for line in sh(["dvc", "stage", "list", "--name-only"], project, env).split()}
         ok = not failed
-        print(f"{'experiment':<12} {'parent runs':>11} {'stage runs':>10} {'all FINISHED':>12}")
-        for name in names:
-            parents = [r for r in runs if r.data.tags.get("pipeline.role") == "parent" and r.info.run_name == name]
-            children = [r for r in runs if parents and r.data.tags.get("mlflow.parentRunId") == parents[0].info.run_id]
-            covered = {r.data.tags.get("dvc.stage") for r in children}
-            finished = all(r.info.status == "FINISHED" for r in children)
-            good = len(parents) == 1 and covered == stages and finished
-            ok &= good
-            print(f"{name:<12} {len(parents):>11} {len(children):>10} {str(finished):>12}{'' if good else '  <- FAIL'}")
+        ok &= check_runs(client, [params["tracking"]["experiment"], params["zoo"]["experiment"]], names,
+                         sh(["dvc", "stage", "list", "--name-only"], project, env).split())  # fmt: skip
         print(f"{len(names)} experiments, -j {args.jobs}: {elapsed:.0f} s; {'OK' if ok else 'FAILED'} (workdir {workdir})")
         return 0 if ok else 1
     finally:
