@@ -31,12 +31,13 @@ class Breach:
     ours: float
     reference: float
     allowed: float
+    two_sided: bool = False
+    """against a reference run a difference either way counts; against the paper only an excess"""
 
     @property
     def excess(self) -> float:
-        return abs(self.ours - self.reference) - self.allowed if self.allowed_both_ways else self.ours - self.reference - self.allowed
-
-    allowed_both_ways: bool = False
+        difference = self.ours - self.reference
+        return (abs(difference) if self.two_sided else difference) - self.allowed
 
 
 def read_report(path: str | Path) -> pd.DataFrame:
@@ -69,7 +70,7 @@ def against_reference(table: pd.DataFrame, reference: pd.DataFrame, tolerance: f
     breaches = []
     for row in reference.itertuples():
         value = ours.get((row.dataset, row.model), float("nan"))
-        b = Breach(row.dataset, row.model, value, row.error_pct, tolerance, allowed_both_ways=True)
+        b = Breach(row.dataset, row.model, value, row.error_pct, tolerance, two_sided=True)
         if pd.isna(value) or b.excess > 1e-9:
             breaches.append(b)
     return breaches

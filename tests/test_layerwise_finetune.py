@@ -94,30 +94,16 @@ def test_resume_is_bitwise_identical(data, kind, tmp_path):
         if (layer, epoch) == (1, 2):
             raise Interrupted
 
-    with pytest.raises(Interrupted):
-        pretrain_stack(
-            kind,
-            SIZES,
-            x,
-            xv,
-            _config(kind, 4),
-            seed=1,
-            checkpoint_dir=tmp_path / "b",
-            on_epoch=interrupt,
+    def run_b(on_epoch):
+        return pretrain_stack(
+            kind, SIZES, x, xv, _config(kind, 4), seed=1, checkpoint_dir=tmp_path / "b", on_epoch=on_epoch,
             progress=False,
-        )
+        )  # fmt: skip
+
+    with pytest.raises(Interrupted):
+        run_b(interrupt)
     calls = []
-    restarted = pretrain_stack(
-        kind,
-        SIZES,
-        x,
-        xv,
-        _config(kind, 4),
-        seed=1,
-        checkpoint_dir=tmp_path / "b",
-        on_epoch=lambda *a: calls.append(a[:2]),
-        progress=False,
-    )
+    restarted = run_b(lambda *a: calls.append(a[:2]))
     _assert_same_stack(straight, restarted)
     assert calls == [(1, 3), (1, 4)]  # only the epochs still to do were trained
 

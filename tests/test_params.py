@@ -37,6 +37,11 @@ def test_repo_params_are_valid() -> None:
     ],
 )
 def test_bad_params_name_key_value_and_rule(raw: dict, expected: list[str]) -> None:
+    assert_params_error(raw, expected)
+
+
+def assert_params_error(raw: dict, expected: list[str]) -> None:
+    """Validating `raw` fails with a message that contains every fragment of `expected`."""
     with pytest.raises(ParamsError) as info:
         parse_params(raw)
     message = str(info.value)

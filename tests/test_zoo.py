@@ -13,9 +13,10 @@ import yaml
 from pipeline import zoo
 from pipeline import zoo_metrics as zm
 from pipeline.corrupt import corrupt_array
-from pipeline.params import ParamsError, ZooParams, load_params, parse_params
+from pipeline.params import ZooParams, load_params
 from pipeline.utils import make_generator
 from tests.mnist_fixture import mnist
+from tests.test_params import assert_params_error
 
 ROOT = Path(__file__).resolve().parents[1]
 PARAMS = load_params(ROOT / "params.yaml").zoo
@@ -148,8 +149,4 @@ def _zoo(variants: dict, **rest) -> dict:
     ],
 )
 def test_bad_zoo_params_name_the_key(raw: dict, expected: list[str]) -> None:
-    with pytest.raises(ParamsError) as info:
-        parse_params(raw)
-    message = str(info.value)
-    for fragment in expected:
-        assert fragment in message, f"{fragment!r} not in {message!r}"
+    assert_params_error(raw, expected)
