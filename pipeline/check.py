@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline.params import ParamsError, load_params
-from pipeline.reporting import markdown_table
+from pipeline.reporting.tables import markdown_table
 
 REPORT = "reports/vincent2008.csv"
 

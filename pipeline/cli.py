@@ -1,13 +1,21 @@
-"""What every stage script shares: argument parsing, logging, and turning known errors into clear exits."""
+"""What every stage script shares: argument parsing, logging, and turning known errors into clear exits.
+
+Stage scripts import their libraries inside `main`, after the arguments are parsed, so that
+`python -m pipeline.stages.<stage> --help` answers at once instead of after seconds of torch and
+mlflow imports. This module imports nothing heavy at the top for the same reason.
+"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
-from pipeline.params import Params, ParamsError, load_params
+if TYPE_CHECKING:
+    from pipeline.params import ModelSpec, Params
 
 log = logging.getLogger("pipeline")
 
@@ -16,26 +24,55 @@ class StageError(RuntimeError):
     """An error whose message is complete for the user: printed without a traceback."""
 
 
-def run_stage(name: str, body: Callable[[Params, argparse.Namespace], None], extra_args: Callable | None = None) -> None:
-    """Parse `--params`, validate the params file, run `body(params, args)`; exit 2 with a message on bad input."""
-    parser = argparse.ArgumentParser(prog=f"python -m pipeline.{name}", description=f"DVC stage `{name}`")
+def run_stage(
+    name: str,
+    doc: str | None,
+    body: Callable[[Params, argparse.Namespace], None],
+    extra_args: Callable[[argparse.ArgumentParser], Any] | None = None,
+) -> None:
+    """Parse `--params` (and the stage's own arguments), validate the params file, run `body(params, args)`.
+
+    `doc` (the stage module's docstring) is the `--help` text. Bad input exits 2 with a message naming
+    the file, key or value; nothing is written.
+    """
+    parser = argparse.ArgumentParser(
+        prog=f"python -m pipeline.stages.{name}", description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
     if extra_args is not None:
         extra_args(parser)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s", datefmt="%H:%M:%S")
+
+    from pipeline.data.arrays import DataFileError
+    from pipeline.params import ParamsError, load_params
+    from pipeline.training.errors import CheckpointError, TrainingError
+
+    known = (ParamsError, StageError, DataFileError, FileNotFoundError, CheckpointError, TrainingError)
     try:
-        params = load_params(args.params)
-        body(params, args)
-    except (ParamsError, StageError) as exc:
+        body(load_params(args.params), args)
+    except known as exc:
         print(f"error in stage {name}: {exc}", file=sys.stderr)
         sys.exit(2)
-    except Exception as exc:
-        # Known input errors from the library carry complete messages too.
-        from pipeline.data import DataFileError
-        from pipeline.training.errors import CheckpointError, TrainingError
 
-        if isinstance(exc, DataFileError | FileNotFoundError | CheckpointError | TrainingError):
-            print(f"error in stage {name}: {exc}", file=sys.stderr)
-            sys.exit(2)
-        raise
+
+def model_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", required=True, help="a key of vincent.models in params.yaml")
+
+
+def model_spec(params: Params, model: str) -> ModelSpec:
+    if model not in params.vincent.models:
+        raise StageError(f"--model {model!r} is not in vincent.models; expected one of {sorted(params.vincent.models)}")
+    return params.vincent.models[model]
+
+
+@contextlib.contextmanager
+def model_stage(stage: str, params: Params, model: str, settings: dict[str, Any]) -> Iterator[ModelSpec]:
+    """The opening of the per-model Vincent stages (pretrain, finetune, evaluate): check `--model` and run the
+    body inside the stage's MLflow run, with the model's spec and the stage's `settings` logged as params."""
+    from pipeline import tracking
+
+    spec = model_spec(params, model)
+    logged = {"model": model, "spec": spec.model_dump(), "dataset": params.vincent.dataset, **settings}
+    with tracking.stage_run(stage, params.tracking.experiment, logged, run_name=f"{stage} {model}"):
+        yield spec

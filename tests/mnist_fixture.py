@@ -12,7 +12,7 @@ import tempfile
 
 import torch
 
-from pipeline.data import load_raw
+from pipeline.data.mnist import load_raw
 from tests.conftest import mirror_root
 
 

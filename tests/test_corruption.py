@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from pipeline.corruption import NOISE_KINDS, corrupt
+from pipeline.data.corruption import NOISE_KINDS, corrupt
 
 D = 784
 

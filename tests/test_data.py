@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 import yaml
 
-from pipeline.data import DataFileError, load_raw, split_indices, stage_raw_files
+from pipeline.data.arrays import DataFileError
+from pipeline.data.mnist import load_raw, split_indices, stage_raw_files
 from pipeline.params import BasicSplit, FullSplit
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -99,7 +100,7 @@ def write_params(workdir: Path, mirror: Path, **prepare) -> None:
 
 def run_prepare(workdir: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "MLFLOW_TRACKING_URI": f"sqlite:///{workdir / 'mlflow.db'}"}
-    return subprocess.run([sys.executable, "-m", "pipeline.prepare"], cwd=workdir, capture_output=True, text=True, env=env)
+    return subprocess.run([sys.executable, "-m", "pipeline.stages.prepare"], cwd=workdir, capture_output=True, text=True, env=env)
 
 
 def digests(folder: Path) -> dict[str, str]:

@@ -10,7 +10,7 @@ import torch
 from scipy.linalg import subspace_angles
 from sklearn.decomposition import PCA
 
-from pipeline.corruption import corrupt
+from pipeline.data.corruption import corrupt
 from pipeline.models.dense_ae import DenseAEConfig, DenseAutoencoder, TiedSigmoidStep
 from pipeline.training.layerwise import PretrainConfig, pretrain_stack
 from pipeline.training.loop import train_model

@@ -4,17 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from pipeline.evaluation import (
-    error_ci95,
-    feature_svm,
-    fit_svm_and_test,
-    grid_points,
-    linear_probe,
-    make_svc,
-    predict_batched,
-    select_svm,
-    svm_benchmark,
-)
+from pipeline.evaluation.probes import feature_svm, linear_probe
+from pipeline.evaluation.rates import error_ci95
+from pipeline.evaluation.svm import fit_svm_and_test, grid_points, make_svc, predict_batched, select_svm, svm_benchmark
 
 
 def blobs(n: int, seed: int, minority: float = 0.5, dim: int = 5, gap: float = 6.0):

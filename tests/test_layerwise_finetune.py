@@ -7,10 +7,11 @@ import torch
 from torch import nn
 
 from pipeline.models.mlp import MLPClassifier
+from pipeline.training.checkpoints import load_checkpoint
 from pipeline.training.errors import BadInputError, CheckpointError, DivergenceError
 from pipeline.training.finetune import finetune
 from pipeline.training.layerwise import PretrainConfig, pretrain_stack
-from pipeline.training.loop import load_checkpoint, train_model
+from pipeline.training.loop import train_model
 from tests.mnist_fixture import mnist
 
 SIZES = [784, 64, 32]

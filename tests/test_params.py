@@ -74,7 +74,7 @@ def test_stage_stops_before_any_work_on_bad_params(tmp_path: Path, stage: str) -
     params["corrupt"]["masking"] = [0.25, 1.7]
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     result = subprocess.run(
-        [sys.executable, "-m", "pipeline.prepare" if stage == "prepare" else "pipeline.corrupt"],
+        [sys.executable, "-m", f"pipeline.stages.{stage}"],
         cwd=tmp_path, capture_output=True, text=True, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
     )
     assert result.returncode == 2

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 import torch
 
-from pipeline.report_figures import (
+from pipeline.reporting.figures import (
     corrupted_and_reconstructed,
     filter_grid,
     ours_vs_paper,
@@ -13,7 +13,7 @@ from pipeline.report_figures import (
     tile_filters,
     training_curves,
 )
-from pipeline.reporting import (
+from pipeline.reporting.tables import (
     TABLE_COLUMNS,
     bold_mask,
     probe_markdown,

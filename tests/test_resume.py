@@ -45,7 +45,7 @@ def env(project: Path) -> dict[str, str]:
 
 
 def run(project: Path, stage: str, *args: str) -> subprocess.CompletedProcess:
-    result = subprocess.run([sys.executable, "-m", f"pipeline.{stage}", *args], cwd=project, env=env(project),
+    result = subprocess.run([sys.executable, "-m", f"pipeline.stages.{stage}", *args], cwd=project, env=env(project),
                             capture_output=True, text=True)  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     return result
@@ -53,7 +53,7 @@ def run(project: Path, stage: str, *args: str) -> subprocess.CompletedProcess:
 
 def run_and_kill(project: Path, stage: str, checkpoint: Path) -> None:
     """Start a stage, SIGKILL it as soon as `checkpoint` exists, i.e. in the middle of training."""
-    process = subprocess.Popen([sys.executable, "-m", f"pipeline.{stage}", "--model", MODEL], cwd=project,
+    process = subprocess.Popen([sys.executable, "-m", f"pipeline.stages.{stage}", "--model", MODEL], cwd=project,
                                env=env(project), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     deadline = time.monotonic() + 300
     while not checkpoint.exists():
@@ -121,7 +121,7 @@ def test_a_truncated_checkpoint_is_named_and_never_used(project: Path) -> None:
     good = project / "good.pt"
     torch.save({"format": 1, "epoch": 3}, good)
     checkpoint.write_bytes(good.read_bytes()[:100])
-    result = subprocess.run([sys.executable, "-m", "pipeline.pretrain", "--model", MODEL], cwd=project,
+    result = subprocess.run([sys.executable, "-m", "pipeline.stages.pretrain", "--model", MODEL], cwd=project,
                             env=env(project), capture_output=True, text=True)  # fmt: skip
     assert result.returncode == 2
     assert str(checkpoint.relative_to(project)) in result.stderr and "unusable" in result.stderr

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pipeline.corruption import NOISE_KINDS, corrupt
+from pipeline.data.corruption import NOISE_KINDS, corrupt
 
 
 @dataclass

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pipeline.corruption import NOISE_KINDS, corrupt
+from pipeline.data.corruption import NOISE_KINDS, corrupt
 
 ACTIVATIONS = ("sigmoid", "relu", "tanh", "linear")
 LOSSES = ("cross_entropy", "mse")

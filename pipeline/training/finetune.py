@@ -16,15 +16,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from pipeline.models.mlp import MLPClassifier
+from pipeline.training.checkpoints import config_hash, data_fingerprint
 from pipeline.training.errors import BadInputError
-from pipeline.training.loop import (
-    EpochCallback,
-    History,
-    check_input,
-    config_hash,
-    data_fingerprint,
-    run_epochs,
-)
+from pipeline.training.loop import EpochCallback, History, check_input, minibatch_epoch, run_epochs
 from pipeline.utils import get_device, make_generator
 
 
@@ -125,23 +119,20 @@ def finetune(
         *(data_fingerprint(t.float()) for t in data),
     )
 
+    def step(idx: torch.Tensor) -> dict[str, torch.Tensor]:
+        logits = mlp(x_train[idx])
+        loss = F.cross_entropy(logits, y_train[idx])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return {"train_loss": loss.detach(), "train_error": (logits.argmax(1) != y_train[idx]).float().mean()}
+
     def train_epoch(epoch: int) -> dict[str, float]:
         mlp.train()
-        perm = torch.randperm(len(x_train), generator=generator, device=device)
-        loss_sum = torch.zeros((), dtype=torch.float64, device=device)
-        wrong = torch.zeros((), dtype=torch.int64, device=device)
-        for idx in perm.split(batch_size):
-            logits = mlp(x_train[idx])
-            loss = F.cross_entropy(logits, y_train[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            loss_sum += loss.detach() * len(idx)
-            wrong += (logits.argmax(1) != y_train[idx]).sum()
-        valid_error = mlp.error_rate(x_valid, y_valid)
-        early.update(epoch, valid_error)
-        n = len(x_train)
-        return {"train_loss": float(loss_sum) / n, "train_error": int(wrong) / n, "valid_error": valid_error}
+        metrics = minibatch_epoch(len(x_train), batch_size, generator, step)
+        metrics["valid_error"] = mlp.error_rate(x_valid, y_valid)
+        early.update(epoch, metrics["valid_error"])
+        return metrics
 
     history = run_epochs(
         train_epoch,

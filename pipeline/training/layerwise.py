@@ -20,17 +20,11 @@ from pathlib import Path
 
 import torch
 
-from pipeline.corruption import NOISE_KINDS, corrupt
+from pipeline.data.corruption import NOISE_KINDS, corrupt
 from pipeline.models.dense_ae import DenseAEConfig, DenseAutoencoder, TiedSigmoidStep
 from pipeline.models.rbm import RBM, RBMConfig
-from pipeline.training.loop import (
-    EpochCallback,
-    History,
-    check_input,
-    config_hash,
-    data_fingerprint,
-    run_epochs,
-)
+from pipeline.training.checkpoints import config_hash, data_fingerprint
+from pipeline.training.loop import EpochCallback, History, check_input, run_epochs
 from pipeline.utils import get_device, make_generator
 
 KINDS = ("ae", "dae", "rbm")

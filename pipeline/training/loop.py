@@ -6,97 +6,28 @@ the epoch, the history, any extra state and a hash of the configuration.  Called
 configuration hash, it resumes from that checkpoint, so an interrupted run ends bitwise-identical to an
 uninterrupted one.  A diverged epoch raises before anything is written: the last good checkpoint stays.
 
-`train_model` is the autograd training loop for the models with a `loss(x, generator)` method
+Checkpoint files themselves: pipeline.training.checkpoints. `train_model` is the autograd training loop for the models with a `loss(x, generator)` method
 (DenseAutoencoder, ConvAutoencoder, VAE).
 """
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
-import json
 import math
 import os
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Protocol
 
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from pipeline.training.checkpoints import Stateful, config_hash, data_fingerprint, load_checkpoint, save_checkpoint
 from pipeline.training.errors import BadInputError, CheckpointError, DivergenceError
-from pipeline.utils import atomic_path, get_device, make_generator
+from pipeline.utils import get_device, make_generator
 
-CHECKPOINT_FORMAT = 1
 History = dict[str, list[float]]
 EpochCallback = Callable[[int | None, int, dict[str, float]], None]  # (layer or None, epoch, metrics)
-
-
-class Stateful(Protocol):
-    def state_dict(self) -> dict: ...
-
-    def load_state_dict(self, state: dict) -> Any: ...
-
-
-def _jsonable(obj: Any) -> Any:
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {"__type__": type(obj).__name__, **_jsonable(dataclasses.asdict(obj))}
-    if isinstance(obj, Mapping):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, torch.device | Path):
-        return str(obj)
-    return obj
-
-
-def config_hash(*parts: Any) -> str:
-    """Stable hash of dataclasses, mappings, lists and scalars (everything that shapes a training run)."""
-    text = json.dumps(_jsonable(list(parts)), sort_keys=True, default=repr)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def data_fingerprint(x: torch.Tensor) -> list:
-    """Shape, dtype and two float64 sums of `x`: cheap, changes when the data or its row order changes."""
-    x = x.reshape(1) if x.dim() == 0 else x
-    row_sums = x.reshape(len(x), -1).sum(1, dtype=torch.float64)
-    position = torch.arange(1, len(x) + 1, dtype=torch.float64, device=x.device)
-    return [list(x.shape), str(x.dtype), float(row_sums.sum()), float(row_sums @ position)]
-
-
-def save_checkpoint(path: str | os.PathLike, state: dict) -> None:
-    """torch.save `state` atomically: a crash mid-write leaves the previous checkpoint in place."""
-    with atomic_path(path) as tmp:
-        torch.save({"format": CHECKPOINT_FORMAT, **state}, tmp)
-
-
-def load_checkpoint(path: str | os.PathLike, expected_hash: str) -> dict | None:
-    """The checkpoint at `path` if it exists and was written for `expected_hash`, else None.
-
-    A file that exists but cannot be read raises `CheckpointError`; one written for another
-    configuration is ignored with a warning (it is overwritten after the first new epoch).
-    """
-    path = Path(path)
-    if not path.exists():
-        return None
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # truncated zip, bad pickle, ...: all mean the same to the caller
-        raise CheckpointError(path, f"{type(exc).__name__}: {exc}") from exc
-    if not isinstance(state, dict):
-        raise CheckpointError(path, f"expected a dict, found {type(state).__name__}")
-    missing = {"format", "config_hash", "epoch", "history", "model", "generator"} - set(state)
-    if missing:
-        raise CheckpointError(path, f"missing entries {sorted(missing)}")
-    if state["format"] != CHECKPOINT_FORMAT:
-        raise CheckpointError(path, f"format {state['format']}, expected {CHECKPOINT_FORMAT}")
-    if state["config_hash"] != expected_hash:
-        warnings.warn(f"checkpoint {path} belongs to another configuration; starting afresh", stacklevel=2)
-        return None
-    return state
 
 
 def check_input(
@@ -215,6 +146,22 @@ def run_epochs(
     return history
 
 
+def minibatch_epoch(
+    n: int, batch_size: int, generator: torch.Generator, step: Callable[[torch.Tensor], Mapping[str, torch.Tensor]]
+) -> dict[str, float]:
+    """One pass over `n` examples in a fresh permutation drawn from `generator`, `batch_size` at a time.
+
+    `step(idx)` trains on the rows `idx` and returns its batch means (0-d tensors); the result is their
+    example-weighted means over the epoch, accumulated on the device in float64 (one sync at the end).
+    """
+    perm = torch.randperm(n, generator=generator, device=generator.device)
+    sums: dict[str, torch.Tensor] = {}
+    for idx in perm.split(batch_size):
+        for key, value in step(idx).items():
+            sums[key] = sums.get(key, 0) + value.double() * len(idx)
+    return {k: float(v) / n for k, v in sums.items()}
+
+
 @dataclass
 class TrainResult:
     history: History  # train_loss (+ its parts) and valid_loss per epoch
@@ -275,18 +222,16 @@ def train_model(
         None if x_valid is None else data_fingerprint(x_valid),
     )
 
+    def step(idx: torch.Tensor) -> dict[str, torch.Tensor]:
+        loss, parts = model.loss(x_train[idx], generator)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return {"train_loss": loss.detach(), **parts}
+
     def train_epoch(epoch: int) -> dict[str, float]:
         model.train()
-        perm = torch.randperm(len(x_train), generator=generator, device=device)
-        sums: dict[str, torch.Tensor] = {}
-        for idx in perm.split(batch_size):
-            loss, parts = model.loss(x_train[idx], generator)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            for key, value in {"train_loss": loss.detach(), **parts}.items():
-                sums[key] = sums.get(key, 0) + value * len(idx)
-        metrics = {k: float(v) / len(x_train) for k, v in sums.items()}
+        metrics = minibatch_epoch(len(x_train), batch_size, generator, step)
         if x_valid is not None:
             metrics["valid_loss"] = evaluate_loss(
                 model, x_valid, batch_size=1024, generator=make_generator(seed, "valid", name, device=device)

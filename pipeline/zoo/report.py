@@ -1,105 +1,36 @@
-"""Stage `zoo_report`: the autoencoder zoo side by side -> reports/zoo.md, reports/zoo.csv, figures.
+"""The zoo report: the side-by-side table, the combined figures, and sentences generated from the numbers.
 
-    python -m pipeline.zoo_report [--params params.yaml]
-
-Reads every variant's metrics/zoo/<variant>.json and models/zoo/<variant>.pt, draws the combined figures
-(2-D codes beside PCA's, reconstructions, denoising, loss curves, sparsity, the VAE's manifold and
-samples) and writes the table and a report whose sentences are generated from the measured numbers.
+`ZooReport` loads what the figures need once (test digits, noisy copies, trained models, metrics);
+each `*_figure` method returns a Figure and stores the paragraph that describes it, measured.
 """
 
 from __future__ import annotations
-
-import argparse
-import hashlib
-import json
-import time
 
 import numpy as np
 import pandas as pd
 import torch
 from scipy.stats import norm
 
-from pipeline import tracking, zoo
-from pipeline import zoo_figures as zf
-from pipeline import zoo_metrics as zm
-from pipeline.cli import StageError, log, run_stage
-from pipeline.data import load_split
-from pipeline.params import Params, ZooParams
-from pipeline.utils import atomic_path, make_generator, save_figure
-from pipeline.zoo_train import noisy_test, probe_subsample
-
-MARKDOWN, CSV = "reports/zoo.md", "reports/zoo.csv"
-FIGURES = {
-    "codes": "reports/figures/zoo_codes_2d.png",
-    "reconstructions": "reports/figures/zoo_reconstructions.png",
-    "denoising": "reports/figures/zoo_denoising.png",
-    "curves": "reports/figures/zoo_loss_curves.png",
-    "sparsity": "reports/figures/zoo_sparsity.png",
-    "vae": "reports/figures/zoo_vae.png",
-}
+from pipeline import paths
+from pipeline.data.arrays import load_split
+from pipeline.params import Params
+from pipeline.utils import make_generator
+from pipeline.zoo import figures as zf
+from pipeline.zoo import metrics as zm
+from pipeline.zoo import registry as zoo
+from pipeline.zoo.evaluate import noisy_test, probe_subsample
+from pipeline.zoo.tables import FIGURES, fmt, load_metrics, pct
 
 
-def load_metrics(z: ZooParams) -> dict[str, dict]:
-    out = {}
-    for name in z.variants:
-        path = zoo.metrics_path(name)
-        if not path.is_file():
-            raise StageError(f"{path} not found: run `dvc repro zoo_train@{name}` (and list it in zoo_report's deps)")
-        out[name] = json.loads(path.read_text())
-    return out
-
-
-def table(z: ZooParams, metrics: dict[str, dict]) -> pd.DataFrame:
-    """One row per variant (+ one per PCA comparison)."""
-    rows = []
-    for name, m in metrics.items():
-        row = {
-            "variant": name, "title": m["title"], "kind": m["kind"], "code_dim": m["code_dim"],
-            "parameters": m["parameters"], "epochs": m["epochs"], "seconds_per_epoch": m["training"]["seconds"] / max(m["epochs"], 1),
-            "test_input": m["test_input"], "test_mse": m["test"]["mse"], "test_bce": m["test"]["bce"],
-            "clean_mse": m["reconstruction"]["clean"]["mse"],
-            **{f"mse_{n}": m["reconstruction"][n]["mse"] for n in z.eval_noises},
-            "linear_probe_acc": m["probe"]["linear_probe_acc"], "knn_acc": m["probe"]["knn_acc"],
-            **m["sparsity"], "jacobian_fro2": m["jacobian_fro2"],
-        }  # fmt: skip
-        if "pca" in m:
-            p = m["pca"]
-            row |= {
-                "pca_angle_max_deg": p["decoder_angles"]["max_deg"],
-                "pca_angle_mean_deg": p["decoder_angles"]["mean_deg"],
-            }
-        rows.append(row)
-        if "pca" in m:
-            rows.append({
-                "variant": f"pca_{name}", "title": f"PCA, {p['k']} components", "kind": "pca", "code_dim": p["k"],
-                "test_input": "clean", "test_mse": p["test"]["mse"], "test_bce": p["test"]["bce"],
-                "clean_mse": p["test"]["mse"], **{f"mse_{n}": p["reconstruction"][n]["mse"] for n in z.eval_noises},
-                "linear_probe_acc": p["probe"]["linear_probe_acc"], "knn_acc": p["probe"]["knn_acc"],
-            })  # fmt: skip
-    return pd.DataFrame(rows)
-
-
-def params_hash(z: ZooParams) -> str:
-    return hashlib.sha256(json.dumps(z.model_dump(exclude={"experiment"}), sort_keys=True).encode()).hexdigest()[:12]
-
-
-def fmt(x: float, digits: int = 3) -> str:
-    return f"{x:.{digits}g}" if abs(x) < 1000 else f"{x:,.0f}"
-
-
-def pct(x: float) -> str:
-    return f"{100 * x:.1f}%"
-
-
-class Report:
+class ZooReport:
     """Loads what the figures need once: test digits, noisy copies, models."""
 
     def __init__(self, params: Params):
         self.params, self.z = params, params.zoo
-        folder = f"data/prepared/{self.z.dataset}"
+        folder = paths.prepared(self.z.dataset)
         self.train, self.valid, self.test = (load_split(folder, s) for s in ("train", "valid", "test"))
         self.metrics = load_metrics(self.z)
-        self.models = {n: zoo.load(s, zoo.model_path(n)) for n, s in self.z.variants.items()}
+        self.models = {n: zoo.load(s, paths.zoo_model(n)) for n, s in self.z.variants.items()}
         self.titles = {n: zoo.title(self.z, n) for n in self.z.variants}
         noises = {zoo.train_noise(s) for s in self.z.variants.values()} - {None}
         self.noisy = {n: noisy_test(self.z, n, self.test.x)[0] for n in sorted(noises)}
@@ -285,7 +216,7 @@ def manifold_smoothness(images: np.ndarray, g: int) -> tuple[float, float]:
     return float((near**2).mean()), float(pair.sum() / (n * (n - 1)))
 
 
-def markdown(report: Report, frame: pd.DataFrame, params_hash: str) -> str:
+def markdown(report: ZooReport, frame: pd.DataFrame, params_hash: str) -> str:
     z = report.z
     shown = frame[["variant", "code_dim", "epochs", "test_input", "test_mse", "test_bce", "clean_mse",
                    *[f"mse_{n}" for n in z.eval_noises], "linear_probe_acc", "knn_acc", "mean_activation",
@@ -322,35 +253,3 @@ def markdown(report: Report, frame: pd.DataFrame, params_hash: str) -> str:
         rel = FIGURES[key].removeprefix("reports/")
         lines += [f"## {heading}", "", f"![{heading}]({rel})", "", report.text[key], ""]
     return "\n".join(lines)
-
-
-def main(params: Params, args: argparse.Namespace) -> None:
-    z = params.zoo
-    if not z.variants:
-        raise StageError("zoo.variants is empty: nothing to report")
-    with tracking.stage_run("zoo_report", z.experiment, {"variants": ",".join(z.variants)}, run_name="zoo report"):
-        start = time.perf_counter()
-        report = Report(params)
-        figures = {
-            "codes": report.codes_figure, "reconstructions": report.reconstructions_figure,
-            "denoising": report.denoising_figure, "curves": report.curves_figure,
-            "sparsity": report.sparsity_figure, "vae": report.vae_figure,
-        }  # fmt: skip
-        for key, draw in figures.items():
-            save_figure(draw(), FIGURES[key])
-            log.info("wrote %s", FIGURES[key])
-        frame = table(z, report.metrics)
-        with atomic_path(CSV) as tmp:
-            frame.to_csv(tmp, index=False, float_format="%.6g")
-        with atomic_path(MARKDOWN) as tmp:
-            tmp.write_text(markdown(report, frame, params_hash(z)))
-        for _, row in frame.iterrows():
-            tracking.log_metrics({f"{row['variant']}.{k}": row[k] for k in ("test_mse", "linear_probe_acc", "knn_acc")})
-        tracking.log_metrics({"seconds": time.perf_counter() - start})
-        tracking.log_artifacts([MARKDOWN, CSV], artifact_path="report")
-        tracking.log_artifacts(list(FIGURES.values()))
-        log.info("wrote %s and %s (%.0f s)", MARKDOWN, CSV, time.perf_counter() - start)
-
-
-if __name__ == "__main__":
-    run_stage("zoo_report", main)

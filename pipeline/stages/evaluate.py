@@ -1,6 +1,6 @@
 """Stage `evaluate@<model>`: test error of the fine-tuned network, and probes of its pretrained layers.
 
-    python -m pipeline.evaluate --model sda3_nu25 [--params params.yaml]
+    python -m pipeline.stages.evaluate --model sda3_nu25 [--params params.yaml]
 
 - The fine-tuned network's test error with its 95% interval 1.96*sqrt(p(1-p)/n).
 - How good each pretrained layer is by itself, before fine-tuning: a logistic-regression probe and
@@ -11,29 +11,29 @@ Writes metrics/evaluate/<model>.json, the record the report reads.
 from __future__ import annotations
 
 import argparse
-import time
 
-import torch
-
-from pipeline import evaluation, tracking
-from pipeline.cli import log, run_stage
-from pipeline.models.mlp import MLPClassifier
-from pipeline.params import Params
-from pipeline.pretrain import model_arg, model_spec
-from pipeline.training.layerwise import propagate
-from pipeline.utils import write_json
-from pipeline.vincent import finetune_path, load_splits, metrics_path, pretrain_path
+from pipeline.cli import log, model_arg, model_stage, run_stage
 
 
-def main(params: Params, args: argparse.Namespace) -> None:
+def main(params, args: argparse.Namespace) -> None:
+    import time
+
+    import torch
+
+    from pipeline import paths, tracking
+    from pipeline.data.arrays import load_splits
+    from pipeline.evaluation.probes import feature_svm, linear_probe
+    from pipeline.evaluation.rates import error_ci95
+    from pipeline.models.mlp import MLPClassifier
+    from pipeline.training.layerwise import propagate
+    from pipeline.utils import write_json
+
     v, model = params.vincent, args.model
-    spec = model_spec(params, model)
-    logged = {"model": model, "spec": spec.model_dump(), "probe": v.probe.model_dump(), "dataset": v.dataset}
-    with tracking.stage_run("evaluate", params.tracking.experiment, logged, run_name=f"evaluate {model}"):
+    with model_stage("evaluate", params, model, {"probe": v.probe.model_dump()}) as spec:
         start = time.perf_counter()
-        splits = load_splits(v)
+        splits = load_splits(paths.prepared(v.dataset))
         n_jobs = torch.get_num_threads()
-        saved = torch.load(finetune_path(model), weights_only=False)
+        saved = torch.load(paths.finetuned_model(model), weights_only=False)
         mlp = MLPClassifier(saved["sizes"])
         mlp.load_state_dict(saved["state_dict"])
         test_error = mlp.error_rate(splits["test"].x, splits["test"].y)
@@ -41,15 +41,14 @@ def main(params: Params, args: argparse.Namespace) -> None:
         n_test = len(splits["test"])
         log.info("%s (%s): test error %.2f%%", model, saved["selected"], 100 * test_error)
 
-        pretrained = torch.load(pretrain_path(model), weights_only=False)
+        pretrained = torch.load(paths.pretrained_model(model), weights_only=False)
         cand = next(c for c in pretrained["candidates"] if c["name"] == saved["pretrain_candidate"])
         probes = []
         features = {s: split.x for s, split in splits.items()}
         for layer, (w, b) in enumerate(cand["weights"], start=1):
             features = {s: propagate(f, w, b) for s, f in features.items()}
             f_and_y = [t for s in ("train", "valid", "test") for t in (features[s], splits[s].y)]
-            for probe, fn, Cs in (("logreg", evaluation.linear_probe, v.probe.logreg_C),
-                                  ("svm", evaluation.feature_svm, v.probe.svm_C)):  # fmt: skip
+            for probe, fn, Cs in (("logreg", linear_probe, v.probe.logreg_C), ("svm", feature_svm, v.probe.svm_C)):
                 out = fn(*f_and_y, Cs=Cs, n_jobs=n_jobs)
                 probes.append({"model": model, "layer": layer, "probe": probe, **out})
                 log.info("%s layer %d %s probe: test error %.2f%%", model, layer, probe, 100 * out["test_error"])
@@ -60,16 +59,16 @@ def main(params: Params, args: argparse.Namespace) -> None:
             "entry": model,
             "noise_pct": round(100 * spec.noise) if spec.kind == "dae" else None,
             "test_error": test_error,
-            "ci95": evaluation.error_ci95(test_error, n_test),
+            "ci95": error_ci95(test_error, n_test),
             "n_test": n_test,
             "valid_error": valid_error,
             "selected": {"finetune": saved["selected"], "pretrain": cand["hparams"]},
         }
         out = {"record": record, "probes": probes, "seconds": round(time.perf_counter() - start, 1)}
-        write_json(metrics_path("evaluate", model), out)
+        write_json(paths.stage_metrics("evaluate", model), out)
         tracking.log_metrics({"test_error": test_error, "valid_error": valid_error, "ci95": record["ci95"]})
         tracking.log_metrics({f"layer{p['layer']}.{p['probe']}.test_error": p["test_error"] for p in probes})
 
 
 if __name__ == "__main__":
-    run_stage("evaluate", main, model_arg)
+    run_stage("evaluate", __doc__, main, model_arg)

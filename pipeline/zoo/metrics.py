@@ -15,7 +15,8 @@ from scipy.linalg import subspace_angles
 from sklearn.decomposition import PCA
 from sklearn.neighbors import KNeighborsClassifier
 
-from pipeline.evaluation import as_numpy, linear_probe
+from pipeline.evaluation.probes import linear_probe
+from pipeline.evaluation.rates import as_numpy
 
 EPS = 1e-6
 

@@ -1,6 +1,6 @@
 """Stage `filters`: Vincent 2008's figure of first-layer filters learned at 0%, 25% and 50% destruction.
 
-    python -m pipeline.filters [--params params.yaml]
+    python -m pipeline.stages.filters [--params params.yaml]
 
 One tied sigmoid autoencoder layer per noise level, all from the same initial weights (same seed),
 trained on the table's training split. More noise should give larger, stroke-like filters.
@@ -9,26 +9,28 @@ trained on the table's training split. More noise should give larger, stroke-lik
 from __future__ import annotations
 
 import argparse
-import time
 
-from pipeline import tracking
 from pipeline.cli import log, run_stage
-from pipeline.params import Params
-from pipeline.report_figures import filter_grid
-from pipeline.training.layerwise import PretrainConfig, pretrain_stack
-from pipeline.utils import save_figure, write_json
-from pipeline.vincent import INPUT_DIM, load_splits
 
 FIGURE = "reports/figures/vincent_filters.png"
 METRICS = "metrics/filters.json"
 
 
-def main(params: Params, args: argparse.Namespace) -> None:
+def main(params, args: argparse.Namespace) -> None:
+    import time
+
+    from pipeline import paths, tracking
+    from pipeline.data.arrays import load_splits
+    from pipeline.reporting.figures import filter_grid
+    from pipeline.training.grid import INPUT_DIM
+    from pipeline.training.layerwise import PretrainConfig, pretrain_stack
+    from pipeline.utils import save_figure, write_json
+
     v, f = params.vincent, params.vincent.filters
     logged = {"filters": f.model_dump(), "batch_size": v.pretrain.batch_size, "dataset": v.dataset}
     with tracking.stage_run("filters", params.tracking.experiment, logged):
         start = time.perf_counter()
-        splits = load_splits(v)
+        splits = load_splits(paths.prepared(v.dataset))
         weights, titles, metrics = [], [], {}
         for nu in f.noise:
             config = PretrainConfig(epochs=f.epochs, lr=f.lr, batch_size=v.pretrain.batch_size, noise_level=nu)
@@ -51,4 +53,4 @@ def main(params: Params, args: argparse.Namespace) -> None:
 
 
 if __name__ == "__main__":
-    run_stage("filters", main)
+    run_stage("filters", __doc__, main)

@@ -1,13 +1,12 @@
-"""MNIST / Fashion-MNIST: fetch through torchvision, split, save and load compact uint8 arrays.
+"""MNIST / Fashion-MNIST: fetch through torchvision, verify, and split into the `basic` and `full` datasets.
 
 Raw files come from `torchvision.datasets.<Class>(root, download=True)`, which checks each file's
 md5. Before that, any missing file is copied from a local mirror (a folder in torchvision's layout),
 so a machine without internet access is served by e.g. `../shared/data`. A missing, truncated or
 corrupted file stops with a `DataFileError` naming the file, never a gzip traceback.
 
-Prepared datasets live in one folder each, `x_<split>.npy` (uint8, n x 784), `y_<split>.npy`
-(uint8) and `idx_<split>.npy` (int64, index into the 70,000 images: train file 0-59,999, then the
-test file 60,000-69,999). `.npy` is byte-stable, so the same params give identical files.
+The saved indices (`idx_<split>.npy`, see pipeline.data.arrays) point into the 70,000 images: the
+train file 0-59,999, then the test file 60,000-69,999.
 """
 
 from __future__ import annotations
@@ -15,23 +14,17 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
+from pipeline.data.arrays import DataFileError
 from pipeline.params import BasicSplit, FullSplit
 from pipeline.utils import atomic_path, derive_seed
 
-SPLITS = ("train", "valid", "test")
 SOURCES = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST"}  # torchvision.datasets classes
 MIRROR_ENV = "PIPELINE_DATA_MIRROR"
 OFFLINE_ENV = "PIPELINE_OFFLINE"  # set to 1 to never try the internet
-
-
-class DataFileError(RuntimeError):
-    """A raw data file is missing, truncated or corrupted."""
 
 
 def _md5(path: Path) -> str:
@@ -124,40 +117,3 @@ def split_indices(name: str, sizes: BasicSplit | FullSplit, seed: int) -> dict[s
     raise ValueError(f"unknown dataset {name!r}; expected 'basic' or 'full'")
 
 
-def save_dataset(folder: Path, x: np.ndarray, y: np.ndarray, indices: dict[str, np.ndarray]) -> None:
-    """Write x_/y_/idx_<split>.npy for each split into `folder` (which the caller makes atomic)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    for split, idx in indices.items():
-        np.save(folder / f"x_{split}.npy", np.ascontiguousarray(x[idx]))
-        np.save(folder / f"y_{split}.npy", np.ascontiguousarray(y[idx]))
-        np.save(folder / f"idx_{split}.npy", idx.astype(np.int64))
-
-
-@dataclass(frozen=True)
-class Split:
-    """One split in memory: x float32 in [0, 1] of shape (n, 784), y int64."""
-
-    x: torch.Tensor
-    y: torch.Tensor
-
-    def __len__(self) -> int:
-        return len(self.y)
-
-
-def load_split(folder: str | Path, split: str, device: str | torch.device = "cpu") -> Split:
-    """Load one prepared split as float tensors in [0, 1]."""
-    folder = Path(folder)
-    if split not in SPLITS:
-        raise ValueError(f"unknown split {split!r}; expected one of {SPLITS}")
-    x_path, y_path = folder / f"x_{split}.npy", folder / f"y_{split}.npy"
-    for path in (x_path, y_path):
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: prepared data not found; run `dvc repro prepare` first")
-    x = torch.from_numpy(np.load(x_path)).to(device=device, dtype=torch.float32).div_(255.0)
-    y = torch.from_numpy(np.load(y_path).astype(np.int64)).to(device)
-    return Split(x, y)
-
-
-def load_uint8(path: str | Path) -> torch.Tensor:
-    """A uint8 .npy image array as float32 in [0, 1]."""
-    return torch.from_numpy(np.load(path)).float().div_(255.0)

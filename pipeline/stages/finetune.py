@@ -1,6 +1,6 @@
 """Stage `finetune@<model>`: each pretrained stack + a softmax layer, fine-tuned with early stopping.
 
-    python -m pipeline.finetune --model sda3_nu25 [--params params.yaml]
+    python -m pipeline.stages.finetune --model sda3_nu25 [--params params.yaml]
 
 Every pretraining candidate is fine-tuned at every learning rate of the grid; the network with the
 lowest validation error is kept (models/finetune/<model>.pt). The test set is not read here.
@@ -9,31 +9,29 @@ lowest validation error is kept (models/finetune/<model>.pt). The test set is no
 from __future__ import annotations
 
 import argparse
-import shutil
-import time
 
-import torch
-
-from pipeline import tracking
-from pipeline.cli import log, run_stage
-from pipeline.models.mlp import MLPClassifier
-from pipeline.params import Params
-from pipeline.pretrain import model_arg, model_spec
-from pipeline.training.finetune import finetune
-from pipeline.utils import atomic_path, make_generator, write_json
-from pipeline.vincent import checkpoint_dir, finetune_path, load_splits, metrics_path, pretrain_path
+from pipeline.cli import log, model_arg, model_stage, run_stage
 
 
-def main(params: Params, args: argparse.Namespace) -> None:
-    v, model = params.vincent, args.model
-    spec = model_spec(params, model)
-    logged = {"model": model, "spec": spec.model_dump(), "finetune": v.finetune.model_dump(), "dataset": v.dataset}
-    with tracking.stage_run("finetune", params.tracking.experiment, logged, run_name=f"finetune {model}"):
+def main(params, args: argparse.Namespace) -> None:
+    import shutil
+    import time
+
+    import torch
+
+    from pipeline import paths, tracking
+    from pipeline.data.arrays import load_splits
+    from pipeline.models.mlp import MLPClassifier
+    from pipeline.training.finetune import finetune
+    from pipeline.utils import atomic_path, make_generator, write_json
+
+    v, model, f = params.vincent, args.model, params.vincent.finetune
+    with model_stage("finetune", params, model, {"finetune": f.model_dump()}):
         start = time.perf_counter()
-        splits = load_splits(v)
+        splits = load_splits(paths.prepared(v.dataset))
         train, valid = splits["train"], splits["valid"]
-        pretrained = torch.load(pretrain_path(model), weights_only=False)
-        f = v.finetune
+        pretrained = torch.load(paths.pretrained_model(model), weights_only=False)
+        checkpoints = paths.checkpoint_dir("finetune", model)
         trials, best = [], None
         for cand in pretrained["candidates"]:
             for lr in f.lr:
@@ -47,7 +45,7 @@ def main(params: Params, args: argparse.Namespace) -> None:
                 t0 = time.perf_counter()
                 result = finetune(
                     mlp, train.x, train.y, valid.x, valid.y, lr=lr, max_epochs=f.max_epochs, patience=f.patience,
-                    batch_size=f.batch_size, seed=params.seed, checkpoint_path=checkpoint_dir("finetune", model) / f"{name}.pt",
+                    batch_size=f.batch_size, seed=params.seed, checkpoint_path=checkpoints / f"{name}.pt",
                     on_epoch=on_epoch, device=v.device,
                 )  # fmt: skip
                 trial = {
@@ -60,18 +58,18 @@ def main(params: Params, args: argparse.Namespace) -> None:
                 if best is None or result.best_valid_error < best[0]["valid_error"]:
                     best = (trial, cand, {k: t.cpu() for k, t in mlp.state_dict().items()}, mlp.sizes)
         trial, cand, state, sizes = best
-        with atomic_path(finetune_path(model)) as tmp:
+        with atomic_path(paths.finetuned_model(model)) as tmp:
             torch.save({"model": model, "sizes": sizes, "state_dict": state, "selected": trial["name"],
                         "pretrain_candidate": cand["name"]}, tmp)  # fmt: skip
-        shutil.rmtree(checkpoint_dir("finetune", model), ignore_errors=True)
+        shutil.rmtree(checkpoints, ignore_errors=True)
         metrics = {
             "selected": trial["name"], "valid_error": trial["valid_error"], "best_epoch": trial["best_epoch"],
             "trials": trials, "seconds": round(time.perf_counter() - start, 1),
         }  # fmt: skip
-        write_json(metrics_path("finetune", model), metrics)
+        write_json(paths.stage_metrics("finetune", model), metrics)
         tracking.log_metrics({"valid_error": trial["valid_error"], "best_epoch": trial["best_epoch"],
                               "seconds": metrics["seconds"]})  # fmt: skip
 
 
 if __name__ == "__main__":
-    run_stage("finetune", main, model_arg)
+    run_stage("finetune", __doc__, main, model_arg)

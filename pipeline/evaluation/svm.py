@@ -1,4 +1,4 @@
-"""Evaluation: error intervals, SVM baselines on raw pixels, probes on frozen features.
+"""SVM baselines on raw pixels (or any features): grid on validation, refit on train+valid, test once.
 
 SVM model selection follows Larochelle et al. 2007: every grid point is trained on the training
 set and scored on the validation set; the best point is refit on train+validation and scored once
@@ -9,31 +9,14 @@ and test-set prediction batches run in parallel joblib threads: no pickled model
 from __future__ import annotations
 
 import itertools
-import math
 import time
 from typing import Any
 
 import numpy as np
-import torch
 from joblib import Parallel, delayed
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
-Array = np.ndarray | torch.Tensor
-
-
-def error_ci95(p: float, n: int) -> float:
-    """Half-width of the normal-approximation 95% interval of an error rate p measured on n examples."""
-    return 1.96 * math.sqrt(p * (1.0 - p) / n)
-
-
-def as_numpy(x: Array, dtype: Any = None) -> np.ndarray:
-    """A numpy view/copy of a numpy array or torch tensor."""
-    if isinstance(x, torch.Tensor):
-        x = x.detach().cpu().numpy()
-    return np.ascontiguousarray(x, dtype=dtype)
+from pipeline.evaluation.rates import Array, as_numpy, error_ci95, error_rate
 
 
 def grid_points(grid: dict[str, list]) -> list[dict[str, Any]]:
@@ -54,10 +37,6 @@ def predict_batched(model: Any, x: np.ndarray, batch_size: int = 10_000, n_jobs:
     return np.concatenate(
         Parallel(n_jobs=n_jobs, prefer="threads")(delayed(model.predict)(b) for b in batches)
     )
-
-
-def error_rate(y_pred: np.ndarray, y_true: np.ndarray) -> float:
-    return float(np.mean(np.asarray(y_pred) != np.asarray(y_true)))
 
 
 def _fit_and_score(kernel: str, params: dict, x_train, y_train, x_valid, y_valid) -> float:
@@ -132,70 +111,4 @@ def svm_benchmark(
         "ci95": error_ci95(test_error, n_test),
         "n_test": n_test,
         "fit_seconds": time.perf_counter() - t0,
-    }
-
-
-def _logreg(C: float) -> Any:
-    return make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=2000))
-
-
-def _logreg_score(C: float, f_train, y_train, f_valid, y_valid) -> float:
-    return error_rate(_logreg(C).fit(f_train, y_train).predict(f_valid), y_valid)
-
-
-def linear_probe(
-    f_train: Array,
-    y_train: Array,
-    f_valid: Array,
-    y_valid: Array,
-    f_test: Array,
-    y_test: Array,
-    Cs: list[float] | tuple[float, ...] = (0.01, 0.1, 1.0, 10.0),
-    n_jobs: int = 2,
-) -> dict[str, Any]:
-    """Logistic regression on standardized frozen features; C chosen on valid, refit on train+valid.
-
-    Returns {"C", "valid_error", "test_error", "ci95", "n_test", "valid_grid"}.
-    """
-    ft, fv, fs = (as_numpy(f, np.float64) for f in (f_train, f_valid, f_test))
-    yt, yv, ys = (as_numpy(y) for y in (y_train, y_valid, y_test))
-    Cs = list(Cs)
-    errors = Parallel(n_jobs=n_jobs, prefer="threads")(delayed(_logreg_score)(C, ft, yt, fv, yv) for C in Cs)
-    best = min(range(len(Cs)), key=lambda i: errors[i])
-    model = _logreg(Cs[best]).fit(np.concatenate([ft, fv]), np.concatenate([yt, yv]))
-    test_error = error_rate(model.predict(fs), ys)
-    return {
-        "C": Cs[best],
-        "valid_error": errors[best],
-        "test_error": test_error,
-        "ci95": error_ci95(test_error, len(ys)),
-        "n_test": len(ys),
-        "valid_grid": [{"C": C, "valid_error": e} for C, e in zip(Cs, errors, strict=True)],
-    }
-
-
-def feature_svm(
-    f_train: Array,
-    y_train: Array,
-    f_valid: Array,
-    y_valid: Array,
-    f_test: Array,
-    y_test: Array,
-    Cs: list[float] | tuple[float, ...] = (1.0, 10.0, 100.0),
-    n_jobs: int = 2,
-) -> dict[str, Any]:
-    """RBF SVC (gamma='scale') on frozen features; C chosen on valid, refit on train+valid.
-
-    Same return shape as `linear_probe`.
-    """
-    out = svm_benchmark(
-        "rbf", {"C": list(Cs), "gamma": ["scale"]}, f_train, y_train, f_valid, y_valid, f_test, y_test, n_jobs
-    )
-    return {
-        "C": out["selected"]["C"],
-        "valid_error": out["valid_error"],
-        "test_error": out["test_error"],
-        "ci95": out["ci95"],
-        "n_test": out["n_test"],
-        "valid_grid": [{"C": row["C"], "valid_error": row["valid_error"]} for row in out["valid_grid"]],
     }

@@ -10,8 +10,8 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 
-from pipeline.evaluation import as_numpy, error_ci95
-from pipeline.reporting import PAPER_MODELS, PROBE_NAMES, ordered
+from pipeline.evaluation.rates import as_numpy, error_ci95
+from pipeline.reporting.tables import PAPER_MODELS, PROBE_NAMES, ordered
 
 STYLE = "whitegrid"
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+import numpy as np
 import torch
 
 NoiseKind = Literal["masking", "masking_bernoulli", "gaussian", "salt_and_pepper"]
@@ -81,3 +82,20 @@ def corrupt(x: torch.Tensor, kind: str, level: float, generator: torch.Generator
     if level == 0.0:
         return x.clone()
     return _FUNCS[kind](x, level, generator)
+
+
+def noise_name(kind: str, level: float) -> str:
+    """The name of a fixed corrupted copy (a `corrupt` output folder), e.g. gaussian-0.5."""
+    return f"{kind}-{level:g}"
+
+
+def parse_noise(name: str) -> tuple[str, float]:
+    """noise_name's inverse: 'gaussian-0.5' -> ('gaussian', 0.5)."""
+    kind, _, level = name.rpartition("-")
+    return kind, float(level)
+
+
+def corrupt_uint8(x: torch.Tensor, kind: str, level: float, generator: torch.Generator, chunk: int = 8192) -> np.ndarray:
+    """Corrupt (n, 784) floats in [0, 1] in chunks (bounded memory); return uint8 on the images' 1/255 grid."""
+    out = torch.cat([corrupt(part, kind, level, generator) for part in x.split(chunk)])
+    return out.mul_(255.0).round_().to(torch.uint8).numpy()

@@ -9,8 +9,8 @@ import seaborn as sns
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from pipeline.figures import digit_rows
-from pipeline.report_figures import subplots
+from pipeline.reporting.digits import digit_rows
+from pipeline.reporting.figures import subplots
 
 STYLE = "whitegrid"
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from pipeline.data.corruption import noise_name
 from pipeline.models.conv_ae import ConvAEConfig, ConvAutoencoder
 from pipeline.models.dense_ae import DenseAEConfig, DenseAutoencoder, activation_derivative
 from pipeline.models.vae import VAE, VAEConfig
@@ -22,34 +23,8 @@ INPUT_DIM = 784
 BATCH = 2048  # rows per forward pass when applying a trained model
 
 
-def model_path(variant: str) -> Path:
-    return Path(f"models/zoo/{variant}.pt")
-
-
-def checkpoint_path(variant: str) -> Path:
-    return Path(f"models/checkpoints/zoo/{variant}.pt")
-
-
-def metrics_path(variant: str) -> Path:
-    return Path(f"metrics/zoo/{variant}.json")
-
-
-def figure_path(variant: str) -> Path:
-    return Path(f"reports/figures/zoo/{variant}.png")
-
-
 def title(zoo: ZooParams, variant: str) -> str:
     return zoo.variants[variant].title or variant
-
-
-def noise_name(kind: str, level: float) -> str:
-    """The folder name of a `corrupt` output, e.g. gaussian-0.5 (as pipeline.corrupt.noise_name)."""
-    return f"{kind}-{level:g}"
-
-
-def parse_noise(name: str) -> tuple[str, float]:
-    kind, _, level = name.rpartition("-")
-    return kind, float(level)
 
 
 def train_noise(spec: ZooVariant) -> str | None:

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipeline.evaluation import error_ci95
+from pipeline.evaluation.rates import error_ci95
 from pipeline.utils import atomic_path
 
 PAPER_MODELS = ("SVM_rbf", "SVM_poly", "DBN-1", "SAA-3", "DBN-3", "SdA-3")

@@ -1,6 +1,6 @@
 """Stage `pretrain@<model>`: greedy layer-wise pretraining of one model of the table, for every grid point.
 
-    python -m pipeline.pretrain --model sda3_nu25 [--params params.yaml]
+    python -m pipeline.stages.pretrain --model sda3_nu25 [--params params.yaml]
 
 DBN-k stacks RBMs (CD-k), SAA-3 stacks autoencoders, SdA-3 stacks denoising autoencoders with
 masking noise drawn afresh for every minibatch. Layer k trains on the clean codes of layers < k.
@@ -11,45 +11,27 @@ epochs); fine-tuning then picks among them on validation error.
 from __future__ import annotations
 
 import argparse
-import shutil
-import time
 
-import torch
-
-from pipeline import tracking
-from pipeline.cli import StageError, log, run_stage
-from pipeline.params import Params
-from pipeline.training.layerwise import PretrainConfig, pretrain_stack
-from pipeline.utils import atomic_path, write_json
-from pipeline.vincent import (
-    INPUT_DIM,
-    candidate_name,
-    checkpoint_dir,
-    load_splits,
-    metrics_path,
-    pretrain_grid,
-    pretrain_path,
-    stack_kind,
-)
+from pipeline.cli import log, model_arg, model_stage, run_stage
 
 
-def model_arg(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", required=True, help="a key of vincent.models in params.yaml")
+def main(params, args: argparse.Namespace) -> None:
+    import shutil
+    import time
 
+    import torch
 
-def model_spec(params: Params, model: str):
-    if model not in params.vincent.models:
-        raise StageError(f"--model {model!r} is not in vincent.models; expected one of {sorted(params.vincent.models)}")
-    return params.vincent.models[model]
+    from pipeline import paths, tracking
+    from pipeline.data.arrays import load_splits
+    from pipeline.training.grid import INPUT_DIM, candidate_name, pretrain_grid, stack_kind
+    from pipeline.training.layerwise import PretrainConfig, pretrain_stack
+    from pipeline.utils import atomic_path, write_json
 
-
-def main(params: Params, args: argparse.Namespace) -> None:
     v, model = params.vincent, args.model
-    spec = model_spec(params, model)
-    logged = {"model": model, "spec": spec.model_dump(), "pretrain": v.pretrain.model_dump(), "dataset": v.dataset}
-    with tracking.stage_run("pretrain", params.tracking.experiment, logged, run_name=f"pretrain {model}"):
+    with model_stage("pretrain", params, model, {"pretrain": v.pretrain.model_dump()}) as spec:
         start = time.perf_counter()
-        splits = load_splits(v)
+        splits = load_splits(paths.prepared(v.dataset))
+        checkpoints = paths.checkpoint_dir("pretrain", model)
         candidates, summary = [], {}
         for hp in pretrain_grid(v, spec):
             name = candidate_name(hp)
@@ -65,8 +47,7 @@ def main(params: Params, args: argparse.Namespace) -> None:
             t0 = time.perf_counter()
             stack = pretrain_stack(
                 stack_kind(spec), [INPUT_DIM] + [hp["hidden"]] * spec.layers, splits["train"].x, splits["valid"].x,
-                config, seed=params.seed, checkpoint_dir=checkpoint_dir("pretrain", model) / name,
-                on_epoch=on_epoch, device=v.device,
+                config, seed=params.seed, checkpoint_dir=checkpoints / name, on_epoch=on_epoch, device=v.device,
             )  # fmt: skip
             candidates.append({
                 "name": name, "hparams": hp, "kind": stack.kind, "sizes": stack.sizes, "weights": stack.weights,
@@ -77,13 +58,13 @@ def main(params: Params, args: argparse.Namespace) -> None:
                 "final_train_loss": [h["train_loss"][-1] for h in stack.history],
                 "final_valid_loss": [h["valid_loss"][-1] for h in stack.history],
             }
-        with atomic_path(pretrain_path(model)) as tmp:
+        with atomic_path(paths.pretrained_model(model)) as tmp:
             torch.save({"model": model, "spec": spec.model_dump(), "candidates": candidates}, tmp)
-        shutil.rmtree(checkpoint_dir("pretrain", model), ignore_errors=True)
+        shutil.rmtree(checkpoints, ignore_errors=True)
         metrics = {"candidates": summary, "seconds": round(time.perf_counter() - start, 1)}
-        write_json(metrics_path("pretrain", model), metrics)
+        write_json(paths.stage_metrics("pretrain", model), metrics)
         tracking.log_metrics({"seconds": metrics["seconds"]})
 
 
 if __name__ == "__main__":
-    run_stage("pretrain", main, model_arg)
+    run_stage("pretrain", __doc__, main, model_arg)

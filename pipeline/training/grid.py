@@ -1,33 +1,13 @@
-"""What the Vincent 2008 stages share: the grid of pretraining candidates, file locations, loading."""
+"""The pretraining candidates of a Vincent 2008 model entry: which stack, which grid points, their names."""
 
 from __future__ import annotations
 
 import itertools
-from pathlib import Path
 from typing import Any
 
-import torch
-
-from pipeline.data import Split, load_split
 from pipeline.params import ModelSpec, VincentParams
 
 INPUT_DIM = 784
-
-
-def pretrain_path(model: str) -> Path:
-    return Path(f"models/pretrain/{model}.pt")
-
-
-def finetune_path(model: str) -> Path:
-    return Path(f"models/finetune/{model}.pt")
-
-
-def checkpoint_dir(stage: str, model: str) -> Path:
-    return Path(f"models/checkpoints/{stage}/{model}")
-
-
-def metrics_path(stage: str, model: str) -> Path:
-    return Path(f"metrics/{stage}/{model}.json")
 
 
 def stack_kind(spec: ModelSpec) -> str:
@@ -49,8 +29,3 @@ def pretrain_grid(v: VincentParams, spec: ModelSpec) -> list[dict[str, Any]]:
 
 def candidate_name(hparams: dict[str, Any]) -> str:
     return "h{hidden}-lr{lr:g}-e{epochs}".format(**hparams)
-
-
-def load_splits(v: VincentParams, device: str | torch.device = "cpu") -> dict[str, Split]:
-    folder = f"data/prepared/{v.dataset}"
-    return {s: load_split(folder, s, device) for s in ("train", "valid", "test")}

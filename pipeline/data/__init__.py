@@ -1,0 +1,1 @@
+"""Data: sources (MNIST), the prepared-array format, input corruption."""

@@ -1,0 +1,64 @@
+"""The prepared-dataset format every data source writes and every stage reads.
+
+A prepared dataset is one folder: `x_<split>.npy` (uint8, n x 784), `y_<split>.npy` (uint8) and,
+where the source has them, `idx_<split>.npy` (int64 indices into the source). `.npy` is byte-stable,
+so the same params give identical files.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+SPLITS = ("train", "valid", "test")
+
+
+class DataFileError(RuntimeError):
+    """A raw data file is missing, truncated or corrupted."""
+
+
+def save_dataset(folder: Path, x: np.ndarray, y: np.ndarray, indices: dict[str, np.ndarray]) -> None:
+    """Write x_/y_/idx_<split>.npy for each split into `folder` (which the caller makes atomic)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for split, idx in indices.items():
+        np.save(folder / f"x_{split}.npy", np.ascontiguousarray(x[idx]))
+        np.save(folder / f"y_{split}.npy", np.ascontiguousarray(y[idx]))
+        np.save(folder / f"idx_{split}.npy", idx.astype(np.int64))
+
+
+@dataclass(frozen=True)
+class Split:
+    """One split in memory: x float32 in [0, 1] of shape (n, 784), y int64."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+
+def load_split(folder: str | Path, split: str, device: str | torch.device = "cpu") -> Split:
+    """Load one prepared split as float tensors in [0, 1]."""
+    folder = Path(folder)
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; expected one of {SPLITS}")
+    x_path, y_path = folder / f"x_{split}.npy", folder / f"y_{split}.npy"
+    for path in (x_path, y_path):
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: prepared data not found; run `dvc repro prepare` first")
+    x = torch.from_numpy(np.load(x_path)).to(device=device, dtype=torch.float32).div_(255.0)
+    y = torch.from_numpy(np.load(y_path).astype(np.int64)).to(device)
+    return Split(x, y)
+
+
+def load_uint8(path: str | Path) -> torch.Tensor:
+    """A uint8 .npy image array as float32 in [0, 1]."""
+    return torch.from_numpy(np.load(path)).float().div_(255.0)
+
+
+def load_splits(folder: str | Path, device: str | torch.device = "cpu") -> dict[str, Split]:
+    """train, valid and test of a prepared dataset."""
+    return {s: load_split(folder, s, device) for s in SPLITS}

@@ -1,0 +1,1 @@
+"""Evaluation: error rates and intervals, SVM baselines, probes of frozen features."""

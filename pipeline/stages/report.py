@@ -1,0 +1,100 @@
+"""Stage `report`: the Vincent 2008 table and figures, from the stages' metrics alone.
+
+    python -m pipeline.stages.report [--params params.yaml]
+
+Entries of vincent.models that share a table_name (SdA-3 at several noise levels) compete on
+validation error; the selected one stands in the table. Writes reports/vincent2008.md and .csv,
+figures under reports/figures/, and logs them to the pipeline's parent MLflow run.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from pipeline.cli import log, run_stage
+
+PAPER_CSV = "reports/reference/vincent2008_table1.csv"
+TABLE_MD = "reports/vincent2008.md"
+TABLE_CSV = "reports/vincent2008.csv"
+SUMMARY = "metrics/report.json"
+FIG = {
+    "bars": "reports/figures/vincent_ours_vs_paper.png",
+    "probes": "reports/figures/vincent_probes.png",
+    "curves": "reports/figures/vincent_finetune_curves.png",
+    "pretrain": "reports/figures/vincent_pretrain_curves.png",
+    "reconstructions": "reports/figures/vincent_reconstructions.png",
+}
+FILTERS_FIG = "reports/figures/vincent_filters.png"
+
+
+def main(params, args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    import mlflow
+    import numpy as np
+    import torch
+
+    from pipeline import paths, tracking
+    from pipeline.data.arrays import load_split, load_uint8
+    from pipeline.reporting import figures, tables
+    from pipeline.reporting import vincent as report
+    from pipeline.utils import atomic_path, save_figure, write_json
+
+    v = params.vincent
+    with tracking.stage_run("report", params.tracking.experiment, {"vincent.models": list(v.models)}) as run_id:
+        svm = [report.read_json(f"metrics/evaluate/svm_{k}.json") for k in ("rbf", "poly")]
+        evaluated = {m: report.read_json(paths.stage_metrics("evaluate", m)) for m in v.models}
+        finetuned = {m: report.read_json(paths.stage_metrics("finetune", m)) for m in v.models}
+        pretrained = {m: report.read_json(paths.stage_metrics("pretrain", m)) for m in v.models}
+        records = svm + [e["record"] for e in evaluated.values()]
+        chosen, groups = report.select_entries(records)
+        table = tables.vincent_table(chosen, PAPER_CSV)
+        tables.write_csv_atomic(table, TABLE_CSV)
+        probes = [p for e in evaluated.values() for p in e["probes"]]
+
+        save_figure(figures.ours_vs_paper(table), FIG["bars"])
+        save_figure(figures.probe_plot(probes), FIG["probes"])
+        save_figure(figures.training_curves(report.selected_curves(finetuned)), FIG["curves"])
+        pre_curves = {}
+        for m in v.models:
+            first = torch.load(paths.pretrained_model(m), weights_only=False)["candidates"][0]
+            for layer, h in enumerate(first["history"], start=1):
+                pre_curves[f"{m} L{layer}"] = {"pretrain valid_loss": h["valid_loss"]}
+        save_figure(figures.training_curves(pre_curves), FIG["pretrain"])
+
+        sda = min((r for r in records if r["model"] == "SdA-3"), key=lambda r: r["valid_error"], default=None)
+        if sda is not None:
+            cand = torch.load(paths.pretrained_model(sda["entry"]), weights_only=False)["candidates"][0]
+            (w, b), c = cand["weights"][0], cand["visible_biases"][0]
+            n = 10
+            clean = load_split(paths.prepared(v.dataset), "test").x[:n]
+            noisy = load_uint8(paths.corrupted(v.dataset, v.report_noise) / "x_test.npy")[:n]
+            recon = torch.sigmoid(torch.sigmoid(noisy @ w.T + b) @ w + c)
+            fig = figures.corrupted_and_reconstructed(clean, noisy, recon, n=n)
+            fig.suptitle(f"{sda['entry']} first layer: test digits, {v.report_noise}, reconstruction")
+            save_figure(fig, FIG["reconstructions"])
+
+        seconds = report.stage_seconds(svm, pretrained, finetuned, evaluated, report.read_json("metrics/filters.json"))
+        revision = tracking.git_commit()
+        shown = [*FIG.values(), FILTERS_FIG]
+        with atomic_path(TABLE_MD) as tmp:
+            tmp.write_text(report.markdown(params, table, groups, probes, seconds, shown, revision))
+        summary = {
+            "revision": revision, "params_hash": report.params_hash(params), "seconds": seconds,
+            "table": table.replace({np.nan: None}).to_dict(orient="records"),
+        }  # fmt: skip
+        write_json(SUMMARY, summary)
+        log.info("report: wrote %s and %s", TABLE_MD, TABLE_CSV)
+        written = [p for p in shown if Path(p).exists()]
+        tracking.log_artifacts([TABLE_MD, TABLE_CSV, *written], "report")
+        parent = mlflow.get_run(run_id).data.tags.get("mlflow.parentRunId")
+        if parent:
+            client = mlflow.MlflowClient()
+            for path in [TABLE_MD, TABLE_CSV, *written]:
+                client.log_artifact(parent, path, "report")
+            for row in table.dropna(subset=["error_pct"]).itertuples():
+                client.log_metric(parent, f"{row.dataset}.{row.model}.error_pct", row.error_pct)
+
+
+if __name__ == "__main__":
+    run_stage("report", __doc__, main)

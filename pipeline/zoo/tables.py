@@ -1,0 +1,74 @@
+"""The zoo's table: one row per variant (and per PCA comparison) from the variants' metrics files."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pandas as pd
+
+from pipeline import paths
+from pipeline.data.arrays import DataFileError
+from pipeline.params import ZooParams
+
+MARKDOWN, CSV = "reports/zoo.md", "reports/zoo.csv"
+FIGURES = {
+    "codes": "reports/figures/zoo_codes_2d.png",
+    "reconstructions": "reports/figures/zoo_reconstructions.png",
+    "denoising": "reports/figures/zoo_denoising.png",
+    "curves": "reports/figures/zoo_loss_curves.png",
+    "sparsity": "reports/figures/zoo_sparsity.png",
+    "vae": "reports/figures/zoo_vae.png",
+}
+
+
+def load_metrics(z: ZooParams) -> dict[str, dict]:
+    out = {}
+    for name in z.variants:
+        path = paths.zoo_metrics(name)
+        if not path.is_file():
+            raise DataFileError(f"{path} not found: run `dvc repro zoo_train@{name}` (and list it in zoo_report's deps)")
+        out[name] = json.loads(path.read_text())
+    return out
+
+
+def table(z: ZooParams, metrics: dict[str, dict]) -> pd.DataFrame:
+    """One row per variant (+ one per PCA comparison)."""
+    rows = []
+    for name, m in metrics.items():
+        row = {
+            "variant": name, "title": m["title"], "kind": m["kind"], "code_dim": m["code_dim"],
+            "parameters": m["parameters"], "epochs": m["epochs"], "seconds_per_epoch": m["training"]["seconds"] / max(m["epochs"], 1),
+            "test_input": m["test_input"], "test_mse": m["test"]["mse"], "test_bce": m["test"]["bce"],
+            "clean_mse": m["reconstruction"]["clean"]["mse"],
+            **{f"mse_{n}": m["reconstruction"][n]["mse"] for n in z.eval_noises},
+            "linear_probe_acc": m["probe"]["linear_probe_acc"], "knn_acc": m["probe"]["knn_acc"],
+            **m["sparsity"], "jacobian_fro2": m["jacobian_fro2"],
+        }  # fmt: skip
+        if "pca" in m:
+            p = m["pca"]
+            row |= {
+                "pca_angle_max_deg": p["decoder_angles"]["max_deg"],
+                "pca_angle_mean_deg": p["decoder_angles"]["mean_deg"],
+            }
+        rows.append(row)
+        if "pca" in m:
+            rows.append({
+                "variant": f"pca_{name}", "title": f"PCA, {p['k']} components", "kind": "pca", "code_dim": p["k"],
+                "test_input": "clean", "test_mse": p["test"]["mse"], "test_bce": p["test"]["bce"],
+                "clean_mse": p["test"]["mse"], **{f"mse_{n}": p["reconstruction"][n]["mse"] for n in z.eval_noises},
+                "linear_probe_acc": p["probe"]["linear_probe_acc"], "knn_acc": p["probe"]["knn_acc"],
+            })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def params_hash(z: ZooParams) -> str:
+    return hashlib.sha256(json.dumps(z.model_dump(exclude={"experiment"}), sort_keys=True).encode()).hexdigest()[:12]
+
+
+def fmt(x: float, digits: int = 3) -> str:
+    return f"{x:.{digits}g}" if abs(x) < 1000 else f"{x:,.0f}"
+
+
+def pct(x: float) -> str:
+    return f"{100 * x:.1f}%"

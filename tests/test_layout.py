@@ -1,0 +1,129 @@
+"""The layout is the architecture: stages on top, libraries below, imports only downward, deps declared.
+
+Read from the source (AST), not by importing: stage scripts import their libraries inside `main`.
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+import time
+from functools import cache
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "pipeline"
+# Plumbing every stage uses that cannot change what a stage computes: not DVC deps.
+MAX_LINES = 300
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES = {module_name(p): p for p in PACKAGE.rglob("*.py")}
+PLUMBING = {"pipeline.cli", "pipeline.tracking", "pipeline.paths"} | {m for m in MODULES if m.startswith("pipeline.params")}
+STAGES = sorted(m for m in MODULES if m.startswith("pipeline.stages.") and not m.endswith("__init__"))
+
+
+@cache
+def imports(module: str) -> frozenset[str]:
+    """The pipeline modules `module` imports (anywhere in the file), resolved to module names."""
+    found = set()
+    for node in ast.walk(ast.parse(MODULES[module].read_text())):
+        names = []
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("pipeline"):
+            names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+        elif isinstance(node, ast.Import):
+            names = [a.name for a in node.names if a.name.startswith("pipeline")]
+        found |= {n for n in names if n in MODULES and n != "pipeline"}
+    return frozenset(found - {module})
+
+
+def closure(module: str, through_plumbing: bool = True) -> set[str]:
+    """Every pipeline module `module` imports, directly or not (not looking inside PLUMBING when asked)."""
+    seen, todo = set(), [module]
+    while todo:
+        current = todo.pop()
+        if not through_plumbing and current in PLUMBING:
+            continue
+        for m in imports(current):
+            if m not in seen:
+                seen.add(m)
+                todo.append(m)
+    return seen
+
+
+def test_stages_import_libraries_and_libraries_never_import_stages() -> None:
+    for module in MODULES:
+        stage_imports = {m for m in imports(module) if m.startswith("pipeline.stages")}
+        assert not stage_imports, f"{module} imports stage scripts {sorted(stage_imports)}"
+
+
+def test_no_import_cycles() -> None:
+    for module in MODULES:
+        assert module not in closure(module), f"{module} imports itself through {sorted(closure(module))}"
+
+
+def test_no_module_is_long() -> None:
+    long = {m: n for m, p in MODULES.items() if (n := len(p.read_text().splitlines())) > MAX_LINES}
+    assert not long, f"modules over {MAX_LINES} lines: {long}"
+
+
+def declared_deps() -> dict[str, set[str]]:
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    out = {}
+    for stage in stages.values():
+        body = stage.get("do", stage)
+        module = body["cmd"].split()[2]
+        out[module] = {d for d in body["deps"] if d.startswith("pipeline/")}
+    return out
+
+
+def test_every_stage_script_is_a_dvc_stage_and_declares_the_code_it_runs() -> None:
+    deps = declared_deps()
+    assert sorted(deps) == STAGES
+    for stage, declared in deps.items():
+        used = {stage} | closure(stage, through_plumbing=False)
+        needed = {str(MODULES[m].relative_to(ROOT)) for m in used - PLUMBING if not m.endswith("__init__")}
+        needed = {p for p in needed if not p.endswith("__init__.py")}
+        assert declared == needed, f"{stage}: missing {sorted(needed - declared)}, not used {sorted(declared - needed)}"
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_help_is_the_stage_docstring_and_fast(stage: str) -> None:
+    start = time.perf_counter()
+    result = subprocess.run([sys.executable, "-m", stage, "--help"], cwd=ROOT, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    assert result.returncode == 0, result.stderr
+    first_line = MODULES[stage].read_text().split('"""')[1].splitlines()[0]
+    assert first_line in result.stdout
+    assert "torch" not in closure_imported_at_top(stage), "heavy imports must wait until after parsing"
+    assert seconds < 5, f"--help took {seconds:.1f} s"
+
+
+def closure_imported_at_top(stage: str) -> set[str]:
+    """Third-party top-level packages imported at module level by `stage` and the pipeline modules it
+    imports at module level: what `--help` pays for."""
+    seen, todo, external = set(), [stage], set()
+    while todo:
+        module = todo.pop()
+        for node in ast.parse(MODULES[module].read_text()).body:
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+            else:
+                continue
+            for n in names:
+                if n in MODULES and n not in seen and n != "pipeline":
+                    seen.add(n)
+                    todo.append(n)
+                elif not n.startswith("pipeline"):
+                    external.add(n.split(".")[0])
+    return external
