@@ -15,10 +15,12 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:
+    import torch
 
 
 @contextlib.contextmanager
@@ -80,6 +82,8 @@ def derive_seed(seed: int, *names: object) -> int:
 
 def make_generator(seed: int, *names: object, device: str | torch.device = "cpu") -> torch.Generator:
     """A torch.Generator seeded by `derive_seed(seed, *names)`."""
+    import torch
+
     g = torch.Generator(device=device)
     g.manual_seed(derive_seed(seed, *names))
     return g
@@ -89,6 +93,8 @@ def seed_everything(seed: int) -> None:
     """Seed torch, numpy and python and ask torch for deterministic kernels."""
     import random
 
+    import torch
+
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
@@ -97,6 +103,8 @@ def seed_everything(seed: int) -> None:
 
 def get_device(requested: str = "auto") -> torch.device:
     """'auto' picks CUDA when present, else CPU."""
+    import torch
+
     if requested == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(requested)

@@ -11,6 +11,11 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
+# pytest-xdist runs test files in parallel workers (pyproject addopts); on a 2-core machine two torch
+# processes with two OpenMP threads each thrash. One thread per process (inherited by the stage
+# subprocesses the end-to-end tests start) keeps every worker at full speed.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 
 def mirror_root() -> Path | None:
     """A folder in torchvision layout holding MNIST/raw/*.gz: $PIPELINE_DATA_MIRROR, else ../shared/data."""

@@ -107,6 +107,7 @@ def digests(folder: Path) -> dict[str, str]:
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.glob("*.npy"))}
 
 
+@pytest.mark.slow
 def test_prepare_is_byte_identical_and_a_failed_rerun_keeps_good_outputs(tmp_path: Path, mnist_mirror: Path) -> None:
     first, second = tmp_path / "a", tmp_path / "b"
     for workdir in (first, second):

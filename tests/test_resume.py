@@ -24,6 +24,8 @@ from tests.conftest import copy_project
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = "sda3_nu25"
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory, mnist_mirror: Path) -> Path:

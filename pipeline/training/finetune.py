@@ -18,7 +18,7 @@ from torch import nn
 from pipeline.models.mlp import MLPClassifier
 from pipeline.training.checkpoints import config_hash, data_fingerprint
 from pipeline.training.errors import BadInputError
-from pipeline.training.loop import EpochCallback, History, check_input, minibatch_epoch, run_epochs
+from pipeline.training.loop import EpochCallback, History, backward_step, check_input, minibatch_epoch, run_epochs
 from pipeline.utils import get_device, make_generator
 
 
@@ -122,9 +122,7 @@ def finetune(
     def step(idx: torch.Tensor) -> dict[str, torch.Tensor]:
         logits = mlp(x_train[idx])
         loss = F.cross_entropy(logits, y_train[idx])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        backward_step(opt, loss)
         return {"train_loss": loss.detach(), "train_error": (logits.argmax(1) != y_train[idx]).float().mean()}
 
     def train_epoch(epoch: int) -> dict[str, float]:

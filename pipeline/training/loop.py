@@ -146,6 +146,13 @@ def run_epochs(
     return history
 
 
+def backward_step(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
+    """One gradient step on `loss`."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+
+
 def minibatch_epoch(
     n: int, batch_size: int, generator: torch.Generator, step: Callable[[torch.Tensor], Mapping[str, torch.Tensor]]
 ) -> dict[str, float]:
@@ -224,9 +231,7 @@ def train_model(
 
     def step(idx: torch.Tensor) -> dict[str, torch.Tensor]:
         loss, parts = model.loss(x_train[idx], generator)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        backward_step(opt, loss)
         return {"train_loss": loss.detach(), **parts}
 
     def train_epoch(epoch: int) -> dict[str, float]:

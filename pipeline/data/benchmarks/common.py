@@ -1,0 +1,73 @@
+"""Shared pieces of the benchmark generators: split sizes, the output type, pixel quantisation, balanced labels.
+
+Every generator returns `dict[split, (x, y)]` with x uint8 of shape (n, 784) (row-major 28x28, upright)
+and y uint8 of shape (n,), for the splits train, valid and test - the same arrays the published-file
+loader (pipeline.data.benchmarks.published) produces, and what `save_dataset` writes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from pipeline.data.arrays import SPLITS
+from pipeline.utils import derive_seed
+
+SIDE = 28
+PIXELS = SIDE * SIDE
+
+Arrays = dict[str, tuple[np.ndarray, np.ndarray]]
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """Number of examples in train, valid and test."""
+
+    train: int
+    valid: int
+    test: int
+
+    def __post_init__(self) -> None:
+        for split in SPLITS:
+            if int(getattr(self, split)) < 0:
+                raise ValueError(f"size of {split} must be >= 0, got {getattr(self, split)}")
+
+    def as_dict(self) -> dict[str, int]:
+        return {s: int(getattr(self, s)) for s in SPLITS}
+
+
+# The published sizes (Larochelle et al. 2007; convex as on LISA's page and in pylearn2).
+PUBLISHED_SIZES: dict[str, Sizes] = {
+    "rot": Sizes(10_000, 2_000, 50_000),
+    "bg-rand": Sizes(10_000, 2_000, 50_000),
+    "bg-img": Sizes(10_000, 2_000, 50_000),
+    "rot-bg-img": Sizes(10_000, 2_000, 50_000),
+    "rect": Sizes(1_000, 200, 50_000),
+    "rect-img": Sizes(10_000, 2_000, 50_000),
+    "convex": Sizes(6_000, 2_000, 50_000),
+}
+
+
+def rng(seed: int, *names: object) -> np.random.Generator:
+    """A numpy Generator for one named random stream, derived from the params seed."""
+    return np.random.default_rng(derive_seed(seed, *names))
+
+
+def to_uint8(x: np.ndarray) -> np.ndarray:
+    """Float pixels in [0, 1] to uint8 0-255 (round half to even, clipped)."""
+    return np.clip(np.rint(np.asarray(x, dtype=np.float64) * 255.0), 0, 255).astype(np.uint8)
+
+
+def balanced_labels(n: int, generator: np.random.Generator) -> np.ndarray:
+    """n binary labels, ceil(n/2) zeros and floor(n/2) ones, in random order (uint8)."""
+    return generator.permutation(np.arange(n) % 2).astype(np.uint8)
+
+
+def check_arrays(out: Arrays) -> Arrays:
+    """Assert the output contract: uint8 (n, 784) images and uint8 (n,) labels for every split."""
+    for split in SPLITS:
+        x, y = out[split]
+        assert x.dtype == np.uint8 and x.ndim == 2 and x.shape[1] == PIXELS, (split, x.dtype, x.shape)
+        assert y.dtype == np.uint8 and y.shape == (x.shape[0],), (split, y.dtype, y.shape)
+    return out
