@@ -38,6 +38,36 @@ def mnist_mirror(tmp_path_factory) -> Path:
     return root
 
 
+SMOKE_PARAMS = ROOT / "tests/smoke_params.yaml"
+
+
+def smoke_env(project: Path) -> dict[str, str]:
+    """Environment of a stage or dvc command in a smoke project: its own MLflow store, no downloads."""
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{project / 'mlflow.db'}", "PIPELINE_OFFLINE": "1"}
+    env.pop("PIPELINE_DATA_MIRROR", None)
+    return env
+
+
+def dvc(project: Path, *args: str) -> subprocess.CompletedProcess:
+    """Run `dvc <args>` in `project`; fail the test with DVC's output if it fails."""
+    result = subprocess.run(["dvc", *args], cwd=project, capture_output=True, text=True, env=smoke_env(project))
+    assert result.returncode == 0, f"dvc {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
+    return result
+
+
+def smoke_project(dest: Path, mirror: Path, **overrides: dict) -> Path:
+    """A copy of the project with the smoke profile as params.yaml (sections updated from `overrides`)."""
+    import yaml
+
+    project = copy_project(dest)
+    params = yaml.safe_load(SMOKE_PARAMS.read_text())
+    params["data"]["mirrors"] = [str(mirror)]
+    for section, values in overrides.items():
+        params[section].update(values)
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    return project
+
+
 def copy_project(dest: Path) -> Path:
     """Copy the tracked project files (no data, no state) into `dest` and make it a git + DVC repo."""
     files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()

@@ -178,3 +178,20 @@ def test_noise_is_fresh_per_call_and_reproducible():
         first, second = float(model.loss(x, g)[0]), float(model.loss(x, g)[0])
         assert not math.isclose(first, second)
         assert float(model.loss(x, _gen(13))[0]) == first
+
+
+@pytest.mark.parametrize("output", ["relu", "tanh", "linear"])
+def test_output_activations_for_the_mse_loss(output):
+    config = DenseAEConfig(sizes=[784, 10], hidden_activation="relu", output_activation=output, tied=False, loss="mse")
+    model = DenseAutoencoder(config, generator=_gen(14))
+    x = torch.rand(6, 784, generator=_gen(15))
+    with torch.no_grad():
+        model.decoder_biases[0].normal_(0, 2.0, generator=_gen(16))  # outputs on both sides of 0 and beyond +-1
+        logits = model.decode_logits(model.encode(x))
+        expected = {"relu": logits.clamp(min=0), "tanh": torch.tanh(logits), "linear": logits}[output]
+        torch.testing.assert_close(model(x), expected)
+        torch.testing.assert_close(model.loss(x)[0], (expected - x).pow(2).sum() / 6)
+        lo, hi = float(model(x).min()), float(model(x).max())
+    assert {"relu": lo == 0 and hi > 1, "tanh": -1 < lo < 0 and 0 < hi < 1, "linear": lo < -1 and hi > 1}[output]
+    with pytest.raises(ValueError, match="sigmoid"):
+        DenseAEConfig(sizes=[784, 10], output_activation=output, loss="cross_entropy")

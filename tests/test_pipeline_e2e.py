@@ -1,4 +1,7 @@
-"""One end-to-end `dvc repro` of the real pipeline on the smoke profile, with real MLflow logging."""
+"""One end-to-end `dvc repro report` of the Vincent table on the smoke profile, with real MLflow logging.
+
+The zoo's stages run in tests/test_zoo_e2e.py, in a project of their own (a parallel test worker).
+"""
 
 from __future__ import annotations
 
@@ -13,34 +16,23 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-from tests.conftest import copy_project
+from tests.conftest import SMOKE_PARAMS, dvc, smoke_project
 
 ROOT = Path(__file__).resolve().parents[1]
-SMOKE = yaml.safe_load((ROOT / "tests/smoke_params.yaml").read_text())
+SMOKE = yaml.safe_load(SMOKE_PARAMS.read_text())
 MODELS = list(SMOKE["vincent"]["models"])
 STAGES = [
-    "prepare", "corrupt", "filters", "report", "evaluate_svm@rbf", "evaluate_svm@poly", "zoo_report",
+    "prepare", "corrupt", "filters", "report", "evaluate_svm@rbf", "evaluate_svm@poly",
     *(f"{stage}@{m}" for stage in ("pretrain", "finetune", "evaluate") for m in MODELS),
-    *(f"zoo_train@{v}" for v in SMOKE["zoo"]["variants"]),
 ]
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
-def dvc(project: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{project / 'mlflow.db'}", "PIPELINE_OFFLINE": "1"}
-    env.pop("PIPELINE_DATA_MIRROR", None)
-    result = subprocess.run(["dvc", *args], cwd=project, capture_output=True, text=True, env=env)
-    assert result.returncode == 0, f"dvc {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
-    return result
-
-
 @pytest.fixture(scope="module")
 def project(tmp_path_factory, mnist_mirror: Path) -> Path:
-    project = copy_project(tmp_path_factory.mktemp("smoke"))
-    params = {**SMOKE, "data": {**SMOKE["data"], "mirrors": [str(mnist_mirror)]}}
-    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    dvc(project, "repro")
+    project = smoke_project(tmp_path_factory.mktemp("smoke"), mnist_mirror)
+    dvc(project, "repro", "report")
     return project
 
 
@@ -58,13 +50,6 @@ def test_outputs_exist(project: Path) -> None:
     assert (project / "dvc.lock").is_file()
     for name in ("vincent_filters", "vincent_ours_vs_paper", "vincent_probes", "vincent_reconstructions"):
         assert (project / f"reports/figures/{name}.png").stat().st_size > 5_000
-
-
-def test_zoo_report_has_a_row_per_variant(project: Path) -> None:
-    variants = yaml.safe_load((project / "params.yaml").read_text())["zoo"]["variants"]
-    zoo = pd.read_csv(project / "reports/zoo.csv")
-    assert set(variants) <= set(zoo["variant"]) and zoo["test_mse"].notna().all()
-    assert "zoo_codes_2d.png" in (project / "reports/zoo.md").read_text()
 
 
 def test_report_has_every_column_and_the_csv_its_schema(project: Path) -> None:
@@ -85,7 +70,7 @@ def test_mlflow_has_one_parent_with_a_child_per_stage(project: Path) -> None:
     parents = [r for r in runs if r.data.tags.get("pipeline.role") == "parent"]
     children = [r for r in runs if r.data.tags.get("pipeline.role") == "stage"]
     assert len(parents) == 1
-    assert sorted(r.data.tags["dvc.stage"] for r in children) == sorted(s for s in STAGES if not s.startswith("zoo"))
+    assert sorted(r.data.tags["dvc.stage"] for r in children) == sorted(STAGES)
     for child in children:
         assert child.data.tags["mlflow.parentRunId"] == parents[0].info.run_id
         assert child.info.status == "FINISHED"
@@ -106,10 +91,6 @@ def test_mlflow_has_one_parent_with_a_child_per_stage(project: Path) -> None:
     parent_artifacts = [a.path for a in client.list_artifacts(parents[0].info.run_id, "report")]
     assert "report/vincent2008.md" in parent_artifacts
     assert "basic.SdA-3.error_pct" in client.get_run(parents[0].info.run_id).data.metrics
-    zoo_runs = client.search_runs([client.get_experiment_by_name("smoke-zoo").experiment_id])
-    assert sorted(r.data.tags["dvc.stage"] for r in zoo_runs if r.data.tags.get("pipeline.role") == "stage") == sorted(
-        s for s in STAGES if s.startswith("zoo")
-    )
 
 
 def test_smoke_metrics_are_within_tolerance_of_the_committed_reference(project: Path) -> None:
@@ -151,22 +132,23 @@ def metrics_without_timings(project: Path) -> dict[str, object]:
 
 
 def test_second_repro_does_nothing_and_a_corrupt_param_reruns_only_corrupt(project: Path) -> None:
-    again = dvc(project, "repro")
+    again = dvc(project, "repro", "report")
     assert "Running stage" not in again.stdout
     assert "Data and pipelines are up to date" in again.stdout
     params = yaml.safe_load((project / "params.yaml").read_text())
     params["corrupt"]["salt_and_pepper"] = [0.2]
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    changed = dvc(project, "repro")
+    changed = dvc(project, "repro", "report")
     assert changed.stdout.count("Running stage") == 1 and "Running stage 'corrupt'" in changed.stdout
     assert (project / "data/corrupted/basic/salt_and_pepper-0.2/x_test.npy").is_file()
 
 
 def test_a_forced_rerun_of_the_random_stages_gives_identical_metrics(project: Path) -> None:
-    """Every source of randomness (splits, init, minibatch order, corruption, Gibbs sampling, SVM) reruns identically."""
+    """Splits, corruption, Gibbs sampling and the SVM rerun identically (the zoo's and the denoising stack's
+    randomness: tests/test_zoo_e2e.py and tests/test_resume.py)."""
     before = metrics_without_timings(project)
     # pretrain and finetune of the denoising stack rerun identically in tests/test_resume.py
-    stages = ["prepare", "corrupt", "pretrain@dbn1", "evaluate_svm@rbf", "zoo_train@denoise_masking"]
+    stages = ["prepare", "corrupt", "pretrain@dbn1", "evaluate_svm@rbf"]
     rerun = dvc(project, "repro", "--force", "--single-item", *stages)
     assert rerun.stdout.count("Running stage") == len(stages)
     assert metrics_without_timings(project) == before

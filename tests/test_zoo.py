@@ -16,6 +16,8 @@ from pipeline.params import ZooParams, load_params
 from pipeline.utils import make_generator
 from pipeline.zoo import metrics as zm
 from pipeline.zoo import registry as zoo
+from pipeline.zoo import tables as zt
+from pipeline.zoo.report import tour_section
 from tests.mnist_fixture import mnist
 from tests.test_params import assert_params_error
 
@@ -146,6 +148,10 @@ def _zoo(variants: dict, **rest) -> dict:
         (_zoo({"a": {"epochs": 1, "sizes": [100, 2]}}), ["zoo.variants.a", "784"]),
         (_zoo({"a": {"epochs": 1, "sizes": [784, 8, 2], "pca": True}}), ["zoo.variants.a", "pca"]),
         (_zoo({"a": {"epochs": 1, "reference": "b"}}), ["zoo", "variants.a.reference", "'b'"]),
+        (_zoo({"a": {"epochs": 1, "tour_of": "b"}}), ["zoo", "variants.a.tour_of", "'b'"]),
+        (_zoo({"a": {"epochs": 1, "tour_of": "a"}}), ["zoo", "variants.a.tour_of", "must name another variant"]),
+        (_zoo({"a": {"epochs": 1, "output_activation": "softmax"}}), ["zoo.variants.a.output_activation", "'softmax'"]),
+        (_zoo({"a": {"epochs": 1, "output_activation": "tanh"}}), ["zoo.variants.a", "cross_entropy", "sigmoid"]),
         (_zoo({"Bad-Name": {"epochs": 1}}), ["zoo.variants.Bad-Name", "pattern"]),
         (_zoo({}, eval_noises=["gauss-0.5"]), ["zoo.eval_noises.0", "'gauss-0.5'"]),
         (_zoo({}, near_zero=0), ["zoo.near_zero", "greater than 0"]),
@@ -154,3 +160,49 @@ def _zoo(variants: dict, **rest) -> dict:
 )
 def test_bad_zoo_params_name_the_key(raw: dict, expected: list[str]) -> None:
     assert_params_error(raw, expected)
+
+
+def test_the_tours_models_are_ours_but_for_what_the_tour_writes_differently() -> None:
+    tour = {n: s.tour_of for n, s in PARAMS.variants.items() if s.tour_of}
+    assert tour == {"tour_basic": "basic", "tour_stacked": "stacked", "tour_sparse_l1": "sparse_l1"}
+    expected = {
+        "tour_basic": "output_activation sigmoid, not relu",
+        "tour_stacked": "loss cross_entropy, not mse; output_activation sigmoid, not tanh",
+        "tour_sparse_l1": "l1 0.1, not 0.00784",
+    }
+    for name, ours in tour.items():
+        assert zt.spec_changes(PARAMS, name, ours) == expected[name], name
+        t, o = PARAMS.variants[name], PARAMS.variants[ours]
+        assert (t.sizes, t.epochs, t.kind) == (o.sizes, o.epochs, o.kind), name  # same net, same training length
+    model = zoo.build(PARAMS.variants["tour_stacked"], _gen(0))
+    assert float(zoo.reconstruct(model, -mnist(16)[0]).min()) < 0  # a tanh output is not squashed into (0, 1)
+
+
+def _metrics(title: str, mse: float, acc: float) -> dict:
+    return {"title": title, "test": {"mse": mse}, "probe": {"linear_probe_acc": acc}}
+
+
+def test_tour_section_reports_each_pair_from_the_metrics_and_is_skipped_without_tour_variants() -> None:
+    z = ZooParams.model_validate({"variants": {
+        "ours": {"epochs": 1, "sizes": [784, 2]},
+        "theirs": {"epochs": 1, "sizes": [784, 2], "output_activation": "relu", "loss": "mse", "tour_of": "ours"},
+    }})  # fmt: skip
+    metrics = {"ours": _metrics("ours 784-2", 0.04, 0.72), "theirs": _metrics("tour 784-2", 0.05, 0.70)}
+    frame = zt.tour_table(z, metrics)
+    assert frame.to_dict("records") == [{
+        "tour_variant": "tour 784-2", "our_variant": "ours 784-2", "tour_test_mse": 0.05, "our_test_mse": 0.04,
+        "tour_linear_probe_acc": 0.70, "our_linear_probe_acc": 0.72,
+    }]  # fmt: skip
+    [sentence] = zt.tour_sentences(z, metrics)
+    assert sentence == (
+        "ours 784-2 against the tour's tour 784-2 (loss cross_entropy, not mse; output_activation sigmoid, not relu): "
+        "ours lowers test MSE per pixel from 0.05 to 0.04 (20.0%) and moves linear-probe accuracy from 70.0% to "
+        "72.0% (+2.0 points)."
+    )
+    metrics["theirs"] = _metrics("tour 784-2", 0.03, 0.75)
+    assert "ours raises test MSE per pixel from 0.03 to 0.04 (33.3%)" in zt.tour_sentences(z, metrics)[0]
+    assert "(-3.0 points)" in zt.tour_sentences(z, metrics)[0]
+    lines = tour_section(z, metrics)
+    assert lines[0] == "## The tour's models beside ours" and "| tour 784-2 " in "\n".join(lines)
+    assert not any(s.tour_of for s in SMOKE.variants.values())
+    assert tour_section(SMOKE, {}) == []  # the smoke profile has no tour variant: no section, no metrics read

@@ -13,7 +13,7 @@ NonNegative = Annotated[float, Field(ge=0.0)]
 ZooName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
 NoiseName = Annotated[str, Field(pattern=r"^(masking|masking_bernoulli|gaussian|salt_and_pepper)-[0-9.]+$")]
 
-_ZOO_COMMON = {"kind", "title", "epochs", "lr", "reference"}
+_ZOO_COMMON = {"kind", "title", "epochs", "lr", "reference", "tour_of"}
 _ZOO_FIELDS = {
     "dense": {
         "sizes", "hidden_activation", "code_activation", "output_activation", "tied", "loss", "noise_kind",
@@ -35,11 +35,14 @@ class ZooVariant(Section):
     """Adam learning rate"""
     reference: str | None = None
     """another variant the report compares this one with (same net without the regulariser)"""
+    tour_of: str | None = None
+    """this variant is the Keras tour's (blog.keras.io) version of that variant of ours; reported side by side"""
     sizes: Annotated[list[PositiveInt], Field(min_length=2)] = [784, 32]
     """dense: encoder widths, input first (the decoder mirrors them); vae: input, hidden..., latent"""
     hidden_activation: ZooActivation = "relu"
     code_activation: ZooActivation | None = None
-    output_activation: Literal["sigmoid", "linear"] = "sigmoid"
+    output_activation: ZooActivation = "sigmoid"
+    """decoder output (relu / tanh as in the Keras tour; cross_entropy needs sigmoid)"""
     tied: bool = False
     loss: Literal["cross_entropy", "mse"] = "cross_entropy"
     noise_kind: Literal["masking", "masking_bernoulli", "gaussian", "salt_and_pepper"] = "gaussian"
@@ -102,6 +105,8 @@ class ZooParams(Section):
     @model_validator(mode="after")
     def _references_exist(self) -> ZooParams:
         for name, variant in self.variants.items():
-            if variant.reference is not None and (variant.reference == name or variant.reference not in self.variants):
-                raise ValueError(f"variants.{name}.reference = {variant.reference!r} must name another variant")
+            for key in ("reference", "tour_of"):
+                other = getattr(variant, key)
+                if other is not None and (other == name or other not in self.variants):
+                    raise ValueError(f"variants.{name}.{key} = {other!r} must name another variant")
         return self

@@ -13,13 +13,13 @@ from scipy.stats import norm
 
 from pipeline import paths
 from pipeline.data.arrays import load_split
-from pipeline.params import Params
+from pipeline.params import Params, ZooParams
 from pipeline.utils import make_generator
 from pipeline.zoo import figures as zf
 from pipeline.zoo import metrics as zm
 from pipeline.zoo import registry as zoo
 from pipeline.zoo.evaluate import noisy_test, probe_subsample
-from pipeline.zoo.tables import FIGURES, fmt, load_metrics, pct
+from pipeline.zoo.tables import FIGURES, fmt, load_metrics, pct, tour_sentences, tour_table
 
 
 class ZooReport:
@@ -216,6 +216,17 @@ def manifold_smoothness(images: np.ndarray, g: int) -> tuple[float, float]:
     return float((near**2).mean()), float(pair.sum() / (n * (n - 1)))
 
 
+def tour_section(z: ZooParams, metrics: dict[str, dict]) -> list[str]:
+    """Markdown lines of "The tour's models beside ours" (none when no variant has `tour_of`)."""
+    frame = tour_table(z, metrics)
+    if frame.empty:
+        return []
+    intro = ("The Keras tour's own versions of our variants (`tour_of`), trained and scored exactly like ours; "
+             "test MSE per pixel on each variant's test input, linear-probe accuracy on its codes.")  # fmt: skip
+    return ["## The tour's models beside ours", "", intro, "", frame.to_markdown(index=False, floatfmt=".4g"), "",
+            " ".join(tour_sentences(z, metrics)), ""]  # fmt: skip
+
+
 def markdown(report: ZooReport, frame: pd.DataFrame, params_hash: str) -> str:
     z = report.z
     shown = frame[["variant", "code_dim", "epochs", "test_input", "test_mse", "test_bce", "clean_mse",
@@ -245,6 +256,7 @@ def markdown(report: ZooReport, frame: pd.DataFrame, params_hash: str) -> str:
     ]
     if text := report.pca_text():
         lines += ["## Linear autoencoder vs PCA", "", text, ""]
+    lines += tour_section(z, report.metrics)
     sections = [
         ("codes", "2-D codes"), ("reconstructions", "Reconstructions"), ("denoising", "Denoising"),
         ("curves", "Loss curves"), ("sparsity", "Sparsity"), ("vae", "Variational autoencoder"),

@@ -72,3 +72,55 @@ def fmt(x: float, digits: int = 3) -> str:
 
 def pct(x: float) -> str:
     return f"{100 * x:.1f}%"
+
+
+def tour_pairs(z: ZooParams) -> list[tuple[str, str]]:
+    """(tour variant, our variant) for every variant with `tour_of`, in params order."""
+    return [(name, spec.tour_of) for name, spec in z.variants.items() if spec.tour_of]
+
+
+def _setting(value) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def spec_changes(z: ZooParams, tour: str, ours: str) -> str:
+    """What our variant sets differently from the tour's, read from the params (e.g. "loss cross_entropy, not mse")."""
+    a, b = z.variants[tour], z.variants[ours]
+    keys = sorted(set(a.model_fields_set | b.model_fields_set) - {"title", "tour_of", "reference"})
+    differ = [k for k in keys if getattr(a, k) != getattr(b, k)]
+    changed = [f"{k} {_setting(getattr(b, k))}, not {_setting(getattr(a, k))}" for k in differ]
+    return "; ".join(changed) or "no setting"
+
+
+def tour_table(z: ZooParams, metrics: dict[str, dict]) -> pd.DataFrame:
+    """One row per tour variant beside our variant: test MSE and linear-probe accuracy of each."""
+    rows = []
+    for tour, ours in tour_pairs(z):
+        t, o = metrics[tour], metrics[ours]
+        rows.append({
+            "tour_variant": t["title"], "our_variant": o["title"],
+            "tour_test_mse": t["test"]["mse"], "our_test_mse": o["test"]["mse"],
+            "tour_linear_probe_acc": t["probe"]["linear_probe_acc"], "our_linear_probe_acc": o["probe"]["linear_probe_acc"],
+        })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def tour_sentences(z: ZooParams, metrics: dict[str, dict]) -> list[str]:
+    """One measured sentence per (tour, ours) pair: what our settings buy over the tour's."""
+    out = []
+    for tour, ours in tour_pairs(z):
+        t, o = metrics[tour], metrics[ours]
+        mse_t, mse_o = t["test"]["mse"], o["test"]["mse"]
+        acc_t, acc_o = t["probe"]["linear_probe_acc"], o["probe"]["linear_probe_acc"]
+        if mse_o == mse_t:
+            mse = f"leaves test MSE per pixel at {fmt(mse_o)}"
+        else:
+            way = "lowers" if mse_o < mse_t else "raises"
+            mse = f"{way} test MSE per pixel from {fmt(mse_t)} to {fmt(mse_o)}"
+            mse += f" ({pct(abs(mse_o / mse_t - 1))})" if mse_t > 0 else ""
+        points = 100 * (acc_o - acc_t)
+        out.append(
+            f"{o['title']} against the tour's {t['title']} ({spec_changes(z, tour, ours)}): ours {mse} and "
+            f"moves linear-probe accuracy from {pct(acc_t)} to {pct(acc_o)} ({points:+.1f} points)."
+        )
+    return out
