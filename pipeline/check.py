@@ -107,6 +107,14 @@ def stale_stages(status: dict) -> dict[str, list[str]]:
     return stale
 
 
+def locked_stages(lock: str | Path = "dvc.lock") -> set[str]:
+    """The stages dvc.lock records (a stage never run has no results to be stale)."""
+    import yaml
+
+    path = Path(lock)
+    return set(yaml.safe_load(path.read_text()).get("stages", {})) if path.is_file() else set()
+
+
 def dvc_status() -> dict:
     result = subprocess.run(["dvc", "status", "--json"], capture_output=True, text=True)
     if result.returncode != 0:
@@ -125,7 +133,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         params = load_params(args.params)
         if args.stale:
-            stale = stale_stages(dvc_status())
+            locked = locked_stages()
+            stale = {k: v for k, v in stale_stages(dvc_status()).items() if k in locked}
             if not stale:
                 print("dvc.lock matches the code and params: the committed report is current.")
                 return 0

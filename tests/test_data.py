@@ -99,7 +99,8 @@ def write_params(workdir: Path, mirror: Path, **prepare) -> None:
 
 
 def run_prepare(workdir: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "MLFLOW_TRACKING_URI": f"sqlite:///{workdir / 'mlflow.db'}"}
+    store = workdir.parent / "mlflow.db"  # one store for the test's workdirs: created once
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "MLFLOW_TRACKING_URI": f"sqlite:///{store}"}
     return subprocess.run([sys.executable, "-m", "pipeline.stages.prepare"], cwd=workdir, capture_output=True, text=True, env=env)
 
 
