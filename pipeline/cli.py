@@ -14,14 +14,12 @@ import sys
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from pipeline.errors import StageError
+
 if TYPE_CHECKING:
     from pipeline.params import ModelSpec, Params
 
 log = logging.getLogger("pipeline")
-
-
-class StageError(RuntimeError):
-    """An error whose message is complete for the user: printed without a traceback."""
 
 
 def run_stage(

@@ -1,19 +1,28 @@
-"""MLflow tracking: one parent run per pipeline invocation, one child run per stage.
+"""MLflow tracking: one parent run per pipeline invocation, one child run per stage, nested runs per candidate.
 
 A `dvc repro` (or one `dvc exp run` experiment) runs every stage as a child process of one DVC
 process; the stages find their shared parent run by tagging it with that process's id and start
 time. A stage run on its own gets a parent of its own. `PIPELINE_PARENT_RUN_ID` overrides both.
+The parent is named after the DVC experiment (`DVC_EXP_NAME`), else after a hash of params.yaml.
+
+Conventions MLflow users expect: the experiment is tagged for model training (the UI opens on its
+runs); metric keys are the same across candidates (a candidate is a nested run, named and tagged);
+prepared datasets are run inputs; trained networks are MLflow models with a signature and an input
+example (`mlflow.pyfunc.load_model(uri).predict(x)`).
 
 The store is `MLFLOW_TRACKING_URI` when set, else the sqlite file `mlflow.db` at the repo root;
 browse it with `mlflow ui --backend-store-uri sqlite:///mlflow.db`. Parallel workers
-(`dvc queue start -j 2`) should share one `mlflow server` instead of the sqlite file.
+(`dvc queue start -j 2`) should share one `mlflow server` instead of the sqlite file. A server that
+does not answer stops the stage within seconds, naming the URI.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import os
+import re
 import subprocess
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -23,8 +32,16 @@ import mlflow
 import psutil
 from mlflow.tracking import MlflowClient
 
+from pipeline.errors import StageError
+
 PARENT_ENV = "PIPELINE_PARENT_RUN_ID"
 INVOCATION_TAG = "pipeline.invocation"
+EXPERIMENT_KIND_TAG, EXPERIMENT_KIND = "mlflow.experimentKind", "custom_model_development"
+SERVER_TIMEOUT_S = 5.0
+
+
+class TrackingError(StageError):
+    """The tracking store cannot be used; the message says which and what to do (a stage exits 2 with it)."""
 
 
 def tracking_uri() -> str:
@@ -33,10 +50,33 @@ def tracking_uri() -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{root / 'mlflow.db'}"
 
 
+def check_server(uri: str, timeout: float = SERVER_TIMEOUT_S) -> None:
+    """Raise TrackingError at once when `uri` is an HTTP tracking server that does not answer its health check.
+
+    MLflow's own client retries a dead server for minutes before failing with a traceback.
+    """
+    if not uri.startswith(("http://", "https://")):
+        return
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout):
+            pass
+    except Exception as exc:  # connection refused, timeout, DNS, HTTP error: all mean the same here
+        raise TrackingError(
+            f"MLflow tracking server {uri} (MLFLOW_TRACKING_URI) does not answer ({exc}). Start it, e.g. "
+            "`mlflow server --backend-store-uri sqlite:///mlflow.db --port 5000`, or unset MLFLOW_TRACKING_URI "
+            "to log to the local file mlflow.db."
+        ) from None
+    # After a good health check, a server that dies mid-stage should still fail in seconds, not minutes.
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
+
+
 def git_commit() -> str:
     """HEAD's hash, with '-dirty' when the code or settings differ from it; 'unknown' outside git.
 
-    Outputs (metrics/, reports/, dvc.lock) change during every run, so they do not count as dirty.
+    Outputs (metrics/, results/, reports/, dvc.lock) change during every run, so they do not count as dirty.
     """
     code = ["pipeline", "params.yaml", "dvc.yaml", "pyproject.toml"]
     try:
@@ -45,6 +85,14 @@ def git_commit() -> str:
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return head.strip() + ("-dirty" if dirty.strip() else "")
+
+
+def params_hash(path: str | Path = "params.yaml") -> str:
+    """The first 8 hex digits of the params file's SHA-256: names a parent run outside `dvc exp run`."""
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:8]
+    except OSError:
+        return "unknown"
 
 
 def invocation_key() -> str:
@@ -76,6 +124,11 @@ def flatten(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
+def metric_key(name: str) -> str:
+    """`name` with every character MLflow refuses in a key (it allows letters, digits, _ - . space : /) as '_'."""
+    return re.sub(r"[^A-Za-z0-9_\-. :/]", "_", name)
+
+
 def _parent_run_id(client: MlflowClient, experiment_id: str, commit: str) -> str:
     if run_id := os.environ.get(PARENT_ENV):
         return run_id
@@ -83,13 +136,17 @@ def _parent_run_id(client: MlflowClient, experiment_id: str, commit: str) -> str
     found = client.search_runs([experiment_id], filter_string=f"tags.`{INVOCATION_TAG}` = '{key}'", max_results=1)
     if found:
         return found[0].info.run_id
-    name = os.environ.get("DVC_EXP_NAME") or "pipeline"
-    run = client.create_run(
-        experiment_id,
-        run_name=name,
-        tags={INVOCATION_TAG: key, "git.commit": commit, "pipeline.role": "parent"},
-    )
-    return run.info.run_id
+    name = os.environ.get("DVC_EXP_NAME") or f"params-{params_hash()}"
+    tags = {INVOCATION_TAG: key, "git.commit": commit, "pipeline.role": "parent", "params.hash": params_hash()}
+    return client.create_run(experiment_id, run_name=name, tags=tags).info.run_id
+
+
+def _experiment(name: str) -> str:
+    """Set (creating if needed) the experiment, tagged for model training; return its id."""
+    exp = mlflow.set_experiment(name)
+    if exp.tags.get(EXPERIMENT_KIND_TAG) is None:
+        MlflowClient().set_experiment_tag(exp.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
+    return exp.experiment_id
 
 
 @contextlib.contextmanager
@@ -100,26 +157,103 @@ def stage_run(stage: str, experiment: str, params: Mapping[str, Any], run_name: 
     named like `pretrain@sda-25`), else `stage`.
     """
     logging.getLogger("alembic").setLevel(logging.WARNING)
-    mlflow.set_tracking_uri(tracking_uri())
-    exp = mlflow.set_experiment(experiment)
+    uri = tracking_uri()
+    check_server(uri)
+    mlflow.set_tracking_uri(uri)
+    experiment_id = _experiment(experiment)
     client = MlflowClient()
     commit = git_commit()
-    parent = _parent_run_id(client, exp.experiment_id, commit)
+    parent = _parent_run_id(client, experiment_id, commit)
     dvc_stage = os.environ.get("DVC_STAGE", stage)
     tags = {"dvc.stage": dvc_stage, "git.commit": commit, "pipeline.role": "stage"}
     with mlflow.start_run(run_name=run_name or dvc_stage, parent_run_id=parent, tags=tags) as run:
-        flat = {k: (",".join(map(str, v)) if isinstance(v, list) else v) for k, v in flatten(params).items()}
-        mlflow.log_params(flat)
+        log_params(params)
         yield run.info.run_id
     client.set_terminated(parent, "FINISHED")
 
 
+@contextlib.contextmanager
+def candidate_run(name: str, params: Mapping[str, Any]) -> Iterator[str]:
+    """A nested run for one candidate of a stage's grid (its params logged, tagged `candidate`); yield its id.
+
+    Inside it, metric keys are the same for every candidate (e.g. `layer0.valid_loss`), so the MLflow UI
+    compares candidates on one chart.
+    """
+    with mlflow.start_run(run_name=name, nested=True, tags={"candidate": name, "pipeline.role": "candidate"}) as run:
+        log_params(params)
+        yield run.info.run_id
+
+
+def log_params(params: Mapping[str, Any]) -> None:
+    flat = {k: (",".join(map(str, v)) if isinstance(v, list) else v) for k, v in flatten(params).items()}
+    mlflow.log_params(flat)
+
+
 def log_metrics(metrics: Mapping[str, Any], step: int | None = None) -> None:
-    """Log every numeric leaf of a nested mapping, flattened with dots."""
-    flat = {k: float(v) for k, v in flatten(metrics).items() if isinstance(v, int | float) and not isinstance(v, bool)}
+    """Log every numeric leaf of a nested mapping, flattened with dots, under keys MLflow accepts."""
+    flat = {
+        metric_key(k): float(v) for k, v in flatten(metrics).items() if isinstance(v, int | float) and not isinstance(v, bool)
+    }
     mlflow.log_metrics(flat, step=step)
 
 
 def log_artifacts(paths: list[str | Path], artifact_path: str = "figures") -> None:
     for path in paths:
         mlflow.log_artifact(str(path), artifact_path=artifact_path)
+
+
+def log_dataset(x: Any, y: Any, name: str, source: str | Path, context: str) -> None:
+    """Record a prepared split (numpy arrays) as an input of the active run: name, digest, shape, source."""
+    import mlflow.data
+
+    dataset = mlflow.data.from_numpy(features=x, targets=y, source=str(source), name=name)
+    mlflow.log_input(dataset, context=context)
+
+
+def log_model(module: Any, name: str, x_example: Any) -> str:
+    """Log a torch module as an MLflow model with a signature and an input example; return its model URI.
+
+    `mlflow.pyfunc.load_model(uri).predict(x)` then runs `module(x)` on float32 rows of 784 pixels.
+    """
+    import mlflow.pytorch
+    import torch
+    from mlflow.models import infer_signature
+
+    module = module.cpu().eval()
+    with torch.no_grad():
+        out = module(x_example)
+    signature = infer_signature(x_example.numpy(), out.numpy())
+    info = mlflow.pytorch.log_model(
+        module, name=name, signature=signature, input_example=x_example.numpy(),
+        pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"],
+    )  # fmt: skip
+    return info.model_uri
+
+
+TIMINGS = Path("logs/timings")
+
+
+def log_timing(stage: str, seconds: float) -> None:
+    """Record a stage's wall time: the MLflow metric `seconds` and logs/timings/<DVC stage>.json.
+
+    The file is git-ignored and no DVC output: a timing changes on every run, and a deterministic
+    rerun must leave every tracked file as it was. The Vincent report's time table reads these files.
+    """
+    import json
+    import time
+
+    from pipeline.utils import atomic_path
+
+    name = os.environ.get("DVC_STAGE", stage)
+    mlflow.log_metric("seconds", round(seconds, 2))
+    with atomic_path(TIMINGS / f"{name}.json") as tmp:
+        tmp.write_text(json.dumps({"stage": name, "seconds": round(seconds, 1), "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}))
+
+
+def log_splits(splits: Mapping[str, Any], dataset: str) -> None:
+    """Log each split of a prepared dataset (objects with .x and .y tensors) as an input of the active run."""
+    from pipeline import paths
+
+    for split, data in splits.items():
+        context = {"train": "training", "valid": "validation", "test": "testing"}.get(split, split)
+        log_dataset(data.x.numpy(), data.y.numpy(), f"{dataset}/{split}", paths.prepared(dataset), context)

@@ -65,6 +65,29 @@ def write_json(path: str | os.PathLike, obj: Any) -> None:
         tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
 
 
+def save_torch(obj: Any, path: str | os.PathLike) -> None:
+    """torch.save `obj` atomically and byte-stably: torch names the archive inside the file after the file,
+    so saving straight to a temporary name would make every save of the same tensors differ."""
+    import io
+
+    import torch
+
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(buffer.getvalue())
+
+
+def write_csv(path: str | os.PathLike, rows: list[dict[str, Any]]) -> None:
+    """Write rows (dicts with the same keys) as CSV with a header, atomically; floats with 6 significant digits."""
+    import csv
+
+    with atomic_path(path) as tmp, tmp.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else [])
+        writer.writeheader()
+        writer.writerows({k: f"{v:.6g}" if isinstance(v, float) else v for k, v in row.items()} for row in rows)
+
+
 def save_figure(fig: Any, path: str | os.PathLike, dpi: int = 110) -> None:
     """Save a matplotlib figure atomically as PNG and close it."""
     import matplotlib.pyplot as plt

@@ -72,16 +72,8 @@ def snapshot(project: Path, stage: str) -> tuple[dict, dict]:
     tensors = saved["state_dict"] if stage == "finetune" else {
         f"{i}.{j}": t for i, c in enumerate(saved["candidates"]) for j, t in enumerate(sum(c["weights"], ()))
     }  # fmt: skip
-    metrics = json.loads((project / f"metrics/{stage}/{MODEL}.json").read_text())
-    return tensors, drop_seconds(metrics)
-
-
-def drop_seconds(obj):
-    if isinstance(obj, dict):
-        return {k: drop_seconds(v) for k, v in obj.items() if k != "seconds"}
-    if isinstance(obj, list):
-        return [drop_seconds(v) for v in obj]
-    return obj
+    results = json.loads((project / f"results/{stage}/{MODEL}.json").read_text())
+    return tensors, results
 
 
 def assert_same(a: tuple[dict, dict], b: tuple[dict, dict]) -> None:

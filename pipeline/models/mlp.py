@@ -100,3 +100,14 @@ class MLPClassifier(nn.Module):
         batches = zip(x.split(batch_size), y.split(batch_size), strict=True)
         wrong = sum(int((self(xb).argmax(1) != yb).sum()) for xb, yb in batches)
         return wrong / max(len(y), 1)
+
+
+class DigitPredictor(nn.Module):
+    """A fine-tuned classifier as a predictor of digits: forward returns the most likely class (for serving)."""
+
+    def __init__(self, classifier: MLPClassifier):
+        super().__init__()
+        self.classifier = classifier
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(x).argmax(1)

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
 from pipeline.evaluation.rates import as_numpy, error_ci95
 from pipeline.reporting.tables import PAPER_MODELS, PROBE_NAMES, ordered
@@ -117,6 +118,31 @@ def training_curves(histories: dict[str, dict[str, list[float]]]) -> Figure:
             ax.set_ylabel(metric.replace("_", " "))
             ax.set_title(metric.replace("_", " "))
             ax.legend()
+        fig.tight_layout()
+    return fig
+
+
+def pretrain_curves(curves: dict[str, list[dict[str, list[float]]]], metric: str = "valid_loss") -> Figure:
+    """One panel per model, one line per layer (the layer's `metric` against its epochs), legend beside."""
+    models = list(curves)
+    ncols = min(3, len(models))
+    nrows = math.ceil(len(models) / ncols)
+    depth = max(len(layers) for layers in curves.values())
+    colors = sns.color_palette("deep", depth)
+    with sns.axes_style(STYLE):
+        fig, axes = subplots(nrows, ncols, (4.0 * ncols + 1.2, 3.2 * nrows))
+        for ax in axes.flat[len(models):]:
+            ax.set_visible(False)
+        for ax, model in zip(axes.flat, models, strict=False):
+            for k, history in enumerate(curves[model]):
+                values = history.get(metric, [])
+                ax.plot(np.arange(1, len(values) + 1), values, color=colors[k], label=f"layer {k + 1}")
+            ax.set_title(model)
+            ax.set_xlabel("epoch")
+            ax.set_ylabel(metric.replace("_", " "))
+        handles = [Line2D([], [], color=colors[k], label=f"layer {k + 1}") for k in range(depth)]
+        fig.legend(handles=handles, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
+        fig.suptitle(f"Pretraining: {metric.replace('_', ' ')} per layer (first candidate of each model)")
         fig.tight_layout()
     return fig
 

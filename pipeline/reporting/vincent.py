@@ -60,18 +60,16 @@ def target_lines(table: pd.DataFrame) -> list[str]:
     return lines
 
 
-def stage_seconds(svm: list[dict], pretrained: dict, finetuned: dict, evaluated: dict, filters: dict) -> dict[str, float]:
-    """Wall time of every stage the table came from. prepare and corrupt keep their own times
-    (metrics/prepare.json, corrupt.json): reading them here would rerun the report after every rerun of
-    corrupt, whose timing always changes."""
-    seconds = {"filters": filters["seconds"]}
-    for s in svm:
-        seconds[f"evaluate_svm@{s['model'].split('_')[1]}"] = s["seconds"]
-    for m in pretrained:
-        seconds[f"pretrain@{m}"] = pretrained[m]["seconds"]
-        seconds[f"finetune@{m}"] = finetuned[m]["seconds"]
-        seconds[f"evaluate@{m}"] = evaluated[m]["seconds"]
-    return seconds
+def stage_seconds(stages: list[str], timings: str | Path = "logs/timings") -> dict[str, float | None]:
+    """The last wall time this machine measured for each stage (tracking.log_timing), None where none is.
+
+    Timings are no DVC dependency (they change on every run), so the report shows the latest it finds.
+    """
+    out: dict[str, float | None] = {}
+    for stage in stages:
+        path = Path(timings) / f"{stage}.json"
+        out[stage] = json.loads(path.read_text())["seconds"] if path.is_file() else None
+    return out
 
 
 def selected_curves(finetuned: dict[str, dict]) -> dict[str, dict[str, list[float]]]:
@@ -88,7 +86,7 @@ def markdown(
     table: pd.DataFrame,
     groups: dict[str, list[dict]],
     probes: list[dict[str, Any]],
-    seconds: dict[str, float],
+    seconds: dict[str, float | None],
     figures: list[str],
     revision: str,
 ) -> str:
@@ -126,10 +124,12 @@ def markdown(
         "",
         *(f"![{Path(path).stem}](figures/{Path(path).name})" for path in figures),
         "",
-        "## Wall time per stage (seconds, 2-core CPU machine; prepare and corrupt: metrics/*.json)",
+        "## Wall time per stage",
         "",
-        markdown_table(["stage", "seconds"], [[k, f"{s:.1f}"] for k, s in seconds.items()]),
-        f"Total: {sum(seconds.values()) / 60:.1f} minutes.",
+        "The last run of each stage on the machine that made this report (logs/timings/, also in MLflow).",
+        "",
+        markdown_table(["stage", "seconds"], [[k, "-" if t is None else f"{t:.1f}"] for k, t in seconds.items()]),
+        f"Total: {sum(t for t in seconds.values() if t is not None) / 60:.1f} minutes.",
         "",
     ]
     return "\n".join(lines)

@@ -14,7 +14,7 @@ import argparse
 
 from pipeline.cli import log, run_stage
 
-METRICS = "metrics/corrupt.json"
+RESULTS = "results/corrupt.json"
 FIGURE = "reports/figures/corrupt_examples.png"
 
 
@@ -60,10 +60,10 @@ def main(params, args: argparse.Namespace) -> None:
         if figure_rows:
             title = f"Test digits of '{c.datasets[0]}': clean, then each noise kind and level"
             save_figure(digit_rows(figure_rows, figure_labels, title), FIGURE)
-        metrics["seconds"] = round(time.perf_counter() - start, 2)
-        write_json(METRICS, metrics)
+        write_json(RESULTS, metrics)
         tracking.log_metrics({k.replace("/", "."): v for k, v in metrics.items()})
-        tracking.log_artifacts([FIGURE, METRICS])
+        tracking.log_artifacts([FIGURE, RESULTS])
+        tracking.log_timing("corrupt", time.perf_counter() - start)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@
 - The fine-tuned network's test error with its 95% interval 1.96*sqrt(p(1-p)/n).
 - How good each pretrained layer is by itself, before fine-tuning: a logistic-regression probe and
   an rbf SVM on its frozen features (the selected pretraining candidate's), C chosen on validation.
-Writes metrics/evaluate/<model>.json, the record the report reads.
+Writes results/evaluate/<model>.json, the record the report reads.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ def main(params, args: argparse.Namespace) -> None:
     import time
 
     import torch
+    from tqdm.auto import tqdm
 
     from pipeline import paths, tracking
     from pipeline.data.arrays import load_splits
@@ -32,6 +33,7 @@ def main(params, args: argparse.Namespace) -> None:
     with model_stage("evaluate", params, model, {"probe": v.probe.model_dump()}) as spec:
         start = time.perf_counter()
         splits = load_splits(paths.prepared(v.dataset))
+        tracking.log_splits(splits, v.dataset)
         n_jobs = torch.get_num_threads()
         saved = torch.load(paths.finetuned_model(model), weights_only=False)
         mlp = MLPClassifier(saved["sizes"])
@@ -45,13 +47,18 @@ def main(params, args: argparse.Namespace) -> None:
         cand = next(c for c in pretrained["candidates"] if c["name"] == saved["pretrain_candidate"])
         probes = []
         features = {s: split.x for s, split in splits.items()}
+        kinds = (("logreg", linear_probe, v.probe.logreg_C), ("svm", feature_svm, v.probe.svm_C))
+        bar = tqdm(total=len(cand["weights"]) * len(kinds), desc=f"{model} probes", unit="probe")
         for layer, (w, b) in enumerate(cand["weights"], start=1):
             features = {s: propagate(f, w, b) for s, f in features.items()}
             f_and_y = [t for s in ("train", "valid", "test") for t in (features[s], splits[s].y)]
-            for probe, fn, Cs in (("logreg", linear_probe, v.probe.logreg_C), ("svm", feature_svm, v.probe.svm_C)):
+            for probe, fn, Cs in kinds:
+                bar.set_postfix_str(f"layer {layer} {probe}")
                 out = fn(*f_and_y, Cs=Cs, n_jobs=n_jobs)
                 probes.append({"model": model, "layer": layer, "probe": probe, **out})
                 log.info("%s layer %d %s probe: test error %.2f%%", model, layer, probe, 100 * out["test_error"])
+                bar.update()
+        bar.close()
 
         record = {
             "dataset": v.dataset,
@@ -64,10 +71,10 @@ def main(params, args: argparse.Namespace) -> None:
             "valid_error": valid_error,
             "selected": {"finetune": saved["selected"], "pretrain": cand["hparams"]},
         }
-        out = {"record": record, "probes": probes, "seconds": round(time.perf_counter() - start, 1)}
-        write_json(paths.stage_metrics("evaluate", model), out)
+        write_json(paths.results("evaluate", model), {"record": record, "probes": probes})
         tracking.log_metrics({"test_error": test_error, "valid_error": valid_error, "ci95": record["ci95"]})
         tracking.log_metrics({f"layer{p['layer']}.{p['probe']}.test_error": p["test_error"] for p in probes})
+        tracking.log_timing("evaluate", time.perf_counter() - start)
 
 
 if __name__ == "__main__":

@@ -15,11 +15,9 @@ from pipeline.cli import log, run_stage
 TABLE_NAME = {"rbf": "SVM_rbf", "poly": "SVM_poly"}
 
 
-def metrics_path(kernel: str) -> str:
-    return f"metrics/evaluate/svm_{kernel}.json"
-
-
 def main(params, args: argparse.Namespace) -> None:
+    import time
+
     import torch
 
     from pipeline import paths, tracking
@@ -31,8 +29,10 @@ def main(params, args: argparse.Namespace) -> None:
     grid = getattr(v.svm, args.kernel).model_dump()
     tracking_params = {"dataset": v.dataset, "kernel": args.kernel, "grid": grid}
     with tracking.stage_run("evaluate_svm", params.tracking.experiment, tracking_params, run_name=TABLE_NAME[args.kernel]):
+        start = time.perf_counter()
         s = load_splits(paths.prepared(v.dataset))
         train, valid, test = s["train"], s["valid"], s["test"]
+        tracking.log_splits(s, v.dataset)
         log.info("SVM %s: grid %s on %d train / %d valid", args.kernel, grid, len(train), len(valid))
         result = svm_benchmark(
             args.kernel, grid, train.x, train.y, valid.x, valid.y, test.x, test.y, n_jobs=torch.get_num_threads()
@@ -46,13 +46,14 @@ def main(params, args: argparse.Namespace) -> None:
             "valid_error": result["valid_error"],
             "selected": result["selected"],
             "valid_grid": result["valid_grid"],
-            "seconds": round(result["fit_seconds"], 1),
         }
         log.info("SVM %s: selected %s, valid %.2f%%, test %.2f%%", args.kernel, result["selected"],
                  100 * record["valid_error"], 100 * record["test_error"])  # fmt: skip
-        write_json(metrics_path(args.kernel), record)
-        tracking.log_metrics({k: record[k] for k in ("test_error", "valid_error", "ci95", "seconds")})
-        tracking.log_artifacts([metrics_path(args.kernel)], "metrics")
+        out = paths.results("evaluate", f"svm_{args.kernel}")
+        write_json(out, record)
+        tracking.log_metrics({k: record[k] for k in ("test_error", "valid_error", "ci95")})
+        tracking.log_artifacts([out], "results")
+        tracking.log_timing("evaluate_svm", time.perf_counter() - start)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ import argparse
 from pipeline.cli import log, run_stage
 
 FIGURE = "reports/figures/vincent_filters.png"
-METRICS = "metrics/filters.json"
+RESULTS = "results/filters.json"
 
 
 def main(params, args: argparse.Namespace) -> None:
@@ -46,10 +46,10 @@ def main(params, args: argparse.Namespace) -> None:
                 "mean_abs_weight": float(stack.first_layer_filters.abs().mean()),
             }
         save_figure(filter_grid(weights, titles, n=f.shown), FIGURE)
-        metrics["seconds"] = round(time.perf_counter() - start, 1)
-        write_json(METRICS, metrics)
+        write_json(RESULTS, metrics)
         tracking.log_metrics(metrics)
         tracking.log_artifacts([FIGURE])
+        tracking.log_timing("filters", time.perf_counter() - start)
 
 
 if __name__ == "__main__":

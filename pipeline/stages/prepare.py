@@ -13,7 +13,7 @@ import argparse
 
 from pipeline.cli import log, run_stage
 
-METRICS = "metrics/prepare.json"
+RESULTS = "results/prepare.json"
 FIGURE = "reports/figures/prepare_samples.png"
 
 
@@ -50,10 +50,10 @@ def main(params, args: argparse.Namespace) -> None:
         train = mnist.split_indices("basic", p.basic, params.seed)["train"]
         title = f"{d.source}: {p.samples_per_class} training digits per class (basic)"
         save_figure(samples_figure(x[train], y[train], p.samples_per_class, title), FIGURE)
-        metrics["seconds"] = round(time.perf_counter() - start, 2)
-        write_json(METRICS, metrics)
+        write_json(RESULTS, metrics)
         tracking.log_metrics({k: v for k, v in metrics.items() if k != "source"})
-        tracking.log_artifacts([FIGURE, METRICS])
+        tracking.log_artifacts([FIGURE, RESULTS])
+        tracking.log_timing("prepare", time.perf_counter() - start)
 
 
 if __name__ == "__main__":

@@ -19,19 +19,18 @@ def main(params, args: argparse.Namespace) -> None:
     import shutil
     import time
 
-    import torch
-
     from pipeline import paths, tracking
     from pipeline.data.arrays import load_splits
     from pipeline.training.grid import INPUT_DIM, candidate_name, pretrain_grid, stack_kind
     from pipeline.training.layerwise import PretrainConfig, pretrain_stack
-    from pipeline.utils import atomic_path, write_json
+    from pipeline.utils import save_torch, write_csv, write_json
 
     v, model = params.vincent, args.model
     with model_stage("pretrain", params, model, {"pretrain": v.pretrain.model_dump()}) as spec:
         start = time.perf_counter()
         splits = load_splits(paths.prepared(v.dataset))
         checkpoints = paths.checkpoint_dir("pretrain", model)
+        tracking.log_splits({k: splits[k] for k in ("train", "valid")}, v.dataset)
         candidates, summary = [], {}
         for hp in pretrain_grid(v, spec):
             name = candidate_name(hp)
@@ -41,29 +40,30 @@ def main(params, args: argparse.Namespace) -> None:
             )  # fmt: skip
             log.info("%s: pretraining %s (%s, %d layers)", model, name, stack_kind(spec), spec.layers)
 
-            def on_epoch(layer, epoch, metrics, name=name):
-                tracking.log_metrics({f"{name}.layer{layer}.{k}": v for k, v in metrics.items()}, step=epoch)
+            def on_epoch(layer, epoch, metrics):
+                tracking.log_metrics({f"layer{layer}.{k}": v for k, v in metrics.items()}, step=epoch)
 
-            t0 = time.perf_counter()
-            stack = pretrain_stack(
-                stack_kind(spec), [INPUT_DIM] + [hp["hidden"]] * spec.layers, splits["train"].x, splits["valid"].x,
-                config, seed=params.seed, checkpoint_dir=checkpoints / name, on_epoch=on_epoch, device=v.device,
-            )  # fmt: skip
+            with tracking.candidate_run(name, hp):
+                stack = pretrain_stack(
+                    stack_kind(spec), [INPUT_DIM] + [hp["hidden"]] * spec.layers, splits["train"].x,
+                    splits["valid"].x, config, seed=params.seed, checkpoint_dir=checkpoints / name,
+                    on_epoch=on_epoch, device=v.device,
+                )  # fmt: skip
             candidates.append({
                 "name": name, "hparams": hp, "kind": stack.kind, "sizes": stack.sizes, "weights": stack.weights,
                 "visible_biases": stack.visible_biases, "history": stack.history,
             })  # fmt: skip
             summary[name] = {
-                "seconds": round(time.perf_counter() - t0, 1),
                 "final_train_loss": [h["train_loss"][-1] for h in stack.history],
                 "final_valid_loss": [h["valid_loss"][-1] for h in stack.history],
             }
-        with atomic_path(paths.pretrained_model(model)) as tmp:
-            torch.save({"model": model, "spec": spec.model_dump(), "candidates": candidates}, tmp)
+            for layer, h in enumerate(stack.history, start=1):
+                rows = [{"epoch": e, **{k: h[k][e - 1] for k in h}} for e in range(1, len(h["train_loss"]) + 1)]
+                write_csv(paths.plot_data("pretrain", f"{model}/{name}-layer{layer}"), rows)
+        save_torch({"model": model, "spec": spec.model_dump(), "candidates": candidates}, paths.pretrained_model(model))
         shutil.rmtree(checkpoints, ignore_errors=True)
-        metrics = {"candidates": summary, "seconds": round(time.perf_counter() - start, 1)}
-        write_json(paths.stage_metrics("pretrain", model), metrics)
-        tracking.log_metrics({"seconds": metrics["seconds"]})
+        write_json(paths.results("pretrain", model), {"candidates": summary})
+        tracking.log_timing("pretrain", time.perf_counter() - start)
 
 
 if __name__ == "__main__":

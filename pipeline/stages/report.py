@@ -4,7 +4,8 @@
 
 Entries of vincent.models that share a table_name (SdA-3 at several noise levels) compete on
 validation error; the selected one stands in the table. Writes reports/vincent2008.md and .csv,
-figures under reports/figures/, and logs them to the pipeline's parent MLflow run.
+figures under reports/figures/, the headline DVC metric metrics/vincent/<dataset>.json (test error %
+per model), and logs them to the pipeline's parent MLflow run.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from pipeline.cli import log, run_stage
 PAPER_CSV = "reports/reference/vincent2008_table1.csv"
 TABLE_MD = "reports/vincent2008.md"
 TABLE_CSV = "reports/vincent2008.csv"
-SUMMARY = "metrics/report.json"
 FIG = {
     "bars": "reports/figures/vincent_ours_vs_paper.png",
     "probes": "reports/figures/vincent_probes.png",
@@ -31,7 +31,6 @@ def main(params, args: argparse.Namespace) -> None:
     from pathlib import Path
 
     import mlflow
-    import numpy as np
     import torch
 
     from pipeline import paths, tracking
@@ -42,10 +41,9 @@ def main(params, args: argparse.Namespace) -> None:
 
     v = params.vincent
     with tracking.stage_run("report", params.tracking.experiment, {"vincent.models": list(v.models)}) as run_id:
-        svm = [report.read_json(f"metrics/evaluate/svm_{k}.json") for k in ("rbf", "poly")]
-        evaluated = {m: report.read_json(paths.stage_metrics("evaluate", m)) for m in v.models}
-        finetuned = {m: report.read_json(paths.stage_metrics("finetune", m)) for m in v.models}
-        pretrained = {m: report.read_json(paths.stage_metrics("pretrain", m)) for m in v.models}
+        svm = [report.read_json(paths.results("evaluate", f"svm_{k}")) for k in ("rbf", "poly")]
+        evaluated = {m: report.read_json(paths.results("evaluate", m)) for m in v.models}
+        finetuned = {m: report.read_json(paths.results("finetune", m)) for m in v.models}
         records = svm + [e["record"] for e in evaluated.values()]
         chosen, groups = report.select_entries(records)
         table = tables.vincent_table(chosen, PAPER_CSV)
@@ -55,12 +53,8 @@ def main(params, args: argparse.Namespace) -> None:
         save_figure(figures.ours_vs_paper(table), FIG["bars"])
         save_figure(figures.probe_plot(probes), FIG["probes"])
         save_figure(figures.training_curves(report.selected_curves(finetuned)), FIG["curves"])
-        pre_curves = {}
-        for m in v.models:
-            first = torch.load(paths.pretrained_model(m), weights_only=False)["candidates"][0]
-            for layer, h in enumerate(first["history"], start=1):
-                pre_curves[f"{m} L{layer}"] = {"pretrain valid_loss": h["valid_loss"]}
-        save_figure(figures.training_curves(pre_curves), FIG["pretrain"])
+        first = {m: torch.load(paths.pretrained_model(m), weights_only=False)["candidates"][0] for m in v.models}
+        save_figure(figures.pretrain_curves({m: c["history"] for m, c in first.items()}), FIG["pretrain"])
 
         sda = min((r for r in records if r["model"] == "SdA-3"), key=lambda r: r["valid_error"], default=None)
         if sda is not None:
@@ -74,16 +68,14 @@ def main(params, args: argparse.Namespace) -> None:
             fig.suptitle(f"{sda['entry']} first layer: test digits, {v.report_noise}, reconstruction")
             save_figure(fig, FIG["reconstructions"])
 
-        seconds = report.stage_seconds(svm, pretrained, finetuned, evaluated, report.read_json("metrics/filters.json"))
+        stages = ["prepare", "corrupt", "evaluate_svm@rbf", "evaluate_svm@poly", "filters",
+                  *(f"{stage}@{m}" for m in v.models for stage in ("pretrain", "finetune", "evaluate"))]  # fmt: skip
         revision = tracking.git_commit()
         shown = [*FIG.values(), FILTERS_FIG]
         with atomic_path(TABLE_MD) as tmp:
-            tmp.write_text(report.markdown(params, table, groups, probes, seconds, shown, revision))
-        summary = {
-            "revision": revision, "params_hash": report.params_hash(params), "seconds": seconds,
-            "table": table.replace({np.nan: None}).to_dict(orient="records"),
-        }  # fmt: skip
-        write_json(SUMMARY, summary)
+            tmp.write_text(report.markdown(params, table, groups, probes, report.stage_seconds(stages), shown, revision))
+        headline = {row.model: row.error_pct for row in table.dropna(subset=["error_pct"]).itertuples()}
+        write_json(paths.vincent_metrics(v.dataset), headline)
         log.info("report: wrote %s and %s", TABLE_MD, TABLE_CSV)
         written = [p for p in shown if Path(p).exists()]
         tracking.log_artifacts([TABLE_MD, TABLE_CSV, *written], "report")

@@ -7,7 +7,9 @@ epoch, logged to MLflow as curves), then scores it on the test split: reconstruc
 digits and on each fixed corrupted copy in `zoo.eval_noises` (a denoising variant's headline numbers
 are on its own noise, against the clean digits), logistic-regression and k-NN probes on the codes,
 sparsity of the hidden layer, and for `pca: true` the principal angles to PCA's subspace.
-Writes models/zoo/<variant>.pt, metrics/zoo/<variant>.json and reports/figures/zoo/<variant>.png.
+Writes models/zoo/<variant>.pt, results/zoo/<variant>.json (everything measured), the headline DVC
+metric metrics/zoo/<variant>.json, plots/zoo/<variant>.csv (per-epoch losses) and
+reports/figures/zoo/<variant>.png; logs the model to MLflow.
 """
 
 from __future__ import annotations
@@ -24,12 +26,10 @@ def variant_arg(parser: argparse.ArgumentParser) -> None:
 def main(params, args: argparse.Namespace) -> None:
     import time
 
-    import torch
-
     from pipeline import paths, tracking
     from pipeline.data.arrays import load_splits
     from pipeline.training.loop import train_model
-    from pipeline.utils import atomic_path, get_device, make_generator, save_figure, write_json
+    from pipeline.utils import get_device, make_generator, save_figure, save_torch, write_csv, write_json
     from pipeline.zoo import registry as zoo
     from pipeline.zoo.evaluate import evaluate, noisy_test, reconstruction_figure
 
@@ -57,33 +57,38 @@ def main(params, args: argparse.Namespace) -> None:
             tracking.log_metrics(metrics, step=epoch)
             log.info("%s epoch %d: %s", name, epoch, {k: round(v, 4) for k, v in metrics.items()})
 
+        tracking.log_splits({k: splits[k] for k in ("train", "valid")}, z.dataset)
         t0 = time.perf_counter()
         result = train_model(
             model, splits["train"].x, splits["valid"].x, epochs=spec.epochs, lr=spec.lr, batch_size=z.batch_size,
-            seed=params.seed, checkpoint_path=paths.zoo_checkpoint(name), on_epoch=on_epoch, progress=False,
-            name=f"zoo-{name}", device=get_device(z.device),
+            seed=params.seed, checkpoint_path=paths.zoo_checkpoint(name), on_epoch=on_epoch, name=f"zoo-{name}",
+            device=get_device(z.device),
         )  # fmt: skip
         train_seconds = time.perf_counter() - t0
         model.eval()
-        metrics = {
+        results = {
             "variant": name, "title": title, "kind": spec.kind, "code_dim": zoo.code_dim(spec),
             "parameters": n_params, "epochs": result.epochs, "test_sources": sources,
-            "training": {"seconds": round(train_seconds, 2)},  # timings are always under a key named `seconds`
             **evaluate(model, spec, splits, noisy, z, params.seed, name), "history": result.history,
         }  # fmt: skip
-        with atomic_path(paths.zoo_model(name)) as tmp:
-            torch.save({"variant": name, "spec": spec.model_dump(), "model": model.cpu().state_dict()}, tmp)
+        save_torch({"variant": name, "spec": spec.model_dump(), "model": model.cpu().state_dict()}, paths.zoo_model(name))
         figure = reconstruction_figure(model, spec, title, splits["test"].x, noisy, z.examples)
         save_figure(figure, paths.zoo_figure(name))
-        metrics["seconds"] = round(time.perf_counter() - start, 2)
-        write_json(paths.zoo_metrics(name), metrics)
-        tracking.log_metrics({k: v for k, v in metrics.items() if k != "history"})
+        write_json(paths.zoo_results(name), results)
+        headline = {"test_mse": results["test"]["mse"], "probe_acc": results["probe"]["linear_probe_acc"],
+                    "knn_acc": results["probe"]["knn_acc"]}  # fmt: skip
+        write_json(paths.zoo_metrics(name), {k: round(v, 6) for k, v in headline.items()})
+        h = result.history
+        write_csv(paths.plot_data("zoo", name), [{"epoch": e, **{k: h[k][e - 1] for k in h}} for e in range(1, result.epochs + 1)])
+        tracking.log_metrics({k: v for k, v in results.items() if k != "history"})
         tracking.log_artifacts([paths.zoo_figure(name)])
-        tracking.log_artifacts([paths.zoo_metrics(name)], artifact_path="metrics")
+        tracking.log_model(model, "model", splits["test"].x[:5])
         paths.zoo_checkpoint(name).unlink(missing_ok=True)
-        log.info("%s: test MSE %.4f, linear probe %.3f, k-NN %.3f (%.0f s)", name, metrics["test"]["mse"],
-                 metrics["probe"]["linear_probe_acc"], metrics["probe"]["knn_acc"], metrics["seconds"])  # fmt: skip
-
+        seconds = time.perf_counter() - start
+        tracking.log_metrics({"train_seconds_per_epoch": train_seconds / max(result.epochs, 1)})
+        tracking.log_timing("zoo_train", seconds)
+        log.info("%s: test MSE %.4f, linear probe %.3f, k-NN %.3f (%.0f s)", name, headline["test_mse"],
+                 headline["probe_acc"], headline["knn_acc"], seconds)  # fmt: skip
 
 if __name__ == "__main__":
     run_stage("zoo_train", __doc__, main, variant_arg)

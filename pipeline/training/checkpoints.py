@@ -18,7 +18,7 @@ from typing import Any, Protocol
 import torch
 
 from pipeline.training.errors import CheckpointError
-from pipeline.utils import atomic_path
+from pipeline.utils import save_torch
 
 CHECKPOINT_FORMAT = 1
 
@@ -57,8 +57,7 @@ def data_fingerprint(x: torch.Tensor) -> list:
 
 def save_checkpoint(path: str | os.PathLike, state: dict) -> None:
     """torch.save `state` atomically: a crash mid-write leaves the previous checkpoint in place."""
-    with atomic_path(path) as tmp:
-        torch.save({"format": CHECKPOINT_FORMAT, **state}, tmp)
+    save_torch({"format": CHECKPOINT_FORMAT, **state}, path)
 
 
 def load_checkpoint(path: str | os.PathLike, expected_hash: str) -> dict | None:

@@ -25,9 +25,9 @@ FIGURES = {
 def load_metrics(z: ZooParams) -> dict[str, dict]:
     out = {}
     for name in z.variants:
-        path = paths.zoo_metrics(name)
+        path = paths.zoo_results(name)
         if not path.is_file():
-            raise DataFileError(f"{path} not found: run `dvc repro zoo_train@{name}` (and list it in zoo_report's deps)")
+            raise DataFileError(f"{path} not found: run `dvc repro zoo_train@{name}`")
         out[name] = json.loads(path.read_text())
     return out
 
@@ -38,7 +38,7 @@ def table(z: ZooParams, metrics: dict[str, dict]) -> pd.DataFrame:
     for name, m in metrics.items():
         row = {
             "variant": name, "title": m["title"], "kind": m["kind"], "code_dim": m["code_dim"],
-            "parameters": m["parameters"], "epochs": m["epochs"], "seconds_per_epoch": m["training"]["seconds"] / max(m["epochs"], 1),
+            "parameters": m["parameters"], "epochs": m["epochs"],
             "test_input": m["test_input"], "test_mse": m["test"]["mse"], "test_bce": m["test"]["bce"],
             "clean_mse": m["reconstruction"]["clean"]["mse"],
             **{f"mse_{n}": m["reconstruction"][n]["mse"] for n in z.eval_noises},
