@@ -218,6 +218,12 @@ def log_model(module: Any, name: str, x_example: Any) -> str:
     import mlflow.pytorch
     import torch
     from mlflow.models import infer_signature
+    from mlflow.utils import requirements_utils
+
+    if getattr(requirements_utils, "_MODULES_TO_PACKAGES", False) is None:
+        # MLflow checks each given requirement against a map of every installed distribution, built on
+        # first use (3 s in an environment with CUDA torch); torch is our only requirement, so map just it.
+        requirements_utils._MODULES_TO_PACKAGES = {"torch": ["torch"]}
 
     module = module.cpu().eval()
     with torch.no_grad():

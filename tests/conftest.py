@@ -16,6 +16,18 @@ ROOT = Path(__file__).resolve().parents[1]
 # subprocesses the end-to-end tests start) keeps every worker at full speed.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
+# The longest test files first: xdist hands each worker the next file when it is free, so starting with
+# the long ones (longest processing time first) keeps both workers busy to the end.
+SLOWEST_FIRST = ["test_pipeline_e2e.py", "test_zoo_e2e.py", "test_resume.py", "test_data.py", "test_remote.py"]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        name = item.path.name
+        return SLOWEST_FIRST.index(name) if name in SLOWEST_FIRST else len(SLOWEST_FIRST)
+
+    items.sort(key=rank)
+
 
 def mirror_root() -> Path | None:
     """A folder in torchvision layout holding MNIST/raw/*.gz: $PIPELINE_DATA_MIRROR, else ../shared/data."""

@@ -117,7 +117,7 @@ def test_zoo_params_and_dvc_stages_agree() -> None:
     assert {s.kind for s in SMOKE.variants.values()} == {"dense", "conv", "vae"}, "every kind of model runs in CI"
     report = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["zoo_report"]
     for name in PARAMS.variants:  # the report depends on the folders every variant writes into
-        assert str(paths.zoo_model(name).parent) in report["deps"] and str(paths.zoo_metrics(name).parent) in report["deps"]
+        assert str(paths.zoo_model(name).parent) in report["deps"] and str(paths.zoo_results(name).parent) in report["deps"]
     corrupt = load_params(ROOT / "params.yaml").corrupt
     fixed = {noise_name(kind, level) for kind, level in corrupt.noises()}
     assert PARAMS.dataset in corrupt.datasets
