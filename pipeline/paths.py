@@ -29,6 +29,11 @@ def corrupted(dataset: str, noise: str) -> Path:
     return CORRUPTED / dataset / noise
 
 
+def dataset_figure(dataset: str) -> Path:
+    """Ten examples per class of a benchmark dataset, beside its one-line description."""
+    return Path(f"reports/figures/datasets/{dataset}.png")
+
+
 # The Vincent 2008 table: one file per stage and model entry of vincent.models.
 def pretrained_model(model: str) -> Path:
     return Path(f"models/pretrain/{model}.pt")

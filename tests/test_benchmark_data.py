@@ -7,6 +7,7 @@ import json
 import math
 import shutil
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -200,3 +201,29 @@ def test_published_loader_truncated(tmp_path):
     cut.write_bytes(whole.read_bytes()[:-200])
     with pytest.raises(DataFileError, match="cut.zip"):
         load_published("rot", cut, expected_sha1=None, valid=2)
+
+
+@pytest.mark.slow
+def test_the_benchmark_stage_writes_the_folder_its_figure_and_results(tmp_path: Path, monkeypatch) -> None:
+    import argparse
+
+    from pipeline.errors import StageError
+    from pipeline.params import parse_params
+    from pipeline.stages import benchmark
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    spec = {"sizes": {"train": 40, "valid": 10, "test": 40}}
+    params = parse_params({"seed": 3, "benchmarks": {"examples_per_class": 3, "datasets": {"rect": spec}}})
+    benchmark.main(params, argparse.Namespace(dataset="rect"))
+    folder = tmp_path / "data/prepared/rect"
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        ["manifest.json", *(f"{a}_{s}.npy" for a in ("x", "y", "idx") for s in ("train", "valid", "test"))]
+    )
+    results = json.loads((tmp_path / "results/benchmark/rect.json").read_text())
+    assert results["source"] == "generated" and results["train"]["class_counts"] == [20, 20]
+    assert (tmp_path / "reports/figures/datasets/rect.png").stat().st_size > 2_000
+
+    bad = parse_params({"benchmarks": {"datasets": {"rect": {**spec, "recipe": {"no_such_field": 1}}}}})
+    with pytest.raises(StageError, match="benchmarks.datasets.rect"):
+        benchmark.main(bad, argparse.Namespace(dataset="rect"))

@@ -184,13 +184,13 @@ def test_a_failed_report_leaves_the_previous_one_in_place(project: Path) -> None
     params_file = project / "params.yaml"
     good = params_file.read_text()
     params = yaml.safe_load(good)
-    params["vincent"]["report_noise"] = 7  # a param of the report only; not a string, so the stage stops (exit 2)
+    params["check"]["smoke_tolerance_pct"] = -1  # invalid: every stage stops at once (exit 2), after DVC started it
     params_file.write_text(yaml.safe_dump(params, sort_keys=False))
     try:
         env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{project / 'mlflow.db'}"}
-        failed = subprocess.run(["dvc", "repro", "--single-item", "report"], cwd=project, capture_output=True,
-                                text=True, env=env)  # fmt: skip
-        assert failed.returncode != 0 and "vincent.report_noise" in failed.stdout + failed.stderr
+        failed = subprocess.run(["dvc", "repro", "--force", "--single-item", "report"], cwd=project,
+                                capture_output=True, text=True, env=env)  # fmt: skip
+        assert failed.returncode != 0 and "check.smoke_tolerance_pct" in failed.stdout + failed.stderr
         assert report.read_bytes() == before
         assert (project / "reports/figures/vincent_ours_vs_paper.png").is_file()
     finally:

@@ -13,6 +13,7 @@ import yaml
 from pydantic import Field, ValidationError, model_validator
 
 from pipeline.params.base import MNIST_TEST, MNIST_TRAIN, NoiseLevel, ParamsError, PositiveGrid, PositiveInt, Section
+from pipeline.params.benchmarks import BenchmarksParams
 from pipeline.params.zoo import ZooParams, ZooVariant  # noqa: F401 (ZooVariant: re-exported)
 
 
@@ -189,6 +190,7 @@ class Params(Section):
     check: CheckParams = CheckParams()
     tracking: TrackingParams = TrackingParams()
     zoo: ZooParams = ZooParams()
+    benchmarks: BenchmarksParams = BenchmarksParams()
 
 
 def _describe(error: dict[str, Any]) -> str:

@@ -33,6 +33,7 @@ def digit_rows(rows: list[np.ndarray], row_labels: list[str], title: str, col_la
 
 
 def samples_figure(x: np.ndarray, y: np.ndarray, per_class: int, title: str) -> Figure:
-    """`per_class` images of each of the ten classes, one row per class."""
-    rows = [x[np.flatnonzero(y == c)[:per_class]] for c in range(10)]
-    return digit_rows(rows, [str(c) for c in range(10)], title)
+    """`per_class` images of each class present in `y`, one row per class."""
+    classes = np.unique(y)
+    rows = [x[np.flatnonzero(y == c)[:per_class]] for c in classes]
+    return digit_rows(rows, [str(c) for c in classes], title)
