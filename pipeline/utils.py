@@ -59,6 +59,12 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def file_digest(path: str | os.PathLike, algorithm: str) -> str:
+    """Hex digest of a file's bytes (e.g. 'md5', 'sha1', 'sha256'), read in chunks."""
+    with Path(path).open("rb") as f:
+        return hashlib.file_digest(f, algorithm).hexdigest()
+
+
 def write_json(path: str | os.PathLike, obj: Any) -> None:
     """Write `obj` as indented, key-sorted JSON, atomically."""
     with atomic_path(path) as tmp:

@@ -11,7 +11,6 @@ train file 0-59,999, then the test file 60,000-69,999.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 from pathlib import Path
@@ -20,19 +19,11 @@ import numpy as np
 
 from pipeline.data.arrays import DataFileError
 from pipeline.params import BasicSplit, FullSplit
-from pipeline.utils import atomic_path, derive_seed
+from pipeline.utils import atomic_path, derive_seed, file_digest
 
 SOURCES = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST"}  # torchvision.datasets classes
 MIRROR_ENV = "PIPELINE_DATA_MIRROR"
 OFFLINE_ENV = "PIPELINE_OFFLINE"  # set to 1 to never try the internet
-
-
-def _md5(path: Path) -> str:
-    digest = hashlib.md5()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def dataset_class(source: str):
@@ -63,7 +54,7 @@ def stage_raw_files(source: str, root: str | Path, mirrors: list[str]) -> Path:
         for candidate in candidates:
             if not candidate.is_file():
                 continue
-            actual = _md5(candidate)
+            actual = file_digest(candidate, "md5")
             if actual != md5:
                 raise DataFileError(
                     f"{candidate}: md5 {actual} but torchvision expects {md5} "

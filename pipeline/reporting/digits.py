@@ -10,8 +10,13 @@ import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 
-def digit_rows(rows: list[np.ndarray], row_labels: list[str], title: str, col_labels: list[str] | None = None) -> Figure:
-    """One row of 28x28 images per entry of `rows` (each an (n, 784) array in [0, 1] or uint8)."""
+def digit_rows(
+    rows: list[np.ndarray], row_labels: list[str], title: str, col_labels: list[str] | None = None, cmap: str = "gray_r"
+) -> Figure:
+    """One row of 28x28 images per entry of `rows` (each an (n, 784) array in [0, 1] or uint8).
+
+    The default draws ink dark on white, as digits are usually shown; cmap="gray" shows pixel values as they are.
+    """
     n_rows, n_cols = len(rows), max(len(r) for r in rows)
     fig, axes = plt.subplots(n_rows, n_cols, figsize=(0.9 * n_cols + 1.6, 0.95 * n_rows + 0.6), squeeze=False)
     for i, (images, label) in enumerate(zip(rows, row_labels, strict=True)):
@@ -23,7 +28,7 @@ def digit_rows(rows: list[np.ndarray], row_labels: list[str], title: str, col_la
                 spine.set_visible(False)
             if j < len(images):
                 vmax = 255 if images.dtype == np.uint8 else 1.0
-                ax.imshow(images[j].reshape(28, 28), cmap="gray_r", vmin=0, vmax=vmax, interpolation="nearest")
+                ax.imshow(images[j].reshape(28, 28), cmap=cmap, vmin=0, vmax=vmax, interpolation="nearest")
             if i == 0 and col_labels is not None and j < len(col_labels):
                 ax.set_title(col_labels[j], fontsize=8)
         axes[i, 0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=9)
@@ -32,8 +37,8 @@ def digit_rows(rows: list[np.ndarray], row_labels: list[str], title: str, col_la
     return fig
 
 
-def samples_figure(x: np.ndarray, y: np.ndarray, per_class: int, title: str) -> Figure:
+def samples_figure(x: np.ndarray, y: np.ndarray, per_class: int, title: str, cmap: str = "gray_r") -> Figure:
     """`per_class` images of each class present in `y`, one row per class."""
     classes = np.unique(y)
     rows = [x[np.flatnonzero(y == c)[:per_class]] for c in classes]
-    return digit_rows(rows, [str(c) for c in classes], title)
+    return digit_rows(rows, [str(c) for c in classes], title, cmap=cmap)

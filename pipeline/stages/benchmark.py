@@ -63,7 +63,8 @@ def main(params, args: argparse.Namespace) -> None:
                 raise StageError(f"benchmarks.datasets.{name}: {exc}") from None
         x, y = np.load(folder / "x_train.npy"), np.load(folder / "y_train.npy")
         title = f"{name} ({spec.source}): {DESCRIPTIONS[name]}"
-        save_figure(samples_figure(x, y, b.examples_per_class, title), paths.dataset_figure(name))
+        # pixel values as they are (white = 1), as the recipes describe the images
+        save_figure(samples_figure(x, y, b.examples_per_class, title, cmap="gray"), paths.dataset_figure(name))
         summary = {
             "source": spec.source,
             "description": DESCRIPTIONS[name],

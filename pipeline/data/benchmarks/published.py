@@ -13,7 +13,6 @@ Pass `transpose=True` if digits such as 2, 3, 7 show mirrored (a transposed rota
 
 from __future__ import annotations
 
-import hashlib
 import io
 import os
 import urllib.request
@@ -27,7 +26,7 @@ import numpy as np
 from pipeline.data.arrays import DataFileError
 from pipeline.data.benchmarks.common import PIXELS, SIDE, Arrays, check_arrays, to_uint8
 from pipeline.data.mnist import OFFLINE_ENV, mirror_folders
-from pipeline.utils import atomic_path
+from pipeline.utils import atomic_path, file_digest
 
 BASE_URL = "http://www.iro.umontreal.ca/~lisa/icml2007data/"
 SUBFOLDER = "larochelle2007"  # a mirror may hold the zips at <mirror>/<zip> or <mirror>/larochelle2007/<zip>
@@ -68,11 +67,7 @@ PUBLISHED: dict[str, PublishedFile] = {
 
 
 def sha1_of(path: Path) -> str:
-    digest = hashlib.sha1()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return file_digest(path, "sha1")
 
 
 def verify_sha1(path: Path, expected: str) -> None:
