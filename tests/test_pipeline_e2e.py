@@ -184,7 +184,7 @@ def test_a_failed_report_leaves_the_previous_one_in_place(project: Path) -> None
     params_file = project / "params.yaml"
     good = params_file.read_text()
     params = yaml.safe_load(good)
-    params["check"]["smoke_tolerance_pct"] = -1  # invalid: every stage stops at once (exit 2), after DVC started it
+    params.setdefault("check", {})["smoke_tolerance_pct"] = -1  # invalid: every stage stops at once (exit 2), after DVC started it
     params_file.write_text(yaml.safe_dump(params, sort_keys=False))
     try:
         env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{project / 'mlflow.db'}"}
