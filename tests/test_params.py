@@ -81,3 +81,18 @@ def test_stage_stops_before_any_work_on_bad_params(tmp_path: Path, stage: str) -
     assert "corrupt.masking.1 = 1.7" in result.stderr
     assert "Traceback" not in result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"], "the stage wrote something"
+
+
+@pytest.mark.parametrize("params_file", ["params.yaml", "tests/smoke_params.yaml"])
+def test_every_param_a_stage_declares_is_in_the_params_file(params_file: str) -> None:
+    """DVC needs each declared param key in the file itself (schema defaults do not count)."""
+    raw = yaml.safe_load((ROOT / params_file).read_text())
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    for name, stage in stages.items():
+        for key in stage.get("do", stage).get("params", []):
+            node = raw
+            for part in key.split("."):
+                if part.startswith("${"):  # a foreach item: the mapping above it must exist
+                    break
+                assert isinstance(node, dict) and part in node, f"{params_file}: {key} (stage {name}) is missing"
+                node = node[part]
