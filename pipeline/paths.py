@@ -29,6 +29,11 @@ def corrupted(dataset: str, noise: str) -> Path:
     return CORRUPTED / dataset / noise
 
 
+def corrupt_figure(dataset: str) -> Path:
+    """Clean test images of a dataset and their fixed corrupted copies."""
+    return Path(f"reports/figures/corrupt/{dataset}.png")
+
+
 def dataset_figure(dataset: str) -> Path:
     """Ten examples per class of a benchmark dataset, beside its one-line description."""
     return Path(f"reports/figures/datasets/{dataset}.png")

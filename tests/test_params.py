@@ -74,7 +74,7 @@ def test_stage_stops_before_any_work_on_bad_params(tmp_path: Path, stage: str) -
     params["corrupt"]["masking"] = [0.25, 1.7]
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     result = subprocess.run(
-        [sys.executable, "-m", f"pipeline.stages.{stage}"],
+        [sys.executable, "-m", f"pipeline.stages.{stage}", *(["--dataset", "basic"] if stage == "corrupt" else [])],
         cwd=tmp_path, capture_output=True, text=True, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
     )
     assert result.returncode == 2
@@ -96,3 +96,13 @@ def test_every_param_a_stage_declares_is_in_the_params_file(params_file: str) ->
                     break
                 assert isinstance(node, dict) and part in node, f"{params_file}: {key} (stage {name}) is missing"
                 node = node[part]
+
+
+def test_a_benchmark_row_must_be_made_and_corrupted_before_the_table_reads_it() -> None:
+    with pytest.raises(ParamsError, match=r"corrupt.datasets: \['rect'\] must be made first.*benchmarks.datasets"):
+        parse_params({"vincent": {"dataset": "rect"}, "corrupt": {"datasets": ["rect"]}})
+    with pytest.raises(ParamsError, match=r"'rect' must be in corrupt.datasets"):
+        parse_params({"vincent": {"dataset": "rect"}, "benchmarks": {"datasets": {"rect": {}}}})
+    ok = parse_params({"vincent": {"dataset": "rect"}, "corrupt": {"datasets": ["rect"]},
+                       "benchmarks": {"datasets": {"rect": {"source": "generated"}}}})  # fmt: skip
+    assert ok.vincent.dataset == "rect"

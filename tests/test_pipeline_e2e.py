@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SMOKE = yaml.safe_load(SMOKE_PARAMS.read_text())
 MODELS = list(SMOKE["vincent"]["models"])
 STAGES = [
-    "prepare", "corrupt", "filters", "report", "evaluate_svm@rbf", "evaluate_svm@poly",
+    "prepare", "corrupt@basic", "filters", "report", "evaluate_svm@rbf", "evaluate_svm@poly",
     *(f"{stage}@{m}" for stage in ("pretrain", "finetune", "evaluate") for m in MODELS),
 ]
 
@@ -45,7 +45,7 @@ def test_outputs_exist(project: Path) -> None:
         assert (project / f"data/prepared/{name}/x_train.npy").is_file()
     assert (project / "data/corrupted/basic/masking-0.25/x_test.npy").is_file()
     assert (project / "reports/figures/prepare_samples.png").stat().st_size > 10_000
-    assert (project / "reports/figures/corrupt_examples.png").stat().st_size > 10_000
+    assert (project / "reports/figures/corrupt/basic.png").stat().st_size > 10_000
     assert (project / "dvc.lock").is_file()
     for name in ("vincent_filters", "vincent_ours_vs_paper", "vincent_probes", "vincent_reconstructions"):
         assert (project / f"reports/figures/{name}.png").stat().st_size > 5_000
@@ -76,11 +76,11 @@ def test_mlflow_has_one_parent_with_a_child_per_stage(project: Path) -> None:
         assert len(child.data.tags["git.commit"]) >= 40
     by_stage = {r.data.tags["dvc.stage"]: r for r in children}
     assert by_stage["prepare"].data.params["prepare.basic.train"] == "600"
-    assert by_stage["corrupt"].data.params["corrupt.masking"] == "0.25"
+    assert by_stage["corrupt@basic"].data.params["corrupt.masking"] == "0.25"
     assert by_stage["prepare"].data.metrics["basic.train.n"] == 600
-    assert "basic.masking-0.25.changed_fraction" in by_stage["corrupt"].data.metrics
-    artifacts = [a.path for a in client.list_artifacts(by_stage["corrupt"].info.run_id, "figures")]
-    assert "figures/corrupt_examples.png" in artifacts
+    assert "masking-0.25.changed_fraction" in by_stage["corrupt@basic"].data.metrics
+    artifacts = [a.path for a in client.list_artifacts(by_stage["corrupt@basic"].info.run_id, "figures")]
+    assert "figures/basic.png" in artifacts
     # Candidates are nested runs with the same metric keys, so MLflow charts compare them.
     candidates = [r for r in runs if r.data.tags.get("pipeline.role") == "candidate"]
     pretrain_id = by_stage["pretrain@sda3_nu25"].info.run_id
@@ -159,7 +159,7 @@ def test_second_repro_does_nothing_and_a_corrupt_param_reruns_only_corrupt(proje
     params["corrupt"]["salt_and_pepper"] = [0.2]
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     changed = dvc(project, "repro", "report")
-    assert changed.stdout.count("Running stage") == 1 and "Running stage 'corrupt'" in changed.stdout
+    assert changed.stdout.count("Running stage") == 1 and "Running stage 'corrupt@basic'" in changed.stdout
     assert (project / "data/corrupted/basic/salt_and_pepper-0.2/x_test.npy").is_file()
 
 
@@ -169,7 +169,7 @@ def test_a_forced_rerun_of_the_random_stages_gives_identical_metrics(project: Pa
     (tests/test_resume.py), a zoo variant (tests/test_zoo_e2e.py)."""
     before = tracked_outputs(project)
     # pretrain and finetune of the denoising stack rerun identically in tests/test_resume.py
-    stages = ["corrupt", "pretrain@dbn1"]
+    stages = ["corrupt@basic", "pretrain@dbn1"]
     rerun = dvc(project, "repro", "--force", "--single-item", *stages)
     assert rerun.stdout.count("Running stage") == len(stages)
     after = tracked_outputs(project)

@@ -13,7 +13,7 @@ from tests.conftest import SMOKE_PARAMS, dvc, smoke_project
 
 SMOKE = yaml.safe_load(SMOKE_PARAMS.read_text())
 VARIANTS = list(SMOKE["zoo"]["variants"])
-STAGES = ["prepare", "corrupt", "zoo_report", *(f"zoo_train@{v}" for v in VARIANTS)]
+STAGES = ["prepare", "corrupt@full", "zoo_report", *(f"zoo_train@{v}" for v in VARIANTS)]
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

@@ -13,8 +13,10 @@ import yaml
 from pydantic import Field, ValidationError, model_validator
 
 from pipeline.params.base import MNIST_TEST, MNIST_TRAIN, NoiseLevel, ParamsError, PositiveGrid, PositiveInt, Section
-from pipeline.params.benchmarks import BenchmarksParams
+from pipeline.params.benchmarks import BenchmarkName, BenchmarksParams
 from pipeline.params.zoo import ZooParams, ZooVariant  # noqa: F401 (ZooVariant: re-exported)
+
+DatasetName = Literal["basic", "full"] | BenchmarkName
 
 
 class DataParams(Section):
@@ -67,7 +69,8 @@ class PrepareParams(Section):
 
 
 class CorruptParams(Section):
-    datasets: list[Literal["basic", "full"]] = ["basic", "full"]
+    datasets: list[DatasetName] = ["basic", "full"]
+    """one stage corrupt@<dataset> each (a benchmark dataset must be in benchmarks.datasets)"""
     masking: list[NoiseLevel] = [0.1, 0.25, 0.4]
     masking_bernoulli: list[NoiseLevel] = []
     gaussian: list[NoiseLevel] = [0.5]
@@ -156,7 +159,8 @@ class FiltersParams(Section):
 
 
 class VincentParams(Section):
-    dataset: Literal["basic", "full"] = "basic"
+    dataset: DatasetName = "basic"
+    """the row of the table: basic, or a benchmark dataset (in benchmarks.datasets and corrupt.datasets)"""
     device: Literal["auto", "cpu", "cuda"] = "auto"
     pretrain: PretrainParams = PretrainParams()
     finetune: FinetuneParams = FinetuneParams()
@@ -192,9 +196,23 @@ class Params(Section):
     zoo: ZooParams = ZooParams()
     benchmarks: BenchmarksParams = BenchmarksParams()
 
+    @model_validator(mode="after")
+    def _datasets_are_made(self) -> Params:
+        made = {"basic", "full", *self.benchmarks.datasets}
+        for key, names in (("corrupt.datasets", self.corrupt.datasets), ("vincent.dataset", [self.vincent.dataset])):
+            missing = [n for n in names if n not in made]
+            if missing:
+                raise ValueError(f"{key}: {missing} must be made first: add them to benchmarks.datasets")
+        if self.vincent.dataset not in self.corrupt.datasets:
+            raise ValueError(f"vincent.dataset {self.vincent.dataset!r} must be in corrupt.datasets (the report "
+                             "shows its corrupted test digits)")  # fmt: skip
+        return self
+
 
 def _describe(error: dict[str, Any]) -> str:
-    key = ".".join(str(part) for part in error["loc"]) or "(top level)"
+    if not error["loc"]:  # a rule across sections: its message names the keys
+        return error["msg"].removeprefix("Value error, ")
+    key = ".".join(str(part) for part in error["loc"])
     if error["type"] == "extra_forbidden":
         return f"{key}: unknown key (value {error['input']!r}); check the spelling against params.yaml's schema"
     if error["type"] == "missing":

@@ -31,6 +31,7 @@ def main(params, args: argparse.Namespace) -> None:
     from pathlib import Path
 
     import mlflow
+    import numpy as np
     import torch
 
     from pipeline import paths, tracking
@@ -68,12 +69,15 @@ def main(params, args: argparse.Namespace) -> None:
             fig.suptitle(f"{sda['entry']} first layer: test digits, {v.report_noise}, reconstruction")
             save_figure(fig, FIG["reconstructions"])
 
-        stages = ["prepare", "corrupt", "evaluate_svm@rbf", "evaluate_svm@poly", "filters",
+        source = "prepare" if v.dataset in ("basic", "full") else f"benchmark@{v.dataset}"
+        stages = [source, f"corrupt@{v.dataset}", "evaluate_svm@rbf", "evaluate_svm@poly", "filters",
                   *(f"{stage}@{m}" for m in v.models for stage in ("pretrain", "finetune", "evaluate"))]  # fmt: skip
         revision = tracking.git_commit()
         shown = [*FIG.values(), FILTERS_FIG]
         with atomic_path(TABLE_MD) as tmp:
-            tmp.write_text(report.markdown(params, table, groups, probes, report.stage_seconds(stages), shown, revision))
+            sizes = {s: len(np.load(paths.prepared(v.dataset) / f"y_{s}.npy", mmap_mode="r")) for s in ("train", "valid", "test")}
+            text = report.markdown(params, table, groups, probes, report.stage_seconds(stages), shown, revision, sizes)
+            tmp.write_text(text)
         headline = {row.model: row.error_pct for row in table.dropna(subset=["error_pct"]).itertuples()}
         write_json(paths.vincent_metrics(v.dataset), headline)
         log.info("report: wrote %s and %s", TABLE_MD, TABLE_CSV)
