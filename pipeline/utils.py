@@ -94,6 +94,12 @@ def write_csv(path: str | os.PathLike, rows: list[dict[str, Any]]) -> None:
         writer.writerows({k: f"{v:.6g}" if isinstance(v, float) else v for k, v in row.items()} for row in rows)
 
 
+def write_history_csv(path: str | os.PathLike, history: dict[str, list[float]]) -> None:
+    """Per-epoch curves ({metric: [value per epoch]}) as CSV: one row per epoch, column `epoch` first (1-based)."""
+    epochs = max((len(v) for v in history.values()), default=0)
+    write_csv(path, [{"epoch": e, **{k: v[e - 1] for k, v in history.items()}} for e in range(1, epochs + 1)])
+
+
 def save_figure(fig: Any, path: str | os.PathLike, dpi: int = 110) -> None:
     """Save a matplotlib figure atomically as PNG and close it."""
     import matplotlib.pyplot as plt

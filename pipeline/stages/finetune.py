@@ -24,7 +24,7 @@ def main(params, args: argparse.Namespace) -> None:
     from pipeline.data.arrays import load_splits
     from pipeline.models.mlp import DigitPredictor, MLPClassifier
     from pipeline.training.finetune import finetune
-    from pipeline.utils import make_generator, save_torch, write_csv, write_json
+    from pipeline.utils import make_generator, save_torch, write_history_csv, write_json
 
     v, model, f = params.vincent, args.model, params.vincent.finetune
     with model_stage("finetune", params, model, {"finetune": f.model_dump()}):
@@ -67,9 +67,7 @@ def main(params, args: argparse.Namespace) -> None:
         results = {"selected": trial["name"], "valid_error": trial["valid_error"], "best_epoch": trial["best_epoch"],
                    "trials": trials}  # fmt: skip
         write_json(paths.results("finetune", model), results)
-        h = trial["history"]
-        write_csv(paths.plot_data("finetune", model),
-                  [{"epoch": e, **{k: h[k][e - 1] for k in h}} for e in range(1, len(h["valid_error"]) + 1)])  # fmt: skip
+        write_history_csv(paths.plot_data("finetune", model), trial["history"])
         selected = MLPClassifier(sizes)
         selected.load_state_dict(state)
         tracking.log_model(DigitPredictor(selected), "model", valid.x[:5].cpu())

@@ -23,7 +23,7 @@ def main(params, args: argparse.Namespace) -> None:
     from pipeline.data.arrays import load_splits
     from pipeline.training.grid import INPUT_DIM, candidate_name, pretrain_grid, stack_kind
     from pipeline.training.layerwise import PretrainConfig, pretrain_stack
-    from pipeline.utils import save_torch, write_csv, write_json
+    from pipeline.utils import save_torch, write_history_csv, write_json
 
     v, model = params.vincent, args.model
     with model_stage("pretrain", params, model, {"pretrain": v.pretrain.model_dump()}) as spec:
@@ -58,8 +58,7 @@ def main(params, args: argparse.Namespace) -> None:
                 "final_valid_loss": [h["valid_loss"][-1] for h in stack.history],
             }
             for layer, h in enumerate(stack.history, start=1):
-                rows = [{"epoch": e, **{k: h[k][e - 1] for k in h}} for e in range(1, len(h["train_loss"]) + 1)]
-                write_csv(paths.plot_data("pretrain", f"{model}/{name}-layer{layer}"), rows)
+                write_history_csv(paths.plot_data("pretrain", f"{model}/{name}-layer{layer}"), h)
         save_torch({"model": model, "spec": spec.model_dump(), "candidates": candidates}, paths.pretrained_model(model))
         shutil.rmtree(checkpoints, ignore_errors=True)
         write_json(paths.results("pretrain", model), {"candidates": summary})

@@ -29,7 +29,7 @@ def main(params, args: argparse.Namespace) -> None:
     from pipeline import paths, tracking
     from pipeline.data.arrays import load_splits
     from pipeline.training.loop import train_model
-    from pipeline.utils import get_device, make_generator, save_figure, save_torch, write_csv, write_json
+    from pipeline.utils import get_device, make_generator, save_figure, save_torch, write_history_csv, write_json
     from pipeline.zoo import registry as zoo
     from pipeline.zoo.evaluate import evaluate, noisy_test, reconstruction_figure
 
@@ -78,8 +78,7 @@ def main(params, args: argparse.Namespace) -> None:
         headline = {"test_mse": results["test"]["mse"], "probe_acc": results["probe"]["linear_probe_acc"],
                     "knn_acc": results["probe"]["knn_acc"]}  # fmt: skip
         write_json(paths.zoo_metrics(name), {k: round(v, 6) for k, v in headline.items()})
-        h = result.history
-        write_csv(paths.plot_data("zoo", name), [{"epoch": e, **{k: h[k][e - 1] for k in h}} for e in range(1, result.epochs + 1)])
+        write_history_csv(paths.plot_data("zoo", name), result.history)
         tracking.log_metrics({k: v for k, v in results.items() if k != "history"})
         tracking.log_artifacts([paths.zoo_figure(name)])
         tracking.log_model(model, "model", splits["test"].x[:5])
