@@ -11,7 +11,7 @@ import argparse
 import contextlib
 import logging
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from typing import TYPE_CHECKING, Any
 
 from pipeline.errors import StageError
@@ -58,9 +58,14 @@ def model_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="a key of vincent.models in params.yaml")
 
 
+def check_choice(flag: str, value: str, key: str, choices: Collection[str]) -> None:
+    """A stage's `--flag value` must name an entry of params key `key`; else a StageError naming both."""
+    if value not in choices:
+        raise StageError(f"{flag} {value!r} is not in {key}; expected one of {sorted(choices)}")
+
+
 def model_spec(params: Params, model: str) -> ModelSpec:
-    if model not in params.vincent.models:
-        raise StageError(f"--model {model!r} is not in vincent.models; expected one of {sorted(params.vincent.models)}")
+    check_choice("--model", model, "vincent.models", params.vincent.models)
     return params.vincent.models[model]
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import argparse
 
-from pipeline.cli import StageError, log, run_stage
+from pipeline.cli import StageError, check_choice, log, run_stage
 
 DESCRIPTIONS = {  # one line per dataset, after Larochelle et al. 2007
     "rot": "MNIST digits rotated by an angle drawn uniformly in [0, 2 pi)",
@@ -45,8 +45,7 @@ def main(params, args: argparse.Namespace) -> None:
     from pipeline.utils import save_figure, write_json
 
     b, name = params.benchmarks, args.dataset
-    if name not in b.datasets:
-        raise StageError(f"--dataset {name!r} is not in benchmarks.datasets; expected one of {sorted(b.datasets)}")
+    check_choice("--dataset", name, "benchmarks.datasets", b.datasets)
     spec = b.datasets[name]
     logged = {"dataset": name, "seed": params.seed, "spec": spec.model_dump()}
     with tracking.stage_run("benchmark", params.tracking.experiment, logged, run_name=f"benchmark {name}"):

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 
-from pipeline.cli import StageError, log, run_stage
+from pipeline.cli import check_choice, log, run_stage
 
 
 def dataset_arg(parser: argparse.ArgumentParser) -> None:
@@ -32,8 +32,7 @@ def main(params, args: argparse.Namespace) -> None:
     from pipeline.utils import atomic_dir, make_generator, save_figure, write_json
 
     c, dataset = params.corrupt, args.dataset
-    if dataset not in c.datasets:
-        raise StageError(f"--dataset {dataset!r} is not in corrupt.datasets; expected one of {c.datasets}")
+    check_choice("--dataset", dataset, "corrupt.datasets", c.datasets)
     results, figure = paths.results("corrupt", dataset), paths.corrupt_figure(dataset)
     logged = {"seed": params.seed, "dataset": dataset, "corrupt": c.model_dump(exclude={"datasets"})}
     with tracking.stage_run("corrupt", params.tracking.experiment, logged, run_name=f"corrupt {dataset}"):

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import argparse
 
-from pipeline.cli import StageError, log, run_stage
+from pipeline.cli import StageError, check_choice, log, run_stage
 
 
 def variant_arg(parser: argparse.ArgumentParser) -> None:
@@ -34,8 +34,7 @@ def main(params, args: argparse.Namespace) -> None:
     from pipeline.zoo.evaluate import evaluate, noisy_test, reconstruction_figure
 
     z, name = params.zoo, args.variant
-    if name not in z.variants:
-        raise StageError(f"--variant {name!r} is not in zoo.variants; expected one of {sorted(z.variants)}")
+    check_choice("--variant", name, "zoo.variants", z.variants)
     spec, title = z.variants[name], zoo.title(z, name)
     logged = {"variant": name, "spec": spec.model_dump(), "dataset": z.dataset, "batch_size": z.batch_size,
               "seed": params.seed}  # fmt: skip
