@@ -58,6 +58,10 @@ def model_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="a key of vincent.models in params.yaml")
 
 
+def stack_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--stack", required=True, help="a key of vincent.stacks in params.yaml")
+
+
 def check_choice(flag: str, value: str, key: str, choices: Collection[str]) -> None:
     """A stage's `--flag value` must name an entry of params key `key`; else a StageError naming both."""
     if value not in choices:

@@ -81,7 +81,9 @@ def git_commit() -> str:
     code = ["pipeline", "params.yaml", "dvc.yaml", "pyproject.toml"]
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout
-        dirty = subprocess.run(["git", "status", "--porcelain", "-uno", "--", *code], capture_output=True, text=True).stdout
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "-uno", "--", *code], capture_output=True, text=True
+        ).stdout
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return head.strip() + ("-dirty" if dirty.strip() else "")
@@ -192,7 +194,9 @@ def log_params(params: Mapping[str, Any]) -> None:
 def log_metrics(metrics: Mapping[str, Any], step: int | None = None) -> None:
     """Log every numeric leaf of a nested mapping, flattened with dots, under keys MLflow accepts."""
     flat = {
-        metric_key(k): float(v) for k, v in flatten(metrics).items() if isinstance(v, int | float) and not isinstance(v, bool)
+        metric_key(k): float(v)
+        for k, v in flatten(metrics).items()
+        if isinstance(v, int | float) and not isinstance(v, bool)
     }
     mlflow.log_metrics(flat, step=step)
 
@@ -239,6 +243,22 @@ def log_model(module: Any, name: str, x_example: Any) -> str:
 TIMINGS = Path("logs/timings")
 
 
+def log_history(history: Mapping[str, list[float]]) -> None:
+    """Log per-epoch curves (key -> values for epochs 1, 2, ...) to the active run in batched calls."""
+    import time
+
+    from mlflow.entities import Metric
+
+    run_id = mlflow.active_run().info.run_id
+    now = int(time.time() * 1000)
+    metrics = [
+        Metric(metric_key(k), float(x), now, step) for k, values in history.items() for step, x in enumerate(values, 1)
+    ]
+    client = mlflow.MlflowClient()
+    for i in range(0, len(metrics), 1000):  # MLflow's limit per log_batch call
+        client.log_batch(run_id, metrics=metrics[i : i + 1000])
+
+
 def log_timing(stage: str, seconds: float) -> None:
     """Record a stage's wall time: the MLflow metric `seconds` and logs/timings/<DVC stage>.json.
 
@@ -253,7 +273,9 @@ def log_timing(stage: str, seconds: float) -> None:
     name = os.environ.get("DVC_STAGE", stage)
     mlflow.log_metric("seconds", round(seconds, 2))
     with atomic_path(TIMINGS / f"{name}.json") as tmp:
-        tmp.write_text(json.dumps({"stage": name, "seconds": round(seconds, 1), "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}))
+        tmp.write_text(
+            json.dumps({"stage": name, "seconds": round(seconds, 1), "finished": time.strftime("%Y-%m-%dT%H:%M:%S")})
+        )
 
 
 def log_splits(splits: Mapping[str, Any], dataset: str) -> None:

@@ -11,9 +11,9 @@ from scipy.linalg import subspace_angles
 from sklearn.decomposition import PCA
 
 from pipeline.data.corruption import corrupt
-from pipeline.models.dense_ae import DenseAEConfig, DenseAutoencoder, TiedSigmoidStep
-from pipeline.training.layerwise import PretrainConfig, pretrain_stack
+from pipeline.models.dense_ae import DenseAEConfig, DenseAutoencoder
 from pipeline.training.loop import train_model
+from pipeline.training.search import StackSpec, initial_weights, pretrain_stacks
 from tests.mnist_fixture import mnist
 
 
@@ -75,61 +75,33 @@ def test_contractive_penalty_is_the_squared_frobenius_norm_of_the_jacobian(activ
     model = DenseAutoencoder(config, generator=_gen(4))
     x = torch.rand(5, 784, generator=_gen(5))
     penalty = model.contractive_penalty(model.encode_layers(x)[0])
-    norms = [
-        torch.autograd.functional.jacobian(lambda v: model.encode(v[None])[0], xi).pow(2).sum() for xi in x
-    ]
+    norms = [torch.autograd.functional.jacobian(lambda v: model.encode(v[None])[0], xi).pow(2).sum() for xi in x]
     torch.testing.assert_close(penalty, torch.stack(norms).mean(), rtol=1e-5, atol=1e-6)
     _, parts = model.loss(x)
     torch.testing.assert_close(parts["contractive"], 0.5 * penalty.detach())
 
 
-def test_lean_tied_step_gradient_equals_autograd():
-    x, _ = mnist(64)
-    model = DenseAutoencoder(DenseAEConfig(sizes=[784, 50]), generator=_gen(6))
-    with torch.no_grad():  # non-zero biases so their gradients are exercised
-        model.biases[0].normal_(0, 0.5, generator=_gen(7))
-        model.decoder_biases[0].normal_(0, 0.5, generator=_gen(8))
-    x_tilde = corrupt(x, "masking", 0.25, _gen(9))
-    step = TiedSigmoidStep(model, batch_size=64)
-
-    loss_lean, grads = step.gradients(x, x_tilde)
-    loss = model.reconstruction_loss(x_tilde, x)
-    loss.backward()
-    torch.testing.assert_close(loss_lean, loss.detach())
-    torch.testing.assert_close(grads["W"], model.weights[0].grad, rtol=1e-4, atol=1e-5)
-    torch.testing.assert_close(grads["b"], model.biases[0].grad, rtol=1e-4, atol=1e-5)
-    torch.testing.assert_close(grads["c"], model.decoder_biases[0].grad, rtol=1e-4, atol=1e-5)
-
-    # one SGD step moves every parameter by -lr * gradient (a partial batch exercises the buffer slicing)
-    lr, m = 0.1, 40
-    model.zero_grad()
-    expected = [p.detach() for p in (model.weights[0], model.biases[0], model.decoder_biases[0])]
-    model.reconstruction_loss(x_tilde[:m], x[:m]).backward()
-    expected = [p - lr * p.grad for p in (model.weights[0], model.biases[0], model.decoder_biases[0])]
-    step.sgd_step(x[:m], x_tilde[:m], lr)
-    for got, want in zip((model.weights[0], model.biases[0], model.decoder_biases[0]), expected, strict=True):
-        torch.testing.assert_close(got.detach(), want.detach(), rtol=1e-5, atol=1e-6)
-
-
 def test_dae_denoises_held_out_digits():
     x, _ = mnist(2500)
     train, held_out = x[:2000], x[2000:]
-    config = PretrainConfig(epochs=5, lr=0.1, batch_size=20, noise_kind="masking", noise_level=0.25)
+    spec = StackSpec("ae", 200, 0.1, 5, 0.25)
 
-    def denoising_loss(stack) -> float:
+    def denoising_loss(w: torch.Tensor, b: torch.Tensor, c: torch.Tensor) -> float:
         model = DenseAutoencoder(DenseAEConfig(sizes=[784, 200]))
         with torch.no_grad():
-            model.weights[0].copy_(stack.weights[0][0])
-            model.biases[0].copy_(stack.weights[0][1])
-            model.decoder_biases[0].copy_(stack.visible_biases[0])
+            model.weights[0].copy_(w)
+            model.biases[0].copy_(b)
+            model.decoder_biases[0].copy_(c)
             noisy = corrupt(held_out, "masking", 0.25, _gen(10))
             return float(model.reconstruction_loss(noisy, held_out))
 
-    untrained = pretrain_stack(
-        "dae", [784, 200], train, held_out, {**vars(config), "epochs": 0}, seed=0, progress=False
+    stacks, _ = pretrain_stacks(
+        [spec], 1, train, held_out, seed=0, batch_size=20, device=torch.device("cpu"), progress=False
     )
-    trained = pretrain_stack("dae", [784, 200], train, held_out, config, seed=0, progress=False)
-    before, after = denoising_loss(untrained), denoising_loss(trained)
+    trained = stacks[spec.name]
+    w0 = initial_weights("ae", 0, (200, 784), seed=0)
+    before = denoising_loss(w0, torch.zeros(200), torch.zeros(784))
+    after = denoising_loss(trained.weights[0][0], trained.weights[0][1], trained.visible_biases[0])
     assert after < 0.7 * before, (before, after)  # cross-entropy drops by more than 30%
     # and it beats the best input-blind predictor (the per-pixel mean image) by a wide margin
     p = train.mean(0).clamp(1e-6, 1 - 1e-6)
@@ -155,9 +127,7 @@ def test_configured_variants_shapes_and_parameters():
     with torch.no_grad():
         assert float(model(x).min()) >= 0 and float(model(x).max()) <= 1
     n_untied = sum(p.numel() for p in model.parameters())
-    n_tied = sum(
-        p.numel() for p in DenseAutoencoder(DenseAEConfig(**{**vars(deep), "tied": True})).parameters()
-    )
+    n_tied = sum(p.numel() for p in DenseAutoencoder(DenseAEConfig(**{**vars(deep), "tied": True})).parameters())
     assert n_untied - n_tied == 784 * 128 + 128 * 64 + 64 * 10 + 10 * 2
     basic = DenseAutoencoder(DenseAEConfig(sizes=[784, 2], code_activation="linear"), generator=_gen())
     assert basic.encode(x).shape == (8, 2)

@@ -69,18 +69,16 @@ def test_fit_svm_and_test_error_is_real():
     x_tv, y_tv = blobs(200, 4)
     x_te, y_te = blobs(300, 5)
     params = {"C": 10.0, "gamma": "scale"}
-    assert fit_svm_and_test("rbf", params, x_tv, y_tv, x_te, y_te, n_jobs=1) == 0.0
-    flipped = fit_svm_and_test("rbf", params, x_tv, y_tv, x_te, 1 - y_te, n_jobs=1, batch_size=64)
-    assert flipped == 1.0
+    assert fit_svm_and_test("rbf", params, x_tv, y_tv, x_te, y_te, n_jobs=1) == (0.0, [])
+    flipped, wrong = fit_svm_and_test("rbf", params, x_tv, y_tv, x_te, 1 - y_te, n_jobs=1, batch_size=64)
+    assert flipped == 1.0 and wrong == list(range(len(y_te)))
 
 
 def test_svm_benchmark_record():
     x_tr, y_tr = blobs(150, 6, minority=0.2)
     x_va, y_va = blobs(100, 7, minority=0.2)
     x_te, y_te = blobs(400, 8, minority=0.2)
-    out = svm_benchmark(
-        "rbf", {"C": [1e-4, 10.0], "gamma": [0.1]}, x_tr, y_tr, x_va, y_va, x_te, y_te, n_jobs=1
-    )
+    out = svm_benchmark("rbf", {"C": [1e-4, 10.0], "gamma": [0.1]}, x_tr, y_tr, x_va, y_va, x_te, y_te, n_jobs=1)
     assert out["selected"] == {"C": 10.0, "gamma": 0.1}
     assert len(out["valid_grid"]) == 2 and out["valid_error"] == 0.0
     assert out["n_test"] == 400 and out["test_error"] < 0.01
@@ -93,9 +91,7 @@ def test_linear_probe_selects_useful_c_and_refits():
     f_tr, y_tr = blobs(300, 9, minority=0.3, gap=4.0)
     f_va, y_va = blobs(200, 10, minority=0.3, gap=4.0)
     f_te, y_te = blobs(500, 11, minority=0.3, gap=4.0)
-    out = linear_probe(
-        f_tr, y_tr, f_va, y_va, torch.tensor(f_te), torch.tensor(y_te), Cs=[1e-5, 1.0], n_jobs=1
-    )
+    out = linear_probe(f_tr, y_tr, f_va, y_va, torch.tensor(f_te), torch.tensor(y_te), Cs=[1e-5, 1.0], n_jobs=1)
     grid = {row["C"]: row["valid_error"] for row in out["valid_grid"]}
     assert grid[1e-5] > 0.2 and grid[1.0] < 0.05
     assert out["C"] == 1.0 and out["valid_error"] == grid[1.0]

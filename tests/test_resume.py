@@ -22,7 +22,7 @@ import yaml
 from tests.conftest import copy_project
 
 ROOT = Path(__file__).resolve().parents[1]
-MODEL = "sda3_nu25"
+STACK, MODEL = "sda", "sda3"
 
 pytestmark = pytest.mark.slow
 
@@ -34,7 +34,8 @@ def project(tmp_path_factory, mnist_mirror: Path) -> Path:
     params["data"]["mirrors"] = [str(mnist_mirror)]
     params["prepare"]["basic"] = {"train": 1500, "valid": 300, "test": 300}
     v = params["vincent"]
-    v["pretrain"].update(hidden=[200], ae_epochs=[6])
+    v["pretrain"].update(hidden=[200])
+    v["stacks"]["sda"].update(epochs=[3, 6])
     v["finetune"].update(max_epochs=10, patience=10)
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     run(project, "prepare")
@@ -53,26 +54,28 @@ def run(project: Path, stage: str, *args: str) -> subprocess.CompletedProcess:
     return result
 
 
-def run_and_kill(project: Path, stage: str, checkpoint: Path) -> None:
-    """Start a stage, SIGKILL it as soon as `checkpoint` exists, i.e. in the middle of training."""
-    process = subprocess.Popen([sys.executable, "-m", f"pipeline.stages.{stage}", "--model", MODEL], cwd=project,
+def run_and_kill(project: Path, stage: str, args: list[str], checkpoints: Path, pattern: str) -> Path:
+    """Start a stage, SIGKILL it as soon as a checkpoint matching `pattern` exists, i.e. in the middle of training."""
+    process = subprocess.Popen([sys.executable, "-m", f"pipeline.stages.{stage}", *args], cwd=project,
                                env=env(project), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     deadline = time.monotonic() + 300
-    while not checkpoint.exists():
-        assert process.poll() is None, f"{stage} finished before {checkpoint} appeared"
+    while not (found := sorted(checkpoints.glob(pattern))):
+        assert process.poll() is None, f"{stage} finished before {pattern} appeared"
         assert time.monotonic() < deadline
         time.sleep(0.005)
     process.send_signal(signal.SIGKILL)
     process.wait()
     assert process.returncode == -signal.SIGKILL
+    return found[0]
 
 
 def snapshot(project: Path, stage: str) -> tuple[dict, dict]:
-    saved = torch.load(project / f"models/{stage}/{MODEL}.pt", weights_only=False)
+    name = STACK if stage == "pretrain" else MODEL
+    saved = torch.load(project / f"models/{stage}/{name}.pt", weights_only=False)
     tensors = saved["state_dict"] if stage == "finetune" else {
         f"{i}.{j}": t for i, c in enumerate(saved["candidates"]) for j, t in enumerate(sum(c["weights"], ()))
     }  # fmt: skip
-    results = json.loads((project / f"results/{stage}/{MODEL}.json").read_text())
+    results = json.loads((project / f"results/{stage}/{name}.json").read_text())
     return tensors, results
 
 
@@ -84,36 +87,36 @@ def assert_same(a: tuple[dict, dict], b: tuple[dict, dict]) -> None:
 
 
 def test_pretrain_and_finetune_resume_after_sigkill_to_identical_results(project: Path) -> None:
-    run(project, "pretrain", "--model", MODEL)
+    run(project, "pretrain", "--stack", STACK)
     run(project, "finetune", "--model", MODEL)
     reference = {stage: snapshot(project, stage) for stage in ("pretrain", "finetune")}
 
-    # Killed while training the second layer, then resumed.
-    candidate = project / "models/checkpoints/pretrain" / MODEL
-    run_and_kill(project, "pretrain", candidate / "h200-lr0.05-e6" / "layer1.pt")
-    assert (candidate / "h200-lr0.05-e6" / "layer0.pt").exists()
-    run(project, "pretrain", "--model", MODEL)
+    # Killed while training a second layer, then resumed.
+    checkpoints = project / "models/checkpoints/pretrain" / STACK
+    run_and_kill(project, "pretrain", ["--stack", STACK], checkpoints, "layer1-*.pt")
+    assert sorted(checkpoints.glob("layer0-*.pt")), "the first layer's checkpoint is kept"
+    run(project, "pretrain", "--stack", STACK)
     assert_same(snapshot(project, "pretrain"), reference["pretrain"])
-    assert not candidate.exists(), "checkpoints are removed once the stage has written its output"
+    assert not checkpoints.exists(), "checkpoints are removed once the stage has written its output"
 
-    # Fine-tuning killed after its first checkpoint, then resumed.
-    checkpoint = project / "models/checkpoints/finetune" / MODEL / "h200-lr0.05-e6-ftlr0.5.pt"
-    run_and_kill(project, "finetune", checkpoint)
-    epoch = torch.load(checkpoint, weights_only=True)["epoch"]
-    assert 1 <= epoch < 10
+    # The fine-tuning search killed after its first finished segment, then resumed.
+    checkpoints = project / "models/checkpoints/finetune" / MODEL
+    checkpoint = run_and_kill(project, "finetune", ["--model", MODEL], checkpoints, "search.pt")
+    done = torch.load(checkpoint, weights_only=False)["done"]
+    assert 1 <= len(done) < 8, done  # 2 stacks x 2 learning rates: 4 first segments, then the survivors'
     run(project, "finetune", "--model", MODEL)
     assert_same(snapshot(project, "finetune"), reference["finetune"])
 
 
 def test_a_truncated_checkpoint_is_named_and_never_used(project: Path) -> None:
-    checkpoint = project / "models/checkpoints/pretrain" / MODEL / "h200-lr0.05-e6" / "layer0.pt"
+    checkpoint = project / "models/checkpoints/finetune" / MODEL / "search.pt"
     checkpoint.parent.mkdir(parents=True, exist_ok=True)
     good = project / "good.pt"
     torch.save({"format": 1, "epoch": 3}, good)
     checkpoint.write_bytes(good.read_bytes()[:100])
-    result = subprocess.run([sys.executable, "-m", "pipeline.stages.pretrain", "--model", MODEL], cwd=project,
+    result = subprocess.run([sys.executable, "-m", "pipeline.stages.finetune", "--model", MODEL], cwd=project,
                             env=env(project), capture_output=True, text=True)  # fmt: skip
     assert result.returncode == 2
     assert str(checkpoint.relative_to(project)) in result.stderr and "unusable" in result.stderr
     assert "Traceback" not in result.stderr
-    shutil.rmtree(checkpoint.parent.parent)
+    shutil.rmtree(checkpoint.parent)

@@ -32,3 +32,16 @@ def as_numpy(x: Array, dtype: Any = None) -> np.ndarray:
 
 def error_rate(y_pred: np.ndarray, y_true: np.ndarray) -> float:
     return float(np.mean(np.asarray(y_pred) != np.asarray(y_true)))
+
+
+def mcnemar(wrong_a: list[int] | set[int], wrong_b: list[int] | set[int]) -> dict[str, float]:
+    """McNemar's exact test of two classifiers on the same test examples, from the indices each gets wrong.
+
+    b = examples only A gets wrong, c = only B; under H0 (equal error rates) b ~ Binomial(b + c, 1/2).
+    Returns b, c and the two-sided p-value (scipy's exact binomial test)."""
+    from scipy.stats import binomtest
+
+    a, b_set = set(wrong_a), set(wrong_b)
+    b, c = len(a - b_set), len(b_set - a)
+    p = binomtest(b, b + c, 0.5).pvalue if b + c else 1.0
+    return {"only_a_wrong": b, "only_b_wrong": c, "p_value": float(p)}

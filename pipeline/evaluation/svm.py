@@ -34,9 +34,7 @@ def predict_batched(model: Any, x: np.ndarray, batch_size: int = 10_000, n_jobs:
     batches = [x[i : i + batch_size] for i in range(0, len(x), batch_size)]
     if n_jobs == 1 or len(batches) == 1:
         return np.concatenate([model.predict(b) for b in batches])
-    return np.concatenate(
-        Parallel(n_jobs=n_jobs, prefer="threads")(delayed(model.predict)(b) for b in batches)
-    )
+    return np.concatenate(Parallel(n_jobs=n_jobs, prefer="threads")(delayed(model.predict)(b) for b in batches))
 
 
 def select_svm(
@@ -57,7 +55,9 @@ def select_svm(
     xt, xv = as_numpy(x_train, np.float64), as_numpy(x_valid, np.float64)
     yt, yv = as_numpy(y_train), as_numpy(y_valid)
     fold = PredefinedSplit(np.concatenate([np.full(len(xt), -1), np.zeros(len(xv), dtype=int)]))
-    search = GridSearchCV(make_svc(kernel, {}), grid, scoring="accuracy", cv=fold, refit=False, n_jobs=n_jobs, verbose=2)
+    search = GridSearchCV(
+        make_svc(kernel, {}), grid, scoring="accuracy", cv=fold, refit=False, n_jobs=n_jobs, verbose=2
+    )
     with parallel_config(backend="threading"):
         search.fit(np.concatenate([xt, xv]), np.concatenate([yt, yv]))
     points = search.cv_results_["params"]
@@ -76,11 +76,12 @@ def fit_svm_and_test(
     y_test: Array,
     n_jobs: int = 2,
     batch_size: int = 5_000,
-) -> float:
-    """Refit the selected SVC on train+valid and return its test error."""
+) -> tuple[float, list[int]]:
+    """Refit the selected SVC on train+valid; return its test error and the indices of the test examples it gets wrong."""
     model = make_svc(kernel, params).fit(as_numpy(x_trainvalid, np.float64), as_numpy(y_trainvalid))
     y_pred = predict_batched(model, as_numpy(x_test, np.float64), batch_size=batch_size, n_jobs=n_jobs)
-    return error_rate(y_pred, as_numpy(y_test))
+    y_true = as_numpy(y_test)
+    return error_rate(y_pred, y_true), np.flatnonzero(y_pred != y_true).tolist()
 
 
 def svm_benchmark(
@@ -99,7 +100,7 @@ def svm_benchmark(
     best, table = select_svm(kernel, grid, x_train, y_train, x_valid, y_valid, n_jobs=n_jobs)
     x_tv = np.concatenate([as_numpy(x_train, np.float64), as_numpy(x_valid, np.float64)])
     y_tv = np.concatenate([as_numpy(y_train), as_numpy(y_valid)])
-    test_error = fit_svm_and_test(kernel, best, x_tv, y_tv, x_test, y_test, n_jobs=n_jobs)
+    test_error, wrong = fit_svm_and_test(kernel, best, x_tv, y_tv, x_test, y_test, n_jobs=n_jobs)
     n_test = len(y_test)
     return {
         "kernel": kernel,
@@ -109,5 +110,6 @@ def svm_benchmark(
         "test_error": test_error,
         "ci95": error_ci95(test_error, n_test),
         "n_test": n_test,
+        "test_wrong": wrong,
         "fit_seconds": time.perf_counter() - t0,
     }

@@ -1,7 +1,7 @@
 """The models of the benchmark, one per file, each with its config dataclass beside it."""
 
 from pipeline.models.conv_ae import ConvAEConfig, ConvAutoencoder
-from pipeline.models.dense_ae import DenseAEConfig, DenseAutoencoder, TiedSigmoidStep
+from pipeline.models.dense_ae import DenseAEConfig, DenseAutoencoder
 from pipeline.models.mlp import MLPClassifier
 from pipeline.models.rbm import RBM, RBMConfig
 from pipeline.models.vae import VAE, VAEConfig
@@ -15,6 +15,5 @@ __all__ = [
     "DenseAutoencoder",
     "MLPClassifier",
     "RBMConfig",
-    "TiedSigmoidStep",
     "VAEConfig",
 ]

@@ -10,8 +10,8 @@ One class covers them all; the variants are configurations of `DenseAEConfig`:
 Encoder layer k has weight W_k of shape (out, in) (as in nn.Linear) and bias b_k.  Decoder layer k maps
 back with h @ W_k + c_k when weights are tied, or with its own matrix of the same shape when untied.
 
-`TiedSigmoidStep` is the lean, autograd-free SGD step for the one-layer tied sigmoid cross-entropy
-autoencoder used for greedy layer-wise pretraining (SAA / SdA); its gradient is tested against autograd.
+Greedy layer-wise pretraining (SAA / SdA) trains the one-layer tied sigmoid case with the autograd-free
+step of `pipeline.training.lockstep.TiedAEGroup`.
 """
 
 from __future__ import annotations
@@ -217,74 +217,3 @@ class DenseAutoencoder(nn.Module):
         """mean_n ||d h_1 / d x||_F^2 = mean_n sum_j f'(z_nj)^2 * sum_i W_ji^2 (closed form)."""
         fprime = activation_derivative(h1, self.config.layer_activation(0))
         return fprime.pow(2).mv(self.weights[0].pow(2).sum(1)).mean()
-
-
-def is_tied_sigmoid(config: DenseAEConfig) -> bool:
-    """True when `TiedSigmoidStep` computes this model's exact gradient."""
-    return (
-        config.n_layers == 1
-        and config.tied
-        and config.layer_activation(0) == "sigmoid"
-        and config.output_activation == "sigmoid"
-        and config.loss == "cross_entropy"
-        and not (config.l1 or config.sparsity_weight or config.contractive)
-    )
-
-
-class TiedSigmoidStep:
-    """Autograd-free SGD for a one-layer tied sigmoid autoencoder with cross-entropy (Vincent 2008).
-
-    For a batch of m clean inputs x and their corrupted versions x~ (W is h x d):
-        H = sigmoid(x~ W^T + b),   A = H W + c,   loss = sum BCE_with_logits(A, x) / m
-        dA = (sigmoid(A) - x) / m,   dZ = (dA W^T) * H * (1 - H)
-        dW = H^T dA + dZ^T x~,   db = sum_n dZ,   dc = sum_n dA
-    Five matmuls per batch (two forward, three backward), each writing into preallocated buffers, the
-    SGD update fused into the two backward addmm_ calls on W.  Works on any device.
-    """
-
-    def __init__(self, model: DenseAutoencoder, batch_size: int):
-        if not is_tied_sigmoid(model.config):
-            raise ValueError("TiedSigmoidStep needs a one-layer tied sigmoid cross-entropy autoencoder")
-        self.W, self.b, self.c = model.weights[0], model.biases[0], model.decoder_biases[0]
-        h, d = self.W.shape
-        kw = {"device": self.W.device, "dtype": self.W.dtype}
-        self._H = torch.empty(batch_size, h, **kw)
-        self._A = torch.empty(batch_size, d, **kw)
-        self._D = torch.empty(batch_size, h, **kw)
-        self._gb = torch.empty(h, **kw)
-        self._gc = torch.empty(d, **kw)
-
-    @torch.no_grad()
-    def _forward_backward(self, x: torch.Tensor, x_tilde: torch.Tensor):
-        """Fill H, dA * m and dZ * m for the batch; return the summed loss (0-dim tensor)."""
-        m = x.shape[0]
-        H, A, D = self._H[:m], self._A[:m], self._D[:m]
-        torch.addmm(self.b, x_tilde, self.W.T, out=H).sigmoid_()
-        torch.addmm(self.c, H, self.W, out=A)
-        loss = F.binary_cross_entropy_with_logits(A, x, reduction="sum")
-        A.sigmoid_().sub_(x)
-        torch.mm(A, self.W.T, out=D).mul_(H)
-        D.addcmul_(D, H, value=-1.0)  # dZ = dH * H * (1 - H), in place
-        return loss, H, A, D
-
-    @torch.no_grad()
-    def gradients(self, x: torch.Tensor, x_tilde: torch.Tensor) -> tuple[torch.Tensor, dict]:
-        """Mean loss and its gradients w.r.t. W, b, c (closed form), without changing the model."""
-        m = x.shape[0]
-        loss, H, A, D = self._forward_backward(x, x_tilde)
-        grads = {"W": (H.T @ A + D.T @ x_tilde) / m, "b": D.sum(0) / m, "c": A.sum(0) / m}
-        return loss / m, grads
-
-    @torch.no_grad()
-    def sgd_step(self, x: torch.Tensor, x_tilde: torch.Tensor, lr: float) -> torch.Tensor:
-        """One plain SGD step on the batch; returns the batch's summed loss (before the step)."""
-        m = x.shape[0]
-        loss, H, A, D = self._forward_backward(x, x_tilde)
-        alpha = -lr / m
-        torch.sum(D, 0, out=self._gb)
-        torch.sum(A, 0, out=self._gc)
-        self.W.addmm_(H.T, A, alpha=alpha)
-        self.W.addmm_(D.T, x_tilde, alpha=alpha)
-        self.b.add_(self._gb, alpha=alpha)
-        self.c.add_(self._gc, alpha=alpha)
-        return loss

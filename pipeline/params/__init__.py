@@ -14,6 +14,7 @@ from pydantic import Field, ValidationError, model_validator
 
 from pipeline.params.base import MNIST_TEST, MNIST_TRAIN, NoiseLevel, ParamsError, PositiveGrid, PositiveInt, Section
 from pipeline.params.benchmarks import BenchmarkName, BenchmarksParams
+from pipeline.params.explore import ExploreParams
 from pipeline.params.zoo import ZooParams, ZooVariant  # noqa: F401 (ZooVariant: re-exported)
 
 DatasetName = Literal["basic", "full"] | BenchmarkName
@@ -38,9 +39,7 @@ class BasicSplit(Section):
     def _fits(self) -> BasicSplit:
         total = self.train + self.valid + self.test
         if total > MNIST_TRAIN + MNIST_TEST:
-            raise ValueError(
-                f"train + valid + test = {total} does not fit in the {MNIST_TRAIN + MNIST_TEST:,} images"
-            )
+            raise ValueError(f"train + valid + test = {total} does not fit in the {MNIST_TRAIN + MNIST_TEST:,} images")
         return self
 
 
@@ -87,40 +86,56 @@ IntGrid = Annotated[list[PositiveInt], Field(min_length=1)]
 
 
 class PretrainParams(Section):
-    """Greedy layer-wise pretraining; every list is a grid searched on the validation split."""
+    """Greedy layer-wise pretraining, shared by every stack."""
 
     hidden: IntGrid = [1000]
-    """units per hidden layer (the same for every layer, as in the paper)"""
-    ae_lr: PositiveGrid = [0.05]
-    ae_epochs: IntGrid = [30]
-    rbm_lr: PositiveGrid = [0.05]
-    rbm_epochs: IntGrid = [30]
-    cd_k: PositiveInt = 1
+    """units per hidden layer (the same for every layer, as in the paper); a grid"""
     batch_size: PositiveInt = 32
+    group_size: Annotated[int, Field(ge=0)] = 0
+    """candidates trained in lockstep (one batched matmul): 0 = 16 on CUDA, 1 on a CPU (where grouping does not pay)"""
+
+
+class StackParams(Section):
+    """One pretraining stage (pretrain@<stack>): every candidate of its grid, as a tree of shared prefixes."""
+
+    kind: Literal["rbm", "ae"]
+    """rbm: Bernoulli RBMs by CD-1 (DBN); ae: tied sigmoid autoencoders (SAA with noise 0, SdA with masking)"""
+    layers: PositiveInt
+    lr: PositiveGrid
+    epochs: IntGrid
+    """epochs per layer; the shorter runs' first layers are snapshots of the longest"""
+    noise: Annotated[list[NoiseLevel], Field(min_length=1)] = [0.0]
+    """masking levels nu (a fixed count of zeroed pixels per example); kind ae only"""
+
+    @model_validator(mode="after")
+    def _noise_only_for_ae(self) -> StackParams:
+        if self.kind == "rbm" and self.noise != [0.0]:
+            raise ValueError(f"noise = {self.noise} is only allowed for kind 'ae'")
+        if max(self.noise) >= 1.0:
+            raise ValueError(f"noise = {self.noise}: a masking level must be below 1")
+        return self
 
 
 class FinetuneParams(Section):
+    """Every (pretrained candidate, lr) pair, fine-tuned by successive halving with early stopping."""
+
     lr: PositiveGrid = [0.1]
     max_epochs: PositiveInt = 100
     patience: PositiveInt = 15
     batch_size: PositiveInt = 32
+    rungs: list[PositiveInt] = [5, 15]
+    """at each rung epoch only the best 1/eta of the running candidates (on validation) go on"""
+    eta: Annotated[int, Field(ge=2)] = 3
 
 
 class ModelSpec(Section):
-    """One column of the table: an RBM stack (DBN) or an autoencoder stack (SAA: noise 0, SdA: noise > 0)."""
+    """One column of the table: the first `layers` layers of a stack's candidates, fine-tuned."""
 
-    kind: Literal["rbm", "dae"]
+    stack: str
+    """a key of vincent.stacks"""
     layers: PositiveInt
-    noise: NoiseLevel = 0.0
-    """masking level nu (fixed count of zeroed pixels per example); only for kind dae"""
     table_name: str
-    """the model's column in the paper's table (DBN-1, DBN-3, SAA-3, SdA-3); same-named entries compete on validation"""
-
-    @model_validator(mode="after")
-    def _noise_only_for_dae(self) -> ModelSpec:
-        if self.kind == "rbm" and self.noise != 0.0:
-            raise ValueError(f"noise = {self.noise} is only allowed for kind 'dae'")
-        return self
+    """the model's column in the paper's table (DBN-1, DBN-3, SAA-3, SdA-3)"""
 
 
 class RbfGrid(Section):
@@ -163,6 +178,7 @@ class VincentParams(Section):
     """the row of the table: basic, or a benchmark dataset (in benchmarks.datasets and corrupt.datasets)"""
     device: Literal["auto", "cpu", "cuda"] = "auto"
     pretrain: PretrainParams = PretrainParams()
+    stacks: dict[str, StackParams] = {}
     finetune: FinetuneParams = FinetuneParams()
     models: dict[str, ModelSpec] = {}
     svm: SvmParams = SvmParams()
@@ -170,6 +186,18 @@ class VincentParams(Section):
     filters: FiltersParams = FiltersParams()
     report_noise: str = "masking-0.25"
     """which fixed corrupted test set (a `corrupt` output) the reconstruction figure uses"""
+
+    @model_validator(mode="after")
+    def _models_fit_stacks(self) -> VincentParams:
+        for name, m in self.models.items():
+            if m.stack not in self.stacks:
+                raise ValueError(
+                    f"vincent.models.{name}.stack = {m.stack!r}: not a key of vincent.stacks {sorted(self.stacks)}"
+                )
+            if m.layers > self.stacks[m.stack].layers:
+                raise ValueError(f"vincent.models.{name}.layers = {m.layers}: stack {m.stack!r} has only "
+                                 f"{self.stacks[m.stack].layers}")  # fmt: skip
+        return self
 
 
 class CheckParams(Section):
@@ -195,6 +223,7 @@ class Params(Section):
     tracking: TrackingParams = TrackingParams()
     zoo: ZooParams = ZooParams()
     benchmarks: BenchmarksParams = BenchmarksParams()
+    explore: ExploreParams = ExploreParams()
 
     @model_validator(mode="after")
     def _datasets_are_made(self) -> Params:

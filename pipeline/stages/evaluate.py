@@ -1,6 +1,6 @@
 """Stage `evaluate@<model>`: test error of the fine-tuned network, and probes of its pretrained layers.
 
-    python -m pipeline.stages.evaluate --model sda3_nu25 [--params params.yaml]
+    python -m pipeline.stages.evaluate --model sda3 [--params params.yaml]
 
 - The fine-tuned network's test error with its 95% interval 1.96*sqrt(p(1-p)/n).
 - How good each pretrained layer is by itself, before fine-tuning: a logistic-regression probe and
@@ -26,7 +26,7 @@ def main(params, args: argparse.Namespace) -> None:
     from pipeline.evaluation.probes import feature_svm, linear_probe
     from pipeline.evaluation.rates import error_ci95
     from pipeline.models.mlp import MLPClassifier
-    from pipeline.training.layerwise import propagate
+    from pipeline.training.search import propagate
     from pipeline.utils import write_json
 
     v, model = params.vincent, args.model
@@ -38,18 +38,21 @@ def main(params, args: argparse.Namespace) -> None:
         saved = torch.load(paths.finetuned_model(model), weights_only=False)
         mlp = MLPClassifier(saved["sizes"])
         mlp.load_state_dict(saved["state_dict"])
-        test_error = mlp.error_rate(splits["test"].x, splits["test"].y)
+        predicted = mlp.predict(splits["test"].x)
+        wrong = torch.nonzero(predicted != splits["test"].y).flatten().tolist()  # for McNemar's test in the report
+        test_error = len(wrong) / len(splits["test"])
         valid_error = mlp.error_rate(splits["valid"].x, splits["valid"].y)
         n_test = len(splits["test"])
         log.info("%s (%s): test error %.2f%%", model, saved["selected"], 100 * test_error)
 
-        pretrained = torch.load(paths.pretrained_model(model), weights_only=False)
+        pretrained = torch.load(paths.pretrained_model(spec.stack), weights_only=False)
         cand = next(c for c in pretrained["candidates"] if c["name"] == saved["pretrain_candidate"])
+        layers = cand["weights"][: spec.layers]
         probes = []
         features = {s: split.x for s, split in splits.items()}
         kinds = (("logreg", linear_probe, v.probe.logreg_C), ("svm", feature_svm, v.probe.svm_C))
-        bar = tqdm(total=len(cand["weights"]) * len(kinds), desc=f"{model} probes", unit="probe")
-        for layer, (w, b) in enumerate(cand["weights"], start=1):
+        bar = tqdm(total=len(layers) * len(kinds), desc=f"{model} probes", unit="probe")
+        for layer, (w, b) in enumerate(layers, start=1):
             features = {s: propagate(f, w, b) for s, f in features.items()}
             f_and_y = [t for s in ("train", "valid", "test") for t in (features[s], splits[s].y)]
             for probe, fn, Cs in kinds:
@@ -64,12 +67,17 @@ def main(params, args: argparse.Namespace) -> None:
             "dataset": v.dataset,
             "model": spec.table_name,
             "entry": model,
-            "noise_pct": round(100 * spec.noise) if spec.kind == "dae" else None,
+            "noise_pct": round(100 * cand["hparams"]["noise"]) if cand["hparams"]["kind"] == "ae" else None,
             "test_error": test_error,
             "ci95": error_ci95(test_error, n_test),
             "n_test": n_test,
             "valid_error": valid_error,
-            "selected": {"finetune": saved["selected"], "pretrain": cand["hparams"]},
+            "selected": {
+                "finetune": saved["selected"],
+                "pretrain_candidate": cand["name"],
+                "pretrain": cand["hparams"],
+            },
+            "test_wrong": wrong,
         }
         write_json(paths.results("evaluate", model), {"record": record, "probes": probes})
         tracking.log_metrics({"test_error": test_error, "valid_error": valid_error, "ci95": record["ci95"]})

@@ -28,7 +28,9 @@ def main(params, args: argparse.Namespace) -> None:
     v = params.vincent
     grid = getattr(v.svm, args.kernel).model_dump()
     tracking_params = {"dataset": v.dataset, "kernel": args.kernel, "grid": grid}
-    with tracking.stage_run("evaluate_svm", params.tracking.experiment, tracking_params, run_name=TABLE_NAME[args.kernel]):
+    with tracking.stage_run(
+        "evaluate_svm", params.tracking.experiment, tracking_params, run_name=TABLE_NAME[args.kernel]
+    ):
         start = time.perf_counter()
         s = load_splits(paths.prepared(v.dataset))
         train, valid, test = s["train"], s["valid"], s["test"]
@@ -46,6 +48,7 @@ def main(params, args: argparse.Namespace) -> None:
             "valid_error": result["valid_error"],
             "selected": result["selected"],
             "valid_grid": result["valid_grid"],
+            "test_wrong": result["test_wrong"],
         }
         log.info("SVM %s: selected %s, valid %.2f%%, test %.2f%%", args.kernel, result["selected"],
                  100 * record["valid_error"], 100 * record["test_error"])  # fmt: skip
@@ -57,4 +60,6 @@ def main(params, args: argparse.Namespace) -> None:
 
 
 if __name__ == "__main__":
-    run_stage("evaluate_svm", __doc__, main, lambda p: p.add_argument("--kernel", choices=sorted(TABLE_NAME), required=True))
+    run_stage(
+        "evaluate_svm", __doc__, main, lambda p: p.add_argument("--kernel", choices=sorted(TABLE_NAME), required=True)
+    )

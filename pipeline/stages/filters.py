@@ -22,28 +22,30 @@ def main(params, args: argparse.Namespace) -> None:
     from pipeline import paths, tracking
     from pipeline.data.arrays import load_splits
     from pipeline.reporting.figures import filter_grid
-    from pipeline.training.grid import INPUT_DIM
-    from pipeline.training.layerwise import PretrainConfig, pretrain_stack
-    from pipeline.utils import save_figure, write_json
+    from pipeline.training.grid import group_size
+    from pipeline.training.search import StackSpec, pretrain_stacks
+    from pipeline.utils import get_device, save_figure, write_json
 
     v, f = params.vincent, params.vincent.filters
     logged = {"filters": f.model_dump(), "batch_size": v.pretrain.batch_size, "dataset": v.dataset}
     with tracking.stage_run("filters", params.tracking.experiment, logged):
         start = time.perf_counter()
         splits = load_splits(paths.prepared(v.dataset))
+        device = get_device(v.device)
+        specs = [StackSpec("ae", f.hidden, f.lr, f.epochs, nu) for nu in f.noise]
+        log.info("filters: one layer of %d units at %s destruction", f.hidden, [f"{100 * nu:g}%" for nu in f.noise])
+        stacks, _ = pretrain_stacks(
+            specs, 1, splits["train"].x, splits["valid"].x, seed=params.seed, batch_size=v.pretrain.batch_size,
+            device=device, group_size=group_size(v, device),
+        )  # fmt: skip
         weights, titles, metrics = [], [], {}
-        for nu in f.noise:
-            config = PretrainConfig(epochs=f.epochs, lr=f.lr, batch_size=v.pretrain.batch_size, noise_level=nu)
-            log.info("filters: one layer of %d units at %g%% destruction", f.hidden, 100 * nu)
-            stack = pretrain_stack(
-                "dae" if nu > 0 else "ae", [INPUT_DIM, f.hidden], splits["train"].x, splits["valid"].x, config,
-                seed=params.seed, device=v.device,
-            )  # fmt: skip
-            weights.append(stack.first_layer_filters[: f.shown])
-            titles.append(f"{100 * nu:g}% destruction")
-            metrics[f"noise_{100 * nu:g}"] = {
-                "valid_loss": stack.history[0]["valid_loss"][-1],
-                "mean_abs_weight": float(stack.first_layer_filters.abs().mean()),
+        for s in specs:
+            w = stacks[s.name].weights[0][0]
+            weights.append(w[: f.shown])
+            titles.append(f"{100 * s.noise:g}% destruction")
+            metrics[f"noise_{100 * s.noise:g}"] = {
+                "valid_loss": stacks[s.name].history[0]["valid_loss"][-1],
+                "mean_abs_weight": float(w.abs().mean()),
             }
         save_figure(filter_grid(weights, titles, n=f.shown), FIGURE)
         write_json(RESULTS, metrics)

@@ -1,10 +1,12 @@
-"""Stage `finetune@<model>`: each pretrained stack + a softmax layer, fine-tuned with early stopping.
+"""Stage `finetune@<model>`: the model's pretrained candidates + a softmax layer, fine-tuned by successive halving.
 
-    python -m pipeline.stages.finetune --model sda3_nu25 [--params params.yaml]
+    python -m pipeline.stages.finetune --model sda3 [--params params.yaml]
 
-Every pretraining candidate is fine-tuned at every learning rate of the grid; the network with the
-lowest validation error is kept (models/finetune/<model>.pt), and logged to MLflow as a model that
-predicts digits (`mlflow.pyfunc.load_model(uri).predict(x)`). The test set is not read here.
+Every (pretraining candidate of the model's stack, truncated to the model's layers) x (learning rate)
+pair starts; at each rung of vincent.finetune.rungs only the best 1/eta on validation error go on, and
+each stops early after `patience` epochs without improvement (pipeline/training/halving.py). The
+network with the lowest validation error is kept (models/finetune/<model>.pt) and logged to MLflow as a
+model that predicts digits (`mlflow.pyfunc.load_model(uri).predict(x)`). The test set is not read here.
 """
 
 from __future__ import annotations
@@ -23,55 +25,55 @@ def main(params, args: argparse.Namespace) -> None:
     from pipeline import paths, tracking
     from pipeline.data.arrays import load_splits
     from pipeline.models.mlp import DigitPredictor, MLPClassifier
-    from pipeline.training.finetune import finetune
-    from pipeline.utils import make_generator, save_torch, write_history_csv, write_json
+    from pipeline.training.grid import group_size
+    from pipeline.training.halving import best_trial, halving_search
+    from pipeline.utils import get_device, save_torch, write_history_csv, write_json
 
     v, model, f = params.vincent, args.model, params.vincent.finetune
-    with model_stage("finetune", params, model, {"finetune": f.model_dump()}):
+    with model_stage("finetune", params, model, {"finetune": f.model_dump()}) as spec:
         start = time.perf_counter()
         splits = load_splits(paths.prepared(v.dataset))
         train, valid = splits["train"], splits["valid"]
-        pretrained = torch.load(paths.pretrained_model(model), weights_only=False)
-        checkpoints = paths.checkpoint_dir("finetune", model)
         tracking.log_splits({k: splits[k] for k in ("train", "valid")}, v.dataset)
-        trials, best = [], None
-        for cand in pretrained["candidates"]:
-            for lr in f.lr:
-                name = f"{cand['name']}-ftlr{lr:g}"
-                mlp = MLPClassifier.from_stack(cand["weights"], generator=make_generator(params.seed, "output", model))
-                log.info("%s: fine-tuning %s", model, name)
-
-                def on_epoch(layer, epoch, metrics):
-                    tracking.log_metrics(metrics, step=epoch)
-
-                with tracking.candidate_run(name, {**cand["hparams"], "finetune_lr": lr}):
-                    result = finetune(
-                        mlp, train.x, train.y, valid.x, valid.y, lr=lr, max_epochs=f.max_epochs, patience=f.patience,
-                        batch_size=f.batch_size, seed=params.seed, checkpoint_path=checkpoints / f"{name}.pt",
-                        on_epoch=on_epoch, device=v.device,
-                    )  # fmt: skip
-                    tracking.log_metrics({"best_valid_error": result.best_valid_error, "best_epoch": result.best_epoch})
-                trial = {
-                    "name": name, "pretrain": cand["hparams"], "lr": lr, "best_epoch": result.best_epoch,
-                    "valid_error": result.best_valid_error, "history": result.history,
-                }  # fmt: skip
-                trials.append(trial)
-                log.info("%s: %s valid error %.2f%% (epoch %d)", model, name, 100 * result.best_valid_error, result.best_epoch)
-                if best is None or result.best_valid_error < best[0]["valid_error"]:
-                    best = (trial, cand, {k: t.cpu() for k, t in mlp.state_dict().items()}, mlp.sizes)
-        trial, cand, state, sizes = best
-        saved = {"model": model, "sizes": sizes, "state_dict": state, "selected": trial["name"],
-                 "pretrain_candidate": cand["name"]}  # fmt: skip
+        pretrained = torch.load(paths.pretrained_model(spec.stack), weights_only=False)
+        stacks = {c["name"]: c["weights"][: spec.layers] for c in pretrained["candidates"]}
+        hparams = {c["name"]: c["hparams"] for c in pretrained["candidates"]}
+        device = get_device(v.device)
+        log.info("%s: %d candidates (%d stacks x %d learning rates) from pretrain@%s", model, len(stacks) * len(f.lr),
+                 len(stacks), len(f.lr), spec.stack)  # fmt: skip
+        checkpoint = paths.checkpoint_dir("finetune", model) / "search.pt"
+        trials = halving_search(
+            stacks, f.lr, train.x, train.y, valid.x, valid.y, max_epochs=f.max_epochs, patience=f.patience,
+            rungs=f.rungs, eta=f.eta, batch_size=f.batch_size, seed=params.seed, device=device,
+            group_size=group_size(v, device), checkpoint_path=checkpoint,
+        )  # fmt: skip
+        for t in trials:
+            with tracking.candidate_run(t.name, {**hparams[t.stack], "layers": spec.layers, "finetune_lr": t.lr}):
+                tracking.log_history({k: t.history[k] for k in ("train_loss", "train_error", "valid_error")})
+                tracking.log_metrics({"best_valid_error": t.best_error, "best_epoch": t.best_epoch, "epochs": t.epochs})
+        best = best_trial(trials)
+        log.info("%s: selected %s, validation error %.2f%% at epoch %d", model, best.name, 100 * best.best_error,
+                 best.best_epoch)  # fmt: skip
+        sizes = [best.best_params[0].shape[1], *(w.shape[0] for w in best.best_params[:-2:2])]
+        mlp = MLPClassifier(sizes)
+        names = [k for k in mlp.state_dict()]  # hidden.i.weight, hidden.i.bias, ..., output.weight, output.bias
+        mlp.load_state_dict(dict(zip(names, best.best_params, strict=True)))
+        saved = {"model": model, "sizes": sizes, "state_dict": mlp.state_dict(), "selected": best.name,
+                 "pretrain_candidate": best.stack}  # fmt: skip
         save_torch(saved, paths.finetuned_model(model))
-        shutil.rmtree(checkpoints, ignore_errors=True)
-        results = {"selected": trial["name"], "valid_error": trial["valid_error"], "best_epoch": trial["best_epoch"],
-                   "trials": trials}  # fmt: skip
+        shutil.rmtree(checkpoint.parent, ignore_errors=True)
+        epochs = sum(t.epochs for t in trials)
+        results = {
+            "selected": best.name, "valid_error": best.best_error, "best_epoch": best.best_epoch,
+            "work": {"candidate_epochs": epochs, "candidate_epochs_without_halving": len(trials) * f.max_epochs},
+            "trials": [{**t.summary(), "pretrain": hparams[t.stack]} for t in trials],
+        }  # fmt: skip
         write_json(paths.results("finetune", model), results)
-        write_history_csv(paths.plot_data("finetune", model), trial["history"])
-        selected = MLPClassifier(sizes)
-        selected.load_state_dict(state)
-        tracking.log_model(DigitPredictor(selected), "model", valid.x[:5].cpu())
-        tracking.log_metrics({"valid_error": trial["valid_error"], "best_epoch": trial["best_epoch"]})
+        write_history_csv(paths.plot_data("finetune", model), best.history)
+        tracking.log_model(DigitPredictor(mlp), "model", valid.x[:5].cpu())
+        tracking.log_metrics(
+            {"valid_error": best.best_error, "best_epoch": best.best_epoch, "candidate_epochs": epochs}
+        )
         tracking.log_timing("finetune", time.perf_counter() - start)
 
 

@@ -1,69 +1,77 @@
-"""Stage `pretrain@<model>`: greedy layer-wise pretraining of one model of the table, for every grid point.
+"""Stage `pretrain@<stack>`: greedy layer-wise pretraining of every candidate of one stack's grid.
 
-    python -m pipeline.stages.pretrain --model sda3_nu25 [--params params.yaml]
+    python -m pipeline.stages.pretrain --stack sda [--params params.yaml]
 
-DBN-k stacks RBMs (CD-k), SAA-3 stacks autoencoders, SdA-3 stacks denoising autoencoders with
-masking noise drawn afresh for every minibatch. Layer k trains on the clean codes of layers < k.
-Writes models/pretrain/<model>.pt: one candidate per grid point (hidden size, learning rate,
-epochs); fine-tuning then picks among them on validation error.
+A DBN stacks RBMs (CD-1), SAA stacks autoencoders, SdA stacks denoising autoencoders with masking noise
+drawn afresh for every minibatch; layer k trains on the clean codes of layers < k. The candidates
+(hidden x lr x noise x epochs of vincent.stacks.<stack>) are trained as a tree of shared prefixes:
+the shorter epoch counts read the first layer from snapshots of the longest run (pipeline/training/search.py).
+Writes models/pretrain/<stack>.pt with every candidate's layers; each model of the table built on this
+stack (DBN-1 and DBN-3 share `dbn`) fine-tunes its first `layers` layers.
 """
 
 from __future__ import annotations
 
 import argparse
 
-from pipeline.cli import log, model_arg, model_stage, run_stage
+from pipeline.cli import check_choice, log, run_stage, stack_arg
 
 
 def main(params, args: argparse.Namespace) -> None:
+    import dataclasses
     import shutil
     import time
 
     from pipeline import paths, tracking
     from pipeline.data.arrays import load_splits
-    from pipeline.training.grid import INPUT_DIM, candidate_name, pretrain_grid, stack_kind
-    from pipeline.training.layerwise import PretrainConfig, pretrain_stack
-    from pipeline.utils import save_torch, write_history_csv, write_json
+    from pipeline.training.grid import group_size, stack_specs
+    from pipeline.training.search import pretrain_stacks
+    from pipeline.utils import get_device, save_torch, write_history_csv, write_json
 
-    v, model = params.vincent, args.model
-    with model_stage("pretrain", params, model, {"pretrain": v.pretrain.model_dump()}) as spec:
+    v, stack = params.vincent, args.stack
+    check_choice("--stack", stack, "vincent.stacks", v.stacks)
+    spec = v.stacks[stack]
+    logged = {"stack": stack, "spec": spec.model_dump(), "pretrain": v.pretrain.model_dump(), "dataset": v.dataset}
+    with tracking.stage_run("pretrain", params.tracking.experiment, logged, run_name=f"pretrain {stack}"):
         start = time.perf_counter()
         splits = load_splits(paths.prepared(v.dataset))
-        checkpoints = paths.checkpoint_dir("pretrain", model)
         tracking.log_splits({k: splits[k] for k in ("train", "valid")}, v.dataset)
+        device = get_device(v.device)
+        specs = stack_specs(v, stack)
+        log.info("%s: %d candidates, %d layers, on %s", stack, len(specs), spec.layers, device)
+        checkpoints = paths.checkpoint_dir("pretrain", stack)
+        stacks, cost = pretrain_stacks(
+            specs, spec.layers, splits["train"].x, splits["valid"].x, seed=params.seed,
+            batch_size=v.pretrain.batch_size, device=device, group_size=group_size(v, device),
+            checkpoint_dir=checkpoints,
+        )  # fmt: skip
+        log.info("%s: %d layer-epochs trained instead of %d (%.0f%% saved by sharing)", stack, cost.trained,
+                 cost.from_scratch, 100 * cost.saved_fraction)  # fmt: skip
         candidates, summary = [], {}
-        for hp in pretrain_grid(v, spec):
-            name = candidate_name(hp)
-            config = PretrainConfig(
-                epochs=hp["epochs"], lr=hp["lr"], batch_size=hp["batch_size"], noise_kind="masking",
-                noise_level=spec.noise, cd_k=v.pretrain.cd_k,
-            )  # fmt: skip
-            log.info("%s: pretraining %s (%s, %d layers)", model, name, stack_kind(spec), spec.layers)
-
-            def on_epoch(layer, epoch, metrics):
-                tracking.log_metrics({f"layer{layer}.{k}": v for k, v in metrics.items()}, step=epoch)
-
-            with tracking.candidate_run(name, hp):
-                stack = pretrain_stack(
-                    stack_kind(spec), [INPUT_DIM] + [hp["hidden"]] * spec.layers, splits["train"].x,
-                    splits["valid"].x, config, seed=params.seed, checkpoint_dir=checkpoints / name,
-                    on_epoch=on_epoch, device=v.device,
-                )  # fmt: skip
-            candidates.append({
-                "name": name, "hparams": hp, "kind": stack.kind, "sizes": stack.sizes, "weights": stack.weights,
-                "visible_biases": stack.visible_biases, "history": stack.history,
-            })  # fmt: skip
-            summary[name] = {
-                "final_train_loss": [h["train_loss"][-1] for h in stack.history],
-                "final_valid_loss": [h["valid_loss"][-1] for h in stack.history],
+        for s in specs:
+            result = stacks[s.name]
+            hparams = dataclasses.asdict(s)
+            with tracking.candidate_run(s.name, hparams):
+                tracking.log_history(
+                    {f"layer{layer}.{k}": x for layer, h in enumerate(result.history) for k, x in h.items()}
+                )
+            candidates.append({"name": s.name, "hparams": hparams, "weights": result.weights,
+                               "visible_biases": result.visible_biases, "history": result.history})  # fmt: skip
+            summary[s.name] = {
+                "final_train_loss": [h["train_loss"][-1] for h in result.history],
+                "final_valid_loss": [h["valid_loss"][-1] for h in result.history],
             }
-            for layer, h in enumerate(stack.history, start=1):
-                write_history_csv(paths.plot_data("pretrain", f"{model}/{name}-layer{layer}"), h)
-        save_torch({"model": model, "spec": spec.model_dump(), "candidates": candidates}, paths.pretrained_model(model))
+            for layer, h in enumerate(result.history, start=1):
+                write_history_csv(paths.plot_data("pretrain", f"{stack}/{s.name}-layer{layer}"), h)
+        save_torch({"stack": stack, "spec": spec.model_dump(), "candidates": candidates}, paths.pretrained_model(stack))
         shutil.rmtree(checkpoints, ignore_errors=True)
-        write_json(paths.results("pretrain", model), {"candidates": summary})
+        work = {"layer_epochs_trained": cost.trained, "layer_epochs_from_scratch": cost.from_scratch}
+        write_json(paths.results("pretrain", stack), {"candidates": summary, "work": work})
+        tracking.log_metrics(
+            {"layer_epochs_trained": cost.trained, "layer_epochs_saved": cost.from_scratch - cost.trained}
+        )
         tracking.log_timing("pretrain", time.perf_counter() - start)
 
 
 if __name__ == "__main__":
-    run_stage("pretrain", __doc__, main, model_arg)
+    run_stage("pretrain", __doc__, main, stack_arg)

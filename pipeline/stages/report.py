@@ -2,8 +2,8 @@
 
     python -m pipeline.stages.report [--params params.yaml]
 
-Entries of vincent.models that share a table_name (SdA-3 at several noise levels) compete on
-validation error; the selected one stands in the table. Writes reports/vincent2008.md and .csv,
+One model per column (vincent.models), each already selected on validation by its fine-tuning search;
+McNemar's test compares SdA-3 with every other column on the same test digits. Writes reports/vincent2008.md and .csv,
 figures under reports/figures/, the headline DVC metric metrics/vincent/<dataset>.json (test error %
 per model), and logs them to the pipeline's parent MLflow run.
 """
@@ -46,7 +46,7 @@ def main(params, args: argparse.Namespace) -> None:
         evaluated = {m: report.read_json(paths.results("evaluate", m)) for m in v.models}
         finetuned = {m: report.read_json(paths.results("finetune", m)) for m in v.models}
         records = svm + [e["record"] for e in evaluated.values()]
-        chosen, groups = report.select_entries(records)
+        chosen, _ = report.select_entries(records)
         table = tables.vincent_table(chosen, PAPER_CSV)
         tables.write_csv_atomic(table, TABLE_CSV)
         probes = [p for e in evaluated.values() for p in e["probes"]]
@@ -54,12 +54,15 @@ def main(params, args: argparse.Namespace) -> None:
         save_figure(figures.ours_vs_paper(table), FIG["bars"])
         save_figure(figures.probe_plot(probes), FIG["probes"])
         save_figure(figures.training_curves(report.selected_curves(finetuned)), FIG["curves"])
-        first = {m: torch.load(paths.pretrained_model(m), weights_only=False)["candidates"][0] for m in v.models}
-        save_figure(figures.pretrain_curves({m: c["history"] for m, c in first.items()}), FIG["pretrain"])
+        stacks = {s: torch.load(paths.pretrained_model(s), weights_only=False) for s in v.stacks}
+        selected = {m: next(c for c in stacks[spec.stack]["candidates"] if c["name"] == evaluated[m]["record"]["selected"]["pretrain_candidate"])
+                    for m, spec in v.models.items()}  # fmt: skip
+        curves = {m: selected[m]["history"][: spec.layers] for m, spec in v.models.items()}
+        save_figure(figures.pretrain_curves(curves), FIG["pretrain"])
 
         sda = min((r for r in records if r["model"] == "SdA-3"), key=lambda r: r["valid_error"], default=None)
         if sda is not None:
-            cand = torch.load(paths.pretrained_model(sda["entry"]), weights_only=False)["candidates"][0]
+            cand = selected[sda["entry"]]
             (w, b), c = cand["weights"][0], cand["visible_biases"][0]
             n = 10
             clean = load_split(paths.prepared(v.dataset), "test").x[:n]
@@ -71,12 +74,16 @@ def main(params, args: argparse.Namespace) -> None:
 
         source = "prepare" if v.dataset in ("basic", "full") else f"benchmark@{v.dataset}"
         stages = [source, f"corrupt@{v.dataset}", "evaluate_svm@rbf", "evaluate_svm@poly", "filters",
-                  *(f"{stage}@{m}" for m in v.models for stage in ("pretrain", "finetune", "evaluate"))]  # fmt: skip
+                  *(f"pretrain@{s}" for s in v.stacks), *(f"{stage}@{m}" for m in v.models for stage in ("finetune", "evaluate"))]  # fmt: skip
         revision = tracking.git_commit()
         shown = [*FIG.values(), FILTERS_FIG]
         with atomic_path(TABLE_MD) as tmp:
-            sizes = {s: len(np.load(paths.prepared(v.dataset) / f"y_{s}.npy", mmap_mode="r")) for s in ("train", "valid", "test")}
-            text = report.markdown(params, table, groups, probes, report.stage_seconds(stages), shown, revision, sizes)
+            sizes = {
+                s: len(np.load(paths.prepared(v.dataset) / f"y_{s}.npy", mmap_mode="r"))
+                for s in ("train", "valid", "test")
+            }
+            text = report.markdown(params, table, finetuned, probes, report.stage_seconds(stages), shown, revision, sizes,
+                                   report.mcnemar_rows(chosen))  # fmt: skip
             tmp.write_text(text)
         headline = {row.model: row.error_pct for row in table.dropna(subset=["error_pct"]).itertuples()}
         write_json(paths.vincent_metrics(v.dataset), headline)

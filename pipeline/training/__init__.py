@@ -1,20 +1,20 @@
-"""Training: the shared epoch loop, greedy layer-wise pretraining and supervised fine-tuning."""
+"""Training: the shared epoch loop, candidates in lockstep, the pretraining tree and successive-halving fine-tuning."""
 
 from pipeline.training.errors import BadInputError, CheckpointError, DivergenceError, TrainingError
-from pipeline.training.finetune import FinetuneResult, finetune
-from pipeline.training.layerwise import PretrainConfig, StackResult, pretrain_stack
+from pipeline.training.halving import Trial, halving_search
 from pipeline.training.loop import TrainResult, train_model
+from pipeline.training.search import Stack, StackSpec, pretrain_stacks
 
 __all__ = [
     "BadInputError",
     "CheckpointError",
     "DivergenceError",
-    "FinetuneResult",
-    "PretrainConfig",
-    "StackResult",
+    "Stack",
+    "StackSpec",
     "TrainResult",
     "TrainingError",
-    "finetune",
-    "pretrain_stack",
+    "Trial",
+    "halving_search",
+    "pretrain_stacks",
     "train_model",
 ]

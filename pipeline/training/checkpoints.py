@@ -60,7 +60,10 @@ def save_checkpoint(path: str | os.PathLike, state: dict) -> None:
     save_torch({"format": CHECKPOINT_FORMAT, **state}, path)
 
 
-def load_checkpoint(path: str | os.PathLike, expected_hash: str) -> dict | None:
+RUN_KEYS = ("epoch", "history", "model", "generator")  # what run_epochs saves
+
+
+def load_checkpoint(path: str | os.PathLike, expected_hash: str, required: tuple[str, ...] = RUN_KEYS) -> dict | None:
     """The checkpoint at `path` if it exists and was written for `expected_hash`, else None.
 
     A file that exists but cannot be read raises `CheckpointError`; one written for another
@@ -75,7 +78,7 @@ def load_checkpoint(path: str | os.PathLike, expected_hash: str) -> dict | None:
         raise CheckpointError(path, f"{type(exc).__name__}: {exc}") from exc
     if not isinstance(state, dict):
         raise CheckpointError(path, f"expected a dict, found {type(state).__name__}")
-    missing = {"format", "config_hash", "epoch", "history", "model", "generator"} - set(state)
+    missing = {"format", "config_hash", *required} - set(state)
     if missing:
         raise CheckpointError(path, f"missing entries {sorted(missing)}")
     if state["format"] != CHECKPOINT_FORMAT:

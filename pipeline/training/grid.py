@@ -1,31 +1,29 @@
-"""The pretraining candidates of a Vincent 2008 model entry: which stack, which grid points, their names."""
+"""The grids of params.yaml as candidates: a stack's pretraining specs, the lockstep group size."""
 
 from __future__ import annotations
 
 import itertools
-from typing import Any
 
-from pipeline.params import ModelSpec, VincentParams
+import torch
+
+from pipeline.params import VincentParams
+from pipeline.training.search import StackSpec
 
 INPUT_DIM = 784
+GPU_GROUP = 16  # candidates per lockstep group on CUDA when vincent.pretrain.group_size is 0
 
 
-def stack_kind(spec: ModelSpec) -> str:
-    """'rbm' for DBNs, 'ae' for a plain autoencoder stack (SAA), 'dae' for a denoising one (SdA)."""
-    if spec.kind == "rbm":
-        return "rbm"
-    return "dae" if spec.noise > 0 else "ae"
-
-
-def pretrain_grid(v: VincentParams, spec: ModelSpec) -> list[dict[str, Any]]:
-    """Every pretraining candidate of a model: hidden size x learning rate x epochs."""
-    p = v.pretrain
-    lrs, epochs = (p.rbm_lr, p.rbm_epochs) if spec.kind == "rbm" else (p.ae_lr, p.ae_epochs)
+def stack_specs(v: VincentParams, stack: str) -> list[StackSpec]:
+    """Every pretraining candidate of vincent.stacks[stack]: hidden x lr x noise x epochs, in a fixed order."""
+    s = v.stacks[stack]
     return [
-        {"hidden": h, "lr": lr, "epochs": e, "batch_size": p.batch_size}
-        for h, lr, e in itertools.product(p.hidden, lrs, epochs)
+        StackSpec(s.kind, h, lr, e, nu)
+        for h, lr, nu, e in itertools.product(v.pretrain.hidden, s.lr, s.noise, s.epochs)
     ]
 
 
-def candidate_name(hparams: dict[str, Any]) -> str:
-    return "h{hidden}-lr{lr:g}-e{epochs}".format(**hparams)
+def group_size(v: VincentParams, device: torch.device) -> int:
+    """vincent.pretrain.group_size, or for 0: 16 on CUDA, 1 on a CPU (where lockstep groups do not pay)."""
+    if v.pretrain.group_size:
+        return v.pretrain.group_size
+    return GPU_GROUP if device.type == "cuda" else 1

@@ -50,18 +50,19 @@ def check_input(
     if unit_interval:
         lo, hi = float(x.min()), float(x.max())
         if lo < 0.0 or hi > 1.0:
-            raise BadInputError(
-                f"cross-entropy needs inputs in [0, 1], got values in [{lo:.4g}, {hi:.4g}]", **ctx
-            )
+            raise BadInputError(f"cross-entropy needs inputs in [0, 1], got values in [{lo:.4g}, {hi:.4g}]", **ctx)
+
+
+def check_labels(y: torch.Tensor, n: int, n_classes: int, *, model: str) -> None:
+    if y.dtype != torch.int64 or y.shape != (n,):
+        raise BadInputError(f"labels must be int64 of shape ({n},), got {y.dtype} {tuple(y.shape)}", model=model)
+    if n and (int(y.min()) < 0 or int(y.max()) >= n_classes):
+        raise BadInputError(f"labels must lie in [0, {n_classes}), got [{int(y.min())}, {int(y.max())}]", model=model)
 
 
 def _check_finite(module: nn.Module, metrics: dict[str, float], *, name: str, layer: int | None, epoch: int):
     bad = [k for k, v in metrics.items() if not math.isfinite(v)]
-    bad += [
-        k
-        for k, t in module.state_dict().items()
-        if t.is_floating_point() and not bool(torch.isfinite(t).all())
-    ]
+    bad += [k for k, t in module.state_dict().items() if t.is_floating_point() and not bool(torch.isfinite(t).all())]
     if bad:
         shown = {k: metrics[k] for k in bad if k in metrics}
         raise DivergenceError(
@@ -99,9 +100,7 @@ def run_epochs(
     if checkpoint_path is not None:
         state = load_checkpoint(checkpoint_path, config_hash)
         if state is not None and int(state["epoch"]) > epochs:  # trained past what is asked for now
-            warnings.warn(
-                f"checkpoint {checkpoint_path} is past epoch {epochs}; starting afresh", stacklevel=2
-            )
+            warnings.warn(f"checkpoint {checkpoint_path} is past epoch {epochs}; starting afresh", stacklevel=2)
             state = None
         if state is not None:
             try:

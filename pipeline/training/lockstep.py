@@ -1,0 +1,248 @@
+"""K same-shaped candidates trained in lockstep: every matmul is one batched product over the candidates.
+
+A search over learning rates and noise levels trains many networks of one shape on the same minibatches.
+Stacking their weights as (K, out, in) tensors turns K small matrix products into one `bmm`: on a GPU,
+K candidates then cost little more than one; on a CPU they cost about K times one (measured in
+benchmarks/), so the stages group candidates on CUDA and run groups of one on CPU. Every candidate has
+its own learning rate (and, for autoencoders, its own masking level); the minibatch order is shared.
+
+    TiedAEGroup   tied sigmoid (denoising) autoencoders, cross-entropy, plain SGD, closed-form gradient
+    RBMGroup      Bernoulli RBMs trained by CD-1
+    MLPGroup      sigmoid MLPs with a softmax output, SGD on the mean cross-entropy, closed-form backward
+
+The closed-form steps are tested against autograd (and the RBM step against `RBM.cd_step`'s update). Each group is an nn.Module whose state is its weights, so the epoch
+loop (`run_epochs`) checkpoints and resumes it like any model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def _per_candidate(values: Sequence[float] | torch.Tensor, k: int, device: torch.device) -> torch.Tensor:
+    t = torch.as_tensor(values, dtype=torch.float32, device=device).reshape(-1)
+    if t.numel() != k:
+        raise ValueError(f"need one value per candidate ({k}), got {t.numel()}")
+    return t
+
+
+def mask_counts(noise: torch.Tensor, width: int) -> torch.Tensor:
+    """round(nu * d) components destroyed per example, per candidate (Vincent 2008's fixed count)."""
+    return torch.round(noise * width).long()
+
+
+def masking_group(x: torch.Tensor, counts: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """x (K or 1, m, d) -> (K, m, d) with exactly counts[k] random components of each row zeroed.
+
+    Candidates with count 0 get x unchanged. One uniform draw per component ranks the components;
+    the counts[k] lowest ranks are destroyed (uniform over subsets of that size)."""
+    k, (_, m, d) = counts.numel(), x.shape
+    x = x.expand(k, m, d)
+    if int(counts.max()) == 0:
+        return x
+    scores = torch.rand(k, m, d, generator=generator, device=x.device)
+    ranks = scores.argsort(dim=-1).argsort(dim=-1)
+    return x.masked_fill(ranks < counts.view(k, 1, 1), 0.0)
+
+
+class TiedAEGroup(nn.Module):
+    """K tied sigmoid autoencoders d -> h with cross-entropy, trained by SGD with a closed-form gradient.
+
+    For candidate k, clean batch x (m, d) and its corrupted copy x~:
+        H = sigmoid(x~ W^T + b),   A = H W + c,   loss = sum BCE_with_logits(A, x) / m
+        dA = (sigmoid(A) - x) / m,   dZ = (dA W^T) * H * (1 - H)
+        dW = H^T dA + dZ^T x~,   db = sum_n dZ,   dc = sum_n dA
+    The learning rate is folded into dA (dZ is linear in it), so the updates are two in-place baddbmm.
+    """
+
+    def __init__(self, w0: torch.Tensor, lr: Sequence[float], noise: Sequence[float]):
+        super().__init__()
+        h, d = w0.shape
+        k = len(lr)
+        self.register_buffer("weight", w0.detach().float().expand(k, h, d).clone())
+        self.register_buffer("hidden_bias", torch.zeros(k, h, device=w0.device))
+        self.register_buffer("visible_bias", torch.zeros(k, d, device=w0.device))
+        self.lr = _per_candidate(lr, k, w0.device)
+        self.noise = _per_candidate(noise, k, w0.device)
+        self.counts = mask_counts(self.noise, d)
+
+    @property
+    def size(self) -> int:
+        return self.weight.shape[0]
+
+    def corrupt(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        return masking_group(x, self.counts, generator)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """(K or 1, n, d) -> (K, n, h) codes."""
+        return torch.baddbmm(self.hidden_bias.unsqueeze(1), x.expand(self.size, -1, -1), self.weight.mT).sigmoid_()
+
+    def logits(self, x_in: torch.Tensor) -> torch.Tensor:
+        return torch.baddbmm(self.visible_bias.unsqueeze(1), self.encode(x_in), self.weight)
+
+    @torch.no_grad()
+    def loss(self, x_in: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """(K,) reconstruction cross-entropy of x from x_in, summed over pixels, mean over examples."""
+        a = self.logits(x_in)
+        bce = F.binary_cross_entropy_with_logits(a, x.expand_as(a), reduction="none")
+        return bce.sum((1, 2)) / x.shape[-2]
+
+    @torch.no_grad()
+    def step(self, x: torch.Tensor, x_in: torch.Tensor) -> torch.Tensor:
+        """One SGD step on clean x (K or 1, m, d) from corrupted x_in (K, m, d); returns the (K,) loss before it."""
+        m = x.shape[-2]
+        w = self.weight
+        hid = self.encode(x_in)
+        a = torch.baddbmm(self.visible_bias.unsqueeze(1), hid, w)
+        loss = (F.softplus(a) - a * x).sum((1, 2)) / m
+        da = a.sigmoid_().sub_(x).mul_((self.lr / m).view(-1, 1, 1))
+        dz = torch.bmm(da, w.mT).mul_(hid).mul_(1 - hid)
+        w.baddbmm_(hid.mT, da, alpha=-1).baddbmm_(dz.mT, x_in, alpha=-1)
+        self.hidden_bias.sub_(dz.sum(1))
+        self.visible_bias.sub_(da.sum(1))
+        return loss
+
+
+class RBMGroup(nn.Module):
+    """K Bernoulli RBMs v (d) <-> h, trained by CD-1 (the negative visible units sampled, as `RBM.cd_step`)."""
+
+    def __init__(self, w0: torch.Tensor, lr: Sequence[float]):
+        super().__init__()
+        h, d = w0.shape
+        k = len(lr)
+        self.register_buffer("weight", w0.detach().float().expand(k, h, d).clone())
+        self.register_buffer("hidden_bias", torch.zeros(k, h, device=w0.device))
+        self.register_buffer("visible_bias", torch.zeros(k, d, device=w0.device))
+        self.lr = _per_candidate(lr, k, w0.device)
+
+    @property
+    def size(self) -> int:
+        return self.weight.shape[0]
+
+    def encode(self, v: torch.Tensor) -> torch.Tensor:
+        """(K or 1, n, d) -> (K, n, h): P(h = 1 | v)."""
+        return torch.baddbmm(self.hidden_bias.unsqueeze(1), v.expand(self.size, -1, -1), self.weight.mT).sigmoid_()
+
+    def visible_logits(self, h: torch.Tensor) -> torch.Tensor:
+        return torch.baddbmm(self.visible_bias.unsqueeze(1), h, self.weight)
+
+    @torch.no_grad()
+    def loss(self, v: torch.Tensor) -> torch.Tensor:
+        """(K,) mean-field reconstruction cross-entropy (v -> P(h|v) -> logits of P(v|h))."""
+        a = self.visible_logits(self.encode(v))
+        return F.binary_cross_entropy_with_logits(a, v.expand_as(a), reduction="none").sum((1, 2)) / v.shape[-2]
+
+    @torch.no_grad()
+    def step(self, v: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """One CD-1 update on v (K or 1, m, d); returns the (K,) cross-entropy of the 1-step reconstruction."""
+        k, m = self.size, v.shape[-2]
+        v = v.expand(k, m, -1)
+        h_pos = self.encode(v)
+        h = (torch.rand(h_pos.shape, generator=generator, device=v.device) < h_pos).float()
+        logits = self.visible_logits(h)
+        p_neg = torch.sigmoid(logits)
+        v_neg = (torch.rand(p_neg.shape, generator=generator, device=v.device) < p_neg).float()
+        h_neg = self.encode(v_neg)
+        loss = (F.softplus(logits) - logits * v).sum((1, 2)) / m
+        scale = (self.lr / m).view(-1, 1, 1)
+        self.weight.baddbmm_(h_pos.mT * scale, v).baddbmm_(h_neg.mT * scale, v_neg, alpha=-1)
+        self.hidden_bias.add_((h_pos.sum(1) - h_neg.sum(1)) * scale.view(-1, 1))
+        self.visible_bias.add_((v.sum(1) - v_neg.sum(1)) * scale.view(-1, 1))
+        return loss
+
+
+class MLPGroup(nn.Module):
+    """K sigmoid MLPs of one shape with a softmax output layer.
+
+    `params[k]` lists candidate k's tensors in `MLPClassifier` order: hidden (W (out, in), b) pairs, then
+    the output layer's W and b. `candidate_params(k)` gives them back (on CPU).
+    """
+
+    def __init__(
+        self, params: Sequence[Sequence[torch.Tensor]], lr: Sequence[float], device: torch.device | str = "cpu"
+    ):
+        super().__init__()
+        shapes = {tuple(tuple(p.shape) for p in ps) for ps in params}
+        if not params or len(shapes) != 1 or len(params[0]) < 2 or len(params[0]) % 2:
+            raise ValueError("MLPGroup needs at least one candidate, all with the same (W, b) layer shapes")
+        stacked = [torch.stack([ps[i] for ps in params]).float().to(device) for i in range(len(params[0]))]
+        self.weights = nn.ParameterList(nn.Parameter(w) for w in stacked[0:-2:2])
+        self.biases = nn.ParameterList(nn.Parameter(b) for b in stacked[1:-2:2])
+        self.out_weight, self.out_bias = nn.Parameter(stacked[-2]), nn.Parameter(stacked[-1])
+        self.lr = _per_candidate(lr, len(params), torch.device(device))
+
+    def candidate_params(self, k: int) -> list[torch.Tensor]:
+        """Candidate k's tensors (hidden W, b pairs, then output W, b), cloned to CPU."""
+        out = []
+        for w, b in zip(self.weights, self.biases, strict=True):
+            out += [w[k].detach().cpu().clone(), b[k].detach().cpu().clone()]
+        return out + [self.out_weight[k].detach().cpu().clone(), self.out_bias[k].detach().cpu().clone()]
+
+    @property
+    def size(self) -> int:
+        return self.out_weight.shape[0]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(m, d) or (K, m, d) -> (K, m, n_classes) logits."""
+        h = x.expand(self.size, *x.shape[-2:])
+        for w, b in zip(self.weights, self.biases, strict=True):
+            h = torch.baddbmm(b.unsqueeze(1), h, w.mT).sigmoid()
+        return torch.baddbmm(self.out_bias.unsqueeze(1), h, self.out_weight.mT)
+
+    @torch.no_grad()
+    def step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One SGD step on the minibatch (closed-form backward); returns the (K,) mean cross-entropy and error before it.
+
+        With h_0 = x, h_l = sigmoid(h_{l-1} W_l^T + b_l) and logits A = h_L V^T + c, the deltas are
+        dA = (softmax(A) - onehot(y)) * lr / m,  dh_L = dA V,  dZ_l = dh_l * h_l (1 - h_l),  dh_{l-1} = dZ_l W_l;
+        each weight is updated (W_l -= dZ_l^T h_{l-1}) right after its delta has been passed down.
+        """
+        k, m = self.size, x.shape[-2]
+        acts = [x.expand(k, m, x.shape[-1])]
+        for w, b in zip(self.weights, self.biases, strict=True):
+            acts.append(torch.baddbmm(b.unsqueeze(1), acts[-1], w.mT).sigmoid_())
+        logits = torch.baddbmm(self.out_bias.unsqueeze(1), acts[-1], self.out_weight.mT)
+        n_classes = logits.shape[-1]
+        losses = F.cross_entropy(logits.reshape(k * m, n_classes), y.repeat(k), reduction="none").view(k, m).mean(1)
+        errors = (logits.argmax(2) != y).float().mean(1)
+        delta = logits.softmax(2)
+        delta[:, torch.arange(m, device=x.device), y] -= 1.0
+        delta.mul_((self.lr / m).view(-1, 1, 1))
+        down = torch.bmm(delta, self.out_weight)
+        self.out_weight.baddbmm_(delta.mT, acts[-1], alpha=-1)
+        self.out_bias.sub_(delta.sum(1))
+        for i in reversed(range(len(self.weights))):
+            h = acts[i + 1]
+            delta = down.mul_(h).mul_(1 - h)
+            if i:
+                down = torch.bmm(delta, self.weights[i])
+            self.weights[i].baddbmm_(delta.mT, acts[i], alpha=-1)
+            self.biases[i].sub_(delta.sum(1))
+        return losses, errors
+
+    @torch.no_grad()
+    def errors(self, x: torch.Tensor, y: torch.Tensor, chunk: int = 2048) -> torch.Tensor:
+        """(K,) error rates on (x, y); (K, n) predictions are never all held at once."""
+        wrong = torch.zeros(self.size, device=x.device)
+        for xb, yb in zip(x.split(chunk), y.split(chunk), strict=True):
+            wrong += (self(xb).argmax(2) != yb).float().sum(1)
+        return wrong / len(x)
+
+    @torch.no_grad()
+    def predictions(self, x: torch.Tensor, chunk: int = 2048) -> torch.Tensor:
+        """(K, n) predicted classes."""
+        return torch.cat([self(xb).argmax(2) for xb in x.split(chunk)], dim=1)
+
+    def keep(self, index: torch.Tensor) -> None:
+        """Keep only the candidates in `index` (successive halving drops the others)."""
+        with torch.no_grad():
+            for plist in (self.weights, self.biases):
+                for i, p in enumerate(plist):
+                    plist[i] = nn.Parameter(p[index].clone())
+            self.out_weight = nn.Parameter(self.out_weight[index].clone())
+            self.out_bias = nn.Parameter(self.out_bias[index].clone())
+        self.lr = self.lr[index]
