@@ -1,32 +1,31 @@
-"""Throughput of the pretraining code: the lean DAE layer against the matmul peak, RBM CD-1 against sklearn.
+"""Throughput of one pretraining candidate: the DAE and RBM layer steps against the matmul peak, the RBM against sklearn.
 
-    python benchmarks/throughput.py [--n 10000] [--repeats 5] [--device auto]
+    python benchmarks/throughput.py [--n 10000] [--repeats 3] [--hidden H] [--batch B] [--device auto] [--threads T]
 
-DAE: one epoch of `pretrain_stack("dae", [784, 1000], ...)` (tied sigmoid, cross-entropy, masking noise
-nu = 0.25, plain SGD, batch 128) on n MNIST images, i.e. the real training code path.  FLOPs counted:
-the five matmuls per minibatch of m rows, 2 * m * d * h each (forward x~ W^T and H W; backward dA W^T,
-H^T dA and dZ^T x~), so 10 * n * d * h per epoch; element-wise work, corruption and the small validation
-pass are not counted but are inside the timed epoch.  The peak is the best float32 torch.mm rate over
-large square products measured in the same run, before, between and after the DAE epochs.
+Each epoch is what `pretrain_stacks` runs per candidate on a CPU (lockstep groups of one), without its
+validation and checkpoints (benchmarks/overhead.py measures those): a permutation of n MNIST digits,
+then per minibatch of vincent.pretrain.batch_size rows (--batch) one step of
+- DAE: `TiedAEGroup` with K = 1, 784 -> vincent.pretrain.hidden[0] (--hidden), masking nu = 0.25 drawn per
+  4096-row chunk; five matmuls of 2 * m * d * h FLOPs per minibatch of m rows (x~ W^T, H W, dA W^T and
+  the two weight updates), so 10 * n * d * h per epoch;
+- RBM: `RBMGroup` with K = 1, CD-1; also five matmuls (P(h|v), the visible logits, P(h|v~) and the two
+  weight updates): 10 * n * d * h per epoch.
+Element-wise work, sampling and masking are inside the timed epoch but not counted. The peak is the best
+float32 torch.mm rate over large square products, measured before, between and after the epochs.
 
-RBM: one epoch of CD-1 through `pretrain_stack("rbm", [784, 1000], ...)` against sklearn's
-`BernoulliRBM(n_components=1000, batch_size=128, n_iter=1)` on the same float32 data with the same
-learning rate (`rbm_speedup_vs_sklearn`); for reference also against sklearn given float64 data.  Both do
-the same five matmuls per minibatch, so no float32 implementation can beat sklearn by more than
-sklearn's epoch time / (10 * n * d * h / peak).
+The RBM epoch is also timed against sklearn's `BernoulliRBM(n_components=h, batch_size=B, n_iter=1)` with
+the same learning rate on the same float32 data (`rbm_speedup_vs_sklearn`), and for reference given float64
+data. sklearn draws the hidden sample with a second P(h|v) product (six matmuls per minibatch, not five).
 
-Epoch times are the best of `--repeats` epochs (the machine may be shared; the 1-minute load average at
-the start is reported).  The last line printed is a JSON object with the results.
+Epoch times are the best of --repeats epochs after a warm-up (the machine may be shared; the 1-minute load
+average at the start is printed). The last line printed is a JSON object with the results.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -35,139 +34,99 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pipeline.training.layerwise import PretrainConfig, pretrain_stack  # noqa: E402
+from benchmarks.common import (  # noqa: E402
+    ROOT,
+    best_time,
+    dae_flops,
+    default_raw_dir,
+    load_average,
+    load_mnist,
+    matmul_peak,
+    rbm_flops,
+)
+from benchmarks.lockstep import dae_epoch, rbm_epoch  # noqa: E402
+from pipeline.params import load_params  # noqa: E402
 from pipeline.utils import get_device  # noqa: E402
 
-D, H, BATCH = 784, 1000, 128
+D = 784
 
 
-def load_mnist(n: int, raw_dir: Path) -> torch.Tensor:
-    """The first n training images as float32 (n, 784) in [0, 1], read by torchvision from a copy."""
-    import torchvision
+def sklearn_rbm_seconds(x: np.ndarray, h: int, batch: int, lr: float, repeats: int, threads: int | None) -> float:
+    """Best wall time of `repeats` one-epoch fits of sklearn's BernoulliRBM (its BLAS on `threads` threads if given)."""
+    from contextlib import nullcontext
 
-    root = Path(tempfile.mkdtemp(prefix="mnist_root_"))
-    try:
-        (root / "MNIST" / "raw").mkdir(parents=True)
-        for f in raw_dir.glob("*-ubyte.gz"):
-            shutil.copy(f, root / "MNIST" / "raw" / f.name)
-        ds = torchvision.datasets.MNIST(root=str(root), train=True, download=True)
-        return ds.data[:n].reshape(n, D).to(torch.float32) / 255.0
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
+    from sklearn.neural_network import BernoulliRBM
+    from threadpoolctl import threadpool_limits
 
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def matmul_peak(device: torch.device, sizes=(2048, 4096), repeats: int = 5) -> float:
-    """Best float32 FLOP/s of torch.mm over square products of the given sizes."""
-    best = 0.0
-    for n in sizes:
-        a = torch.randn(n, n, device=device)
-        b = torch.randn(n, n, device=device)
-        out = torch.empty(n, n, device=device)
-        torch.mm(a, b, out=out)
-        for _ in range(repeats):
-            sync(device)
+    best = float("inf")
+    with threadpool_limits(threads, user_api="blas") if threads else nullcontext():
+        for r in range(repeats):
+            rbm = BernoulliRBM(n_components=h, batch_size=batch, n_iter=1, learning_rate=lr, random_state=r)
             t0 = time.perf_counter()
-            torch.mm(a, b, out=out)
-            sync(device)
-            best = max(best, 2 * n**3 / (time.perf_counter() - t0))
+            rbm.fit(x)
+            best = min(best, time.perf_counter() - t0)
     return best
 
 
-def epoch_seconds(
-    kind: str, x: torch.Tensor, config: PretrainConfig, device: torch.device, peaks: list[float] | None = None
-) -> list[float]:
-    """Wall time of each epoch after the first, from pretrain_stack's own per-epoch callback.
-
-    With `peaks`, a matmul peak sample is taken between epochs (outside the timed spans), so that on a
-    shared machine both are measured under the same conditions.
-    """
-    times: list[float] = []
-    start = [time.perf_counter()]
-
-    def on_epoch(layer, epoch, metrics):
-        sync(device)
-        times.append(time.perf_counter() - start[0])
-        if peaks is not None:
-            peaks.append(matmul_peak(device, sizes=(2048,), repeats=3))
-        start[0] = time.perf_counter()
-
-    pretrain_stack(kind, [D, H], x, x[:256], config, seed=0, on_epoch=on_epoch, progress=False, device=device)
-    return times[1:]  # the first epoch also holds the set-up
-
-
-def sklearn_rbm_seconds(x: np.ndarray, lr: float, repeats: int) -> list[float]:
-    from sklearn.neural_network import BernoulliRBM
-
-    times = []
-    for r in range(repeats):
-        rbm = BernoulliRBM(n_components=H, batch_size=BATCH, n_iter=1, learning_rate=lr, random_state=r)
-        t0 = time.perf_counter()
-        rbm.fit(x)
-        times.append(time.perf_counter() - t0)
-    return times
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=10_000, help="number of MNIST training images")
-    parser.add_argument("--repeats", type=int, default=5, help="timed epochs per measurement (best is kept)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed epochs per measurement (best is kept)")
+    parser.add_argument("--hidden", type=int, default=None, help="hidden units (default: vincent.pretrain.hidden[0])")
+    parser.add_argument("--batch", type=int, default=None, help="minibatch (default: vincent.pretrain.batch_size)")
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--raw-dir", default=os.environ.get("MNIST_RAW_DIR", "/work/shared/data/MNIST/raw"))
-    args = parser.parse_args()
-    device = get_device(args.device)
-    x = load_mnist(args.n, Path(args.raw_dir))
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    threads = torch.get_num_threads()
-    print(f"device={device} threads={threads} n={args.n} batch={BATCH} d={D} h={H} load={load:.2f}")
-
-    peaks = [matmul_peak(device)]
-    dae_config = PretrainConfig(
-        epochs=args.repeats + 1, lr=0.1, batch_size=BATCH, noise_kind="masking", noise_level=0.25
+    parser.add_argument("--params", default=str(ROOT / "params.yaml"))
+    parser.add_argument("--raw-dir", default=default_raw_dir(), help="MNIST raw folder (env MNIST_RAW_DIR)")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch's and sklearn's BLAS threads (default: theirs)"
     )
-    dae_times = epoch_seconds("dae", x, dae_config, device, peaks)
+    parser.add_argument("--no-sklearn", action="store_true", help="skip the scikit-learn comparison")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.backends.cuda.matmul.allow_tf32 = False  # a float32 peak and float32 steps
+    v = load_params(args.params).vincent
+    h = args.hidden or v.pretrain.hidden[0]
+    batch = args.batch or v.pretrain.batch_size
+    rbm_lr = next((s.lr[0] for s in v.stacks.values() if s.kind == "rbm"), 0.1)
+    ae_lr = next((s.lr[0] for s in v.stacks.values() if s.kind == "ae"), 0.1)
+    device = get_device(args.device)
+    x = load_mnist(args.n, args.raw_dir)
+    threads = torch.get_num_threads()
+    load = load_average()
+    print(f"device={device} threads={threads} n={args.n} batch={batch} d={D} h={h} load={load:.2f}")
+
+    xd = x.to(device)
+    peaks = [matmul_peak(device)]
+    dae_seconds = best_time(dae_epoch(xd, 1, h, batch, device, lr=ae_lr, noise=0.25), device, args.repeats)
+    peaks.append(matmul_peak(device))
+    rbm_seconds = best_time(rbm_epoch(xd, 1, h, batch, device, lr=rbm_lr), device, args.repeats)
     peaks.append(matmul_peak(device))
     peak = max(peaks)
-    dae_seconds = min(dae_times)
-    dae_flops = 10 * args.n * D * H
-    dae_rate = dae_flops / dae_seconds
-    print(
-        f"DAE epoch: {[round(t, 3) for t in dae_times]} s, {dae_flops:.3e} FLOP, {dae_rate / 1e9:.1f} GFLOP/s"
-    )
-    print(f"matmul peak: {peak / 1e9:.1f} GFLOP/s -> fraction {dae_rate / peak:.3f}")
-
-    lr = 0.1
-    rbm_config = PretrainConfig(epochs=args.repeats + 1, lr=lr, batch_size=BATCH, cd_k=1)
-    rbm_times = epoch_seconds("rbm", x, rbm_config, device)
-    sk_times = sklearn_rbm_seconds(x.numpy(), lr, args.repeats)
-    # sklearn's other common case: float64 data (e.g. fetch_openml / 255), which it trains in float64
-    sk64_seconds = min(sklearn_rbm_seconds(x.double().numpy(), lr, min(args.repeats, 2)))
-    rbm_seconds, sk_seconds = min(rbm_times), min(sk_times)
-    ours, theirs = [round(t, 3) for t in rbm_times], [round(t, 3) for t in sk_times]
-    print(f"RBM CD-1 epoch: ours {ours} s, sklearn {theirs} s")
-    print(f"RBM speed-up vs sklearn: {sk_seconds / rbm_seconds:.2f}x")
+    dae_fl, rbm_fl = dae_flops(args.n, h), rbm_flops(args.n, h)
+    dae_frac, rbm_frac = dae_fl / dae_seconds / peak, rbm_fl / rbm_seconds / peak
+    print(f"matmul peak (float32): {peak / 1e9:.1f} GFLOP/s (samples {[round(p / 1e9, 1) for p in peaks]})")
+    print(f"DAE epoch: {dae_seconds:.3f} s, {dae_fl / dae_seconds / 1e9:.1f} GFLOP/s = {dae_frac:.3f} of peak")
+    print(f"RBM epoch: {rbm_seconds:.3f} s, {rbm_fl / rbm_seconds / 1e9:.1f} GFLOP/s = {rbm_frac:.3f} of peak")
 
     result = {
-        "device": str(device),
-        "torch_threads": threads,
-        "load_average_1min_at_start": round(load, 2),
-        "n_examples": args.n,
-        "batch_size": BATCH,
-        "dae_epoch_seconds": round(dae_seconds, 4),
-        "dae_flops_per_epoch": dae_flops,
-        "dae_flops_per_second": round(dae_rate),
-        "matmul_peak_flops_per_second": round(peak),
-        "dae_peak_fraction": round(dae_rate / peak, 4),
-        "rbm_epoch_seconds": round(rbm_seconds, 4),
-        "sklearn_rbm_epoch_seconds": round(sk_seconds, 4),
-        "rbm_speedup_vs_sklearn": round(sk_seconds / rbm_seconds, 3),
-        "sklearn_float64_rbm_epoch_seconds": round(sk64_seconds, 4),
-        "rbm_speedup_vs_sklearn_float64": round(sk64_seconds / rbm_seconds, 3),
-    }
+        "device": str(device), "torch_threads": threads, "load_average_1min_at_start": round(load, 2),
+        "n_examples": args.n, "batch_size": batch, "hidden": h, "matmul_peak_flops_per_second": round(peak),
+        "dae_flops_per_epoch": dae_fl, "rbm_flops_per_epoch": rbm_fl, "dae_epoch_seconds": round(dae_seconds, 4), "dae_peak_fraction": round(dae_frac, 4),
+        "rbm_epoch_seconds": round(rbm_seconds, 4), "rbm_peak_fraction": round(rbm_frac, 4),
+    }  # fmt: skip
+    if not args.no_sklearn:
+        xs = x.numpy()
+        sk = sklearn_rbm_seconds(xs, h, batch, rbm_lr, args.repeats, args.threads)
+        # sklearn's other common case: float64 data (e.g. fetch_openml / 255), which it trains in float64
+        sk64 = sklearn_rbm_seconds(xs.astype(np.float64), h, batch, rbm_lr, min(args.repeats, 2), args.threads)
+        print(f"sklearn BernoulliRBM epoch (batch {batch}): float32 {sk:.3f} s, float64 {sk64:.3f} s")
+        print(f"RBM speed-up vs sklearn: {sk / rbm_seconds:.2f}x (float32), {sk64 / rbm_seconds:.2f}x (float64)")
+        result |= {
+            "sklearn_rbm_epoch_seconds": round(sk, 4), "rbm_speedup_vs_sklearn": round(sk / rbm_seconds, 3),
+            "sklearn_float64_rbm_epoch_seconds": round(sk64, 4),
+            "rbm_speedup_vs_sklearn_float64": round(sk64 / rbm_seconds, 3),
+        }  # fmt: skip
     print(json.dumps(result))
 
 

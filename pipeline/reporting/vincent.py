@@ -122,14 +122,17 @@ def mcnemar_rows(chosen: list[dict]) -> list[list[str]]:
     return rows
 
 
-def selection_rows(params: Params, finetuned: dict[str, dict], top: int = 5) -> list[list[str]]:
-    """Per column, the `top` fine-tuning candidates by validation error (the first is the selected one)."""
+def selection_rows(params: Params, finetuned: dict[str, dict], evaluated: dict[str, dict]) -> list[list[str]]:
+    """Per column, the best fine-tuning candidates on validation (the first is the selected one), with the test
+    errors evaluate measured for them once selection was final."""
     rows = []
     for model, f in finetuned.items():
-        ranked = sorted(f["trials"], key=lambda t: t["valid_error"])[:top]
-        for rank, t in enumerate(ranked, start=1):
+        trials = {t["name"]: t for t in f["trials"]}
+        for rank, top in enumerate(evaluated[model]["record"].get("top", []), start=1):
+            t = trials[top["name"]]
             rows.append([params.vincent.models[model].table_name if rank == 1 else "", str(rank), t["name"],
-                         f"{100 * t['valid_error']:.2f}", str(t["best_epoch"]), t["status"]])  # fmt: skip
+                         f"{100 * top['valid_error']:.2f}", f"{100 * top['test_error']:.2f}", str(t["best_epoch"]),
+                         t["status"]])  # fmt: skip
     return rows
 
 
@@ -149,6 +152,7 @@ def markdown(
     params: Params,
     table: pd.DataFrame,
     finetuned: dict[str, dict],
+    evaluated: dict[str, dict],
     probes: list[dict[str, Any]],
     seconds: dict[str, float | None],
     figures: list[str],

@@ -2,7 +2,8 @@
 
     python -m pipeline.stages.evaluate --model sda3 [--params params.yaml]
 
-- The fine-tuned network's test error with its 95% interval 1.96*sqrt(p(1-p)/n).
+- The fine-tuned network's test error with its 95% interval 1.96*sqrt(p(1-p)/n), and the test errors of
+  the next four candidates on validation (saved by finetune), to show how sensitive the selection is.
 - How good each pretrained layer is by itself, before fine-tuning: a logistic-regression probe and
   an rbf SVM on its frozen features (the selected pretraining candidate's), C chosen on validation.
 Writes results/evaluate/<model>.json, the record the report reads.
@@ -43,6 +44,13 @@ def main(params, args: argparse.Namespace) -> None:
         test_error = len(wrong) / len(splits["test"])
         valid_error = mlp.error_rate(splits["valid"].x, splits["valid"].y)
         n_test = len(splits["test"])
+        # Selection is final: the runners-up on validation, tested only now, show how sensitive the result is.
+        top = [{"name": saved["selected"], "valid_error": saved["valid_error"], "test_error": test_error}]
+        for other in saved["runners_up"]:
+            net = MLPClassifier(saved["sizes"])
+            net.load_state_dict(other["state_dict"])
+            top.append({"name": other["name"], "valid_error": other["valid_error"],
+                        "test_error": net.error_rate(splits["test"].x, splits["test"].y)})  # fmt: skip
         log.info("%s (%s): test error %.2f%%", model, saved["selected"], 100 * test_error)
 
         pretrained = torch.load(paths.pretrained_model(spec.stack), weights_only=False)
@@ -78,6 +86,7 @@ def main(params, args: argparse.Namespace) -> None:
                 "pretrain": cand["hparams"],
             },
             "test_wrong": wrong,
+            "top": top,
         }
         write_json(paths.results("evaluate", model), {"record": record, "probes": probes})
         tracking.log_metrics({"test_error": test_error, "valid_error": valid_error, "ci95": record["ci95"]})

@@ -15,6 +15,8 @@ import argparse
 
 from pipeline.cli import log, model_arg, model_stage, run_stage
 
+TOP = 5  # the selected network and the next four on validation are saved; evaluate tests them after selection
+
 
 def main(params, args: argparse.Namespace) -> None:
     import shutil
@@ -58,8 +60,12 @@ def main(params, args: argparse.Namespace) -> None:
         mlp = MLPClassifier(sizes)
         names = [k for k in mlp.state_dict()]  # hidden.i.weight, hidden.i.bias, ..., output.weight, output.bias
         mlp.load_state_dict(dict(zip(names, best.best_params, strict=True)))
+        # The next best on validation, kept so that evaluate can show (after selection) how sensitive the result is.
+        ranked = sorted(trials, key=lambda t: (t.best_error, trials.index(t)))[:TOP]
+        runners_up = [{"name": t.name, "valid_error": t.best_error, "state_dict": dict(zip(names, t.best_params, strict=True))}
+                      for t in ranked[1:]]  # fmt: skip
         saved = {"model": model, "sizes": sizes, "state_dict": mlp.state_dict(), "selected": best.name,
-                 "pretrain_candidate": best.stack}  # fmt: skip
+                 "valid_error": best.best_error, "pretrain_candidate": best.stack, "runners_up": runners_up}  # fmt: skip
         save_torch(saved, paths.finetuned_model(model))
         shutil.rmtree(checkpoint.parent, ignore_errors=True)
         epochs = sum(t.epochs for t in trials)

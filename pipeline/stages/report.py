@@ -82,7 +82,7 @@ def main(params, args: argparse.Namespace) -> None:
                 s: len(np.load(paths.prepared(v.dataset) / f"y_{s}.npy", mmap_mode="r"))
                 for s in ("train", "valid", "test")
             }
-            text = report.markdown(params, table, finetuned, probes, report.stage_seconds(stages), shown, revision, sizes,
+            text = report.markdown(params, table, finetuned, evaluated, probes, report.stage_seconds(stages), shown, revision, sizes,
                                    report.mcnemar_rows(chosen))  # fmt: skip
             tmp.write_text(text)
         headline = {row.model: row.error_pct for row in table.dropna(subset=["error_pct"]).itertuples()}
