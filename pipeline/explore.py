@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> None:
     from pipeline.params import load_params
     from pipeline.training.halving import halving_search
     from pipeline.training.search import StackSpec, pretrain_stacks
-    from pipeline.utils import get_device, write_csv, write_json
+    from pipeline.utils import get_device
 
     params = load_params(args.params)
     e, v = params.explore, params.vincent
@@ -57,7 +57,6 @@ def main(argv: list[str] | None = None) -> None:
     }  # fmt: skip
     rows: list[dict] = []
     best: dict[str, list] = {c: [] for c in COLUMNS}  # per column: the `top` best (trial, row) so far
-    out_csv, out_json = args.out / f"{e.dataset}.csv", args.out / f"{e.dataset}.json"
     start_all = time.perf_counter()
     for hidden in e.hidden:
         for kind in ("ae", "rbm"):
@@ -113,8 +112,7 @@ def main(argv: list[str] | None = None) -> None:
                         t.best_params = None
                 log.info("%s h%d: %d candidates in %.0f s, best %s at %.2f%% validation error", column, hidden,
                          len(trials), seconds, best[column][0][0].name, 100 * best[column][0][0].best_error)  # fmt: skip
-                write_csv(out_csv, rows)
-                write_json(out_json, summary)
+                write_outputs(args.out, e.dataset, rows, summary)
     # Selection is final: only now is the test split read, for each column's `top` candidates.
     from pipeline.training.lockstep import MLPGroup
 
@@ -129,13 +127,25 @@ def main(argv: list[str] | None = None) -> None:
             summary["columns"][column] = {"selected": t.name, "valid_error_pct": row["valid_error_pct"],
                                           "test_error_pct": row["test_error_pct"]}  # fmt: skip
     summary["total_seconds"] = round(time.perf_counter() - start_all, 1)
-    write_csv(out_csv, rows)
-    write_json(out_json, summary)
+    write_outputs(args.out, e.dataset, rows, summary)
     for column, s in summary["columns"].items():
         log.info(
             "%s: %s, validation %.2f%%, test %.2f%%", column, s["selected"], s["valid_error_pct"], s["test_error_pct"]
         )
     log.info("search finished in %.0f s on %s", summary["total_seconds"], summary["device"])
+
+
+def write_outputs(out: Path, dataset: str, rows: list[dict], summary: dict) -> None:
+    """<out>/<dataset>.csv (every candidate), .json (selection, work, timings) and .md (the summary), atomically."""
+    import pandas as pd
+
+    from pipeline.reporting.search import search_markdown
+    from pipeline.utils import atomic_path, write_csv, write_json
+
+    write_csv(out / f"{dataset}.csv", rows)
+    write_json(out / f"{dataset}.json", summary)
+    with atomic_path(out / f"{dataset}.md") as tmp:
+        tmp.write_text(search_markdown(pd.DataFrame(rows), summary))
 
 
 if __name__ == "__main__":

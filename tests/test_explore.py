@@ -1,0 +1,50 @@
+"""The wide search (python -m pipeline.explore) on a tiny synthetic dataset: every candidate is recorded, test errors
+only for the best few of each column, after selection, and the summary files are written."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from pipeline import explore
+
+ROOT = Path(__file__).resolve().parents[1]
+GRID = {"hidden": [12], "ae_lr": [0.05], "noise": [0.0, 0.25], "rbm_lr": [0.05], "epochs": [1, 2],
+        "finetune_lr": [0.1, 0.3], "max_epochs": 3, "patience": 2, "rungs": [1], "eta": 2, "group_size": 2, "top": 2}  # fmt: skip
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "data/prepared/basic"
+    folder.mkdir(parents=True)
+    for split, n in (("train", 120), ("valid", 40), ("test", 60)):
+        y = rng.integers(0, 10, n).astype(np.uint8)
+        x = (rng.random((n, 784)) < 0.1 + 0.05 * y[:, None]).astype(np.uint8) * 255  # learnable: density ~ label
+        np.save(folder / f"x_{split}.npy", x)
+        np.save(folder / f"y_{split}.npy", y)
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["explore"] = {"dataset": "basic", **GRID}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_every_candidate_is_recorded_and_only_the_best_are_tested(project: Path) -> None:
+    explore.main(["--out", "out", "--device", "cpu", "--no-progress"])
+    rows = pd.read_csv(project / "out/basic.csv")
+    per_column = rows.groupby("column").size().to_dict()
+    # autoencoders: 2 epochs x 1 lr per masking level, x 2 fine-tuning rates; RBMs: 2 stacks x 2 rates per depth
+    assert per_column == {"SAA-3": 4, "SdA-3": 4, "DBN-1": 4, "DBN-3": 4}
+    for _, group in rows.groupby("column"):
+        tested = group.dropna(subset=["test_error_pct"]).sort_values("valid_rank")
+        assert list(tested["valid_rank"]) == [1, 2]
+        assert tested["valid_error_pct"].max() <= group.drop(tested.index)["valid_error_pct"].min()
+    summary = (project / "out/basic.json").read_text()
+    assert '"total_seconds"' in summary and '"selected"' in summary
+    text = (project / "out/basic.md").read_text()
+    assert "## SdA-3: 4 candidates" in text and "Interrupted" not in text
