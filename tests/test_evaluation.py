@@ -107,3 +107,17 @@ def test_feature_svm_same_shape_as_linear_probe():
     assert set(out) == {"C", "valid_error", "test_error", "ci95", "n_test", "valid_grid"}
     assert out["C"] == 10.0 and out["test_error"] < 0.02
     assert [row["C"] for row in out["valid_grid"]] == [1e-4, 10.0]
+
+
+def test_mcnemar_counts_the_discordant_examples_and_matches_the_exact_binomial():
+    from scipy.stats import binomtest
+
+    from pipeline.evaluation.rates import mcnemar
+
+    a, b = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10], [9, 10, 11]  # 8 wrong only by a, 1 only by b
+    result = mcnemar(a, b)
+    assert (result["only_a_wrong"], result["only_b_wrong"]) == (8, 1)
+    assert result["p_value"] == pytest.approx(binomtest(8, 9, 0.5).pvalue)
+    assert result["p_value"] < 0.05
+    assert mcnemar(b, a)["p_value"] == pytest.approx(result["p_value"]), "symmetric"
+    assert mcnemar([1, 2], [1, 2]) == {"only_a_wrong": 0, "only_b_wrong": 0, "p_value": 1.0}
