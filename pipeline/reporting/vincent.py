@@ -187,9 +187,11 @@ def markdown(
         *search_lines(params, finetuned),
         "",
         markdown_table(
-            ["column", "rank", "candidate", "valid error %", "best epoch", "status"], selection_rows(params, finetuned)
+            ["column", "rank", "candidate", "valid error %", "test error %", "best epoch", "status"],
+            selection_rows(params, finetuned, evaluated),
         ),
-        "The first row of each column is the network in the table; the test split is read only for it.",
+        "The first row of each column is the network in the table. The test errors of the others were measured",
+        "after selection, to show how much the choice among near-equal candidates matters.",
         "",
         "## Is the ranking real? McNemar's test, SdA-3 against each column",
         "",
