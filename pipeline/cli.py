@@ -12,6 +12,7 @@ import contextlib
 import logging
 import sys
 from collections.abc import Callable, Collection, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipeline.errors import StageError
@@ -40,7 +41,7 @@ def run_stage(
     if extra_args is not None:
         extra_args(parser)
     args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s", datefmt="%H:%M:%S")
+    configure_logging()
 
     from pipeline.data.arrays import DataFileError
     from pipeline.params import ParamsError, load_params
@@ -54,6 +55,21 @@ def run_stage(
     except known as exc:
         print(f"error in stage {name}: {exc}", file=sys.stderr)
         sys.exit(2)
+
+
+def configure_logging() -> None:
+    """One log format for the stages and the tools (`explore`, `seeds`): time, logger, level, message."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s", datefmt="%H:%M:%S")
+
+
+def tool_parser(doc: str | None, out: str) -> argparse.ArgumentParser:
+    """The arguments every tool outside `dvc repro` shares: --params, --out (default `out`), --device, --no-progress."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--out", default=out, type=Path)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--no-progress", action="store_true")
+    return parser
 
 
 def thread_count(env: dict[str, str] | None = None) -> tuple[int, str]:

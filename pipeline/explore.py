@@ -15,23 +15,20 @@ what it finished. Built for a GPU (candidates in lockstep groups); runs anywhere
 
 from __future__ import annotations
 
-import argparse
 import logging
 import time
 from pathlib import Path
+
+from pipeline.cli import configure_logging, tool_parser
 
 log = logging.getLogger("pipeline.explore")
 COLUMNS = {"SAA-3": ("ae", 3), "SdA-3": ("ae", 3), "DBN-1": ("rbm", 1), "DBN-3": ("rbm", 3)}
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--out", default="reports/search", type=Path)
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--no-progress", action="store_true")
+    parser = tool_parser(__doc__, "reports/search")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s", datefmt="%H:%M:%S")
+    configure_logging()
 
     import torch
 

@@ -12,24 +12,21 @@ from results/evaluate) and <out>/<dataset>.md (mean and standard deviation per m
 
 from __future__ import annotations
 
-import argparse
 import logging
 import time
 from pathlib import Path
+
+from pipeline.cli import configure_logging, tool_parser
 
 log = logging.getLogger("pipeline.seeds")
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--params", default="params.yaml")
+    parser = tool_parser(__doc__, "reports/seeds")
     parser.add_argument("--models", nargs="*", help="keys of vincent.models (default: all)")
     parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2])
-    parser.add_argument("--out", default="reports/seeds", type=Path)
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s", datefmt="%H:%M:%S")
+    configure_logging()
 
     import torch
 

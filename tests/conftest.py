@@ -94,3 +94,16 @@ def copy_project(dest: Path) -> Path:
     subprocess.run(["git", "init", "-q"], cwd=dest, check=True)
     subprocess.run(["git", "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-q", "--allow-empty", "-m", "init"], cwd=dest, check=True)
     return dest
+
+
+def tiny_prepared(root: Path, sizes: tuple[tuple[str, int], ...] = (("train", 120), ("valid", 40), ("test", 60))) -> None:
+    """A learnable synthetic `basic` under root/data/prepared (pixel density grows with the label), seeded."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    folder = root / "data/prepared/basic"
+    folder.mkdir(parents=True)
+    for split, n in sizes:
+        y = rng.integers(0, 10, n).astype(np.uint8)
+        np.save(folder / f"x_{split}.npy", (rng.random((n, 784)) < 0.1 + 0.05 * y[:, None]).astype(np.uint8) * 255)
+        np.save(folder / f"y_{split}.npy", y)

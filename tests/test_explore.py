@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 import yaml
 
 from pipeline import explore
+from tests.conftest import tiny_prepared
 
 ROOT = Path(__file__).resolve().parents[1]
 GRID = {"hidden": [12], "ae_lr": [0.05], "noise": [0.0, 0.25], "rbm_lr": [0.05], "epochs": [1, 2],
@@ -19,14 +19,7 @@ GRID = {"hidden": [12], "ae_lr": [0.05], "noise": [0.0, 0.25], "rbm_lr": [0.05],
 
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    rng = np.random.default_rng(0)
-    folder = tmp_path / "data/prepared/basic"
-    folder.mkdir(parents=True)
-    for split, n in (("train", 120), ("valid", 40), ("test", 60)):
-        y = rng.integers(0, 10, n).astype(np.uint8)
-        x = (rng.random((n, 784)) < 0.1 + 0.05 * y[:, None]).astype(np.uint8) * 255  # learnable: density ~ label
-        np.save(folder / f"x_{split}.npy", x)
-        np.save(folder / f"y_{split}.npy", y)
+    tiny_prepared(tmp_path)
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["explore"] = {"dataset": "basic", **GRID}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))

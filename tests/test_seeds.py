@@ -5,25 +5,19 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 import yaml
 
 from pipeline import seeds
+from tests.conftest import tiny_prepared
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    rng = np.random.default_rng(0)
-    folder = tmp_path / "data/prepared/basic"
-    folder.mkdir(parents=True)
-    for split, n in (("train", 120), ("valid", 40), ("test", 60)):
-        y = rng.integers(0, 10, n).astype(np.uint8)
-        np.save(folder / f"x_{split}.npy", (rng.random((n, 784)) < 0.1 + 0.05 * y[:, None]).astype(np.uint8) * 255)
-        np.save(folder / f"y_{split}.npy", y)
+    tiny_prepared(tmp_path)
     params = yaml.safe_load((ROOT / "tests/smoke_params.yaml").read_text())
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     pretrain = {"kind": "ae", "hidden": 12, "lr": 0.05, "epochs": 2, "noise": 0.25}
