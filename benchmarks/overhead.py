@@ -25,10 +25,10 @@ Printed in one run, on n MNIST digits (and a --valid validation set), at the bat
      rule: the first layer is trained once per prefix (kind, hidden, lr, noise) to its largest epoch
      count, every deeper layer once per (prefix, epoch count); from scratch, every candidate trains all its
      layers (and, per model, DBN-1 would train apart from DBN-3); beside it the `work` the last
-     pretrain@<stack> run wrote to results/pretrain/<stack>.json, where there is one;
+     pretrain@basic-<stack> run wrote to results/pretrain/basic/<stack>.json, where there is one;
    - fine-tuning, in candidate-epochs: the most successive halving can train (every candidate to the
      first rung, the best 1/eta to the next, ...; early stopping only lowers it) against every candidate
-     to max_epochs, beside the `work` of results/finetune/<model>.json where there is one.
+     to max_epochs, beside the `work` of results/finetune/basic/<stack>.json where there is one.
 4. The table column's stage times: the last wall time of each stage the report lists (logs/timings/).
 The last line printed is one JSON object with all of it.
 """
@@ -145,12 +145,17 @@ def halving_bound(candidates: int, max_epochs: int, rungs: Sequence[int], eta: i
     return total
 
 
-def recorded_work(stage: str, name: str) -> dict | None:
-    path = ROOT / "results" / stage / f"{name}.json"
+DATASET = "basic"  # the row whose recorded work and stage times are shown
+
+
+def recorded_work(stage: str, name: str, model: str | None = None) -> dict | None:
+    """The `work` a stage recorded for the basic row: results/<stage>/basic/<stack>.json (per model for finetune)."""
+    path = ROOT / "results" / stage / DATASET / f"{name}.json"
     if not path.is_file():
         return None
     try:
-        return json.loads(path.read_text()).get("work")
+        record = json.loads(path.read_text())
+        return (record.get(model, {}) if model else record).get("work")
     except (OSError, ValueError):
         return None
 
@@ -188,7 +193,7 @@ def sharing(v) -> dict:
     for name, m in v.models.items():
         n = len(stack_specs(v, m.stack)) * len(f.lr)
         bound, without = halving_bound(n, f.max_epochs, f.rungs, f.eta), n * f.max_epochs
-        rec = recorded_work("finetune", name)
+        rec = recorded_work("finetune", m.stack, name)
         last = (
             "not measured"
             if rec is None
@@ -211,11 +216,10 @@ def sharing(v) -> dict:
 
 
 def column_stages(v) -> list[str]:
-    """The stages the Vincent report's time table lists (pipeline/stages/report.py)."""
-    source = "prepare" if v.dataset in ("basic", "full") else f"benchmark@{v.dataset}"
-    return [source, f"corrupt@{v.dataset}", "evaluate_svm@rbf", "evaluate_svm@poly", "filters",
-            *(f"pretrain@{s}" for s in v.stacks),
-            *(f"{stage}@{m}" for m in v.models for stage in ("finetune", "evaluate"))]  # fmt: skip
+    """The stages of the basic row (as its report's time table lists them, pipeline/stages/report.py)."""
+    d = DATASET
+    return ["prepare", f"evaluate_svm@{d}-rbf", f"evaluate_svm@{d}-poly", "filters",
+            *(f"{stage}@{d}-{s}" for s in v.stacks for stage in ("pretrain", "finetune", "evaluate"))]  # fmt: skip
 
 
 def stage_times(v, folder: Path) -> dict:

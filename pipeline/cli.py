@@ -98,12 +98,14 @@ def set_threads() -> None:
     log.info("using %d thread(s) (%s)", threads, why)
 
 
-def model_arg(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", required=True, help="a key of vincent.models in params.yaml")
-
-
-def stack_arg(parser: argparse.ArgumentParser) -> None:
+def row_args(parser: argparse.ArgumentParser) -> None:
+    """The Vincent stages' matrix: `--dataset` (a row of the table) and `--stack` (a pretraining stack)."""
+    parser.add_argument("--dataset", required=True, help="an entry of vincent.datasets in params.yaml")
     parser.add_argument("--stack", required=True, help="a key of vincent.stacks in params.yaml")
+
+
+def dataset_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dataset", required=True, help="an entry of vincent.datasets in params.yaml")
 
 
 def check_choice(flag: str, value: str, key: str, choices: Collection[str]) -> None:
@@ -112,18 +114,21 @@ def check_choice(flag: str, value: str, key: str, choices: Collection[str]) -> N
         raise StageError(f"{flag} {value!r} is not in {key}; expected one of {sorted(choices)}")
 
 
-def model_spec(params: Params, model: str) -> ModelSpec:
-    check_choice("--model", model, "vincent.models", params.vincent.models)
-    return params.vincent.models[model]
-
-
 @contextlib.contextmanager
-def model_stage(stage: str, params: Params, model: str, settings: dict[str, Any]) -> Iterator[ModelSpec]:
-    """The opening of the per-model Vincent stages (pretrain, finetune, evaluate): check `--model` and run the
-    body inside the stage's MLflow run, with the model's spec and the stage's `settings` logged as params."""
+def row_stage(
+    stage: str, params: Params, args: argparse.Namespace, settings: dict[str, Any]
+) -> Iterator[dict[str, ModelSpec]]:
+    """The opening of the Vincent stages per (dataset, stack) (pretrain, finetune, evaluate): check the arguments and
+    run the body inside the stage's MLflow run, with the stack's spec and the stage's `settings` logged as params.
+    Yields the models built on the stack."""
     from pipeline import tracking
 
-    spec = model_spec(params, model)
-    logged = {"model": model, "spec": spec.model_dump(), "dataset": params.vincent.dataset, **settings}
-    with tracking.stage_run(stage, params.tracking.experiment, logged, run_name=f"{stage} {model}"):
-        yield spec
+    v = params.vincent
+    check_choice("--dataset", args.dataset, "vincent.datasets", v.datasets)
+    check_choice("--stack", args.stack, "vincent.stacks", v.stacks)
+    models = v.models_of(args.stack)
+    logged = {"dataset": args.dataset, "stack": args.stack, "spec": v.stacks[args.stack].model_dump(),
+              "models": {k: m.model_dump() for k, m in models.items()}, **settings}  # fmt: skip
+    run_name = f"{stage} {args.dataset} {args.stack}"
+    with tracking.stage_run(stage, params.tracking.experiment, logged, run_name=run_name):
+        yield models

@@ -39,32 +39,53 @@ def dataset_figure(dataset: str) -> Path:
     return Path(f"reports/figures/datasets/{dataset}.png")
 
 
-# The Vincent 2008 table: one file per stage and model entry of vincent.models.
-def pretrained_model(model: str) -> Path:
-    return Path(f"models/pretrain/{model}.pt")
+# The Vincent 2008 table: one row per dataset of vincent.datasets. Per (dataset, stack of vincent.stacks) one
+# pretraining file; fine-tuning and evaluation handle every model of vincent.models built on that stack.
+def pretrained_model(dataset: str, stack: str) -> Path:
+    return Path(f"models/pretrain/{dataset}/{stack}.pt")
 
 
-def finetuned_model(model: str) -> Path:
-    return Path(f"models/finetune/{model}.pt")
+def finetuned_model(dataset: str, model: str, stack: str) -> Path:
+    """One fine-tuned network; the stage finetune@<dataset>-<stack> writes the folder of its stack's models."""
+    return Path(f"models/finetune/{dataset}/{stack}/{model}.pt")
 
 
-def checkpoint_dir(stage: str, model: str) -> Path:
-    return Path(f"models/checkpoints/{stage}/{model}")
+def checkpoint_dir(stage: str, dataset: str, name: str) -> Path:
+    return Path(f"models/checkpoints/{stage}/{dataset}/{name}")
 
 
 def results(stage: str, name: str) -> Path:
-    """The details a stage writes for one model or kernel, e.g. results/finetune/sda3_nu25.json."""
+    """The details a stage writes, e.g. results/finetune/basic/sda.json or results/benchmark/rect.json."""
     return Path(f"results/{stage}/{name}.json")
 
 
 def plot_data(stage: str, name: str) -> Path:
-    """Per-epoch curves of one model as CSV, e.g. plots/finetune/sda3_nu25.csv."""
+    """Per-epoch curves as CSV, e.g. plots/finetune/basic/sda/sda3.csv."""
     return Path(f"plots/{stage}/{name}.csv")
 
 
 def vincent_metrics(dataset: str) -> Path:
     """The table's test error % per model on one dataset: the headline DVC metric."""
     return Path(f"metrics/vincent/{dataset}.json")
+
+
+def vincent_row(dataset: str) -> Path:
+    """One row of the table (CSV: dataset, model, error_pct, ci95_pct, paper's...), written by report@<dataset>."""
+    return Path(f"results/report/{dataset}.csv")
+
+
+def vincent_row_report(dataset: str) -> Path:
+    """The row's own report: selection, McNemar's tests, probes, figures, stage times."""
+    return Path(f"reports/vincent/{dataset}.md")
+
+
+def vincent_row_figure(dataset: str, name: str) -> Path:
+    return Path(f"reports/figures/vincent/{dataset}/{name}.png")
+
+
+def dataset_examples(dataset: str) -> Path:
+    """Ten examples per class of any dataset of the table (prepare writes basic's, benchmark@<d> the others')."""
+    return Path("reports/figures/prepare_samples.png") if dataset == "basic" else dataset_figure(dataset)
 
 
 # The autoencoder zoo: one file of each kind per entry of zoo.variants.

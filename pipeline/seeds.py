@@ -1,9 +1,9 @@
 """Each column's selected configuration retrained with other seeds: how much of the table is the seed?
 
-    python -m pipeline.seeds [--models sda3 dbn3] [--seeds 1 2] [--out reports/seeds] [--device auto]
+    python -m pipeline.seeds [--dataset basic] [--models sda3 dbn3] [--seeds 1 2] [--out reports/seeds] [--device auto]
 
 For each model, the pretraining candidate and fine-tuning rate that the committed run selected
-(results/finetune/<model>.json) are trained again from scratch with each seed (initial weights,
+(results/finetune/<dataset>/<stack>.json) are trained again from scratch with each seed (initial weights,
 minibatch order, corruption, Gibbs sampling), fine-tuned with the same early stopping on validation,
 and tested once. Writes <out>/<dataset>.csv (one row per model and seed; the committed run's own seed
 from results/evaluate) and <out>/<dataset>.md (mean and standard deviation per model). Outside
@@ -23,6 +23,7 @@ log = logging.getLogger("pipeline.seeds")
 
 def main(argv: list[str] | None = None) -> None:
     parser = tool_parser(__doc__, "reports/seeds")
+    parser.add_argument("--dataset", default="basic", help="a row of the table (an entry of vincent.datasets)")
     parser.add_argument("--models", nargs="*", help="keys of vincent.models (default: all)")
     parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2])
     args = parser.parse_args(argv)
@@ -43,15 +44,15 @@ def main(argv: list[str] | None = None) -> None:
     v = params.vincent
     device = get_device(args.device)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
-    splits = load_splits(paths.prepared(v.dataset), device)
+    splits = load_splits(paths.prepared(args.dataset), device)
     train, valid, test = splits["train"], splits["valid"], splits["test"]
     rows: list[dict] = []
     for model in args.models or list(v.models):
         spec, f = v.models[model], v.finetune
-        finetuned = read_json(paths.results("finetune", model))
+        finetuned = read_json(paths.results("finetune", f"{args.dataset}/{spec.stack}"))[model]
         selected = next(t for t in finetuned["trials"] if t["name"] == finetuned["selected"])
         stack = StackSpec(**selected["pretrain"])
-        record = read_json(paths.results("evaluate", model))["record"]
+        record = read_json(paths.results("evaluate", f"{args.dataset}/{spec.stack}"))[model]["record"]
         rows.append({"model": spec.table_name, "entry": model, "candidate": selected["name"], "seed": params.seed,
                      "device": "committed run (cpu)", "valid_error_pct": 100 * record["valid_error"],
                      "test_error_pct": 100 * record["test_error"], "seconds": ""})  # fmt: skip
@@ -74,7 +75,7 @@ def main(argv: list[str] | None = None) -> None:
                          "seconds": round(seconds, 1)})  # fmt: skip
             log.info("%s seed %d: validation %.2f%%, test %.2f%% (%.0f s)", model, seed, 100 * trial.best_error,
                      100 * test_error, seconds)  # fmt: skip
-            write_outputs(args.out, v.dataset, rows)
+            write_outputs(args.out, args.dataset, rows)
 
 
 def write_outputs(out: Path, dataset: str, rows: list[dict]) -> None:

@@ -285,3 +285,13 @@ def log_splits(splits: Mapping[str, Any], dataset: str) -> None:
     for split, data in splits.items():
         context = {"train": "training", "valid": "validation", "test": "testing"}.get(split, split)
         log_dataset(data.x.numpy(), data.y.numpy(), f"{dataset}/{split}", paths.prepared(dataset), context)
+
+
+def log_to_parent(run_id: str, artifacts: list[str | Path], metrics: Mapping[str, float], artifact_path: str = "report") -> None:
+    """Log artifacts and metrics to the parent (pipeline) run of the stage run `run_id`, where there is one."""
+    if parent := mlflow.get_run(run_id).data.tags.get("mlflow.parentRunId"):
+        client = MlflowClient()
+        for path in artifacts:
+            client.log_artifact(parent, str(path), artifact_path)
+        for key, value in metrics.items():
+            client.log_metric(parent, metric_key(key), float(value))

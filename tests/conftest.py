@@ -85,7 +85,7 @@ def copy_project(dest: Path) -> Path:
     files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
     for rel in files:
         src = ROOT / rel
-        generated = rel.startswith(("metrics/", "results/", "plots/", "reports/figures/", "reports/vincent2008", "reports/zoo")) or rel == "dvc.lock"
+        generated = rel.startswith(("metrics/", "results/", "plots/", "reports/figures/", "reports/vincent", "reports/zoo")) or rel == "dvc.lock"
         if not src.is_file() or generated:
             continue
         target = dest / rel

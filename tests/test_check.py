@@ -21,30 +21,35 @@ def gate(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_committed_full_run_report_passes_the_gate() -> None:
-    allowed = load_params(ROOT / "params.yaml").check.allowed_excess_pct
-    assert set(allowed) == {"SVM_rbf", "SVM_poly", "DBN-1", "SAA-3", "DBN-3", "SdA-3"}
+    check = load_params(ROOT / "params.yaml").check
+    assert set(check.allowed_excess_pct) == {"SVM_rbf", "SVM_poly", "DBN-1", "SAA-3", "DBN-3", "SdA-3"}
     table = read_report(REPORT)
     assert table["error_pct"].notna().all()
-    assert against_paper(table, allowed) == []
+    assert against_paper(table, check.allowed_excess_pct, check.row_allowed_excess_pct) == []
     result = gate()
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "OK: all 6 results" in result.stdout
+    assert f"OK: all {len(table)} results" in result.stdout
 
 
 def test_gate_fails_on_a_doctored_report_with_a_table_of_breaches(tmp_path: Path) -> None:
     table = read_report(REPORT)
     doctored = table.copy()
-    sda = doctored["model"] == "SdA-3"
+    row = doctored["dataset"] == doctored["dataset"].iloc[0]
+    sda = row & (doctored["model"] == "SdA-3")
     doctored.loc[sda, "error_pct"] = doctored.loc[sda, "paper_error_pct"] + 1.5
-    doctored.loc[doctored["model"] == "DBN-1", "error_pct"] = float("nan")
+    doctored.loc[row & (doctored["model"] == "DBN-1"), "error_pct"] = float("nan")
     path = tmp_path / "doctored.csv"
     doctored.to_csv(path, index=False)
     result = gate("--report", str(path))
     assert result.returncode == 1
-    assert "FAIL: 2 of 6 results" in result.stdout
-    lines = {line.split("|")[2].strip(): line for line in result.stdout.splitlines() if line.startswith("| basic")}
+    assert f"FAIL: 2 of {len(table)} results" in result.stdout
+    dataset = doctored["dataset"].iloc[0]
+    lines = {
+        line.split("|")[2].strip(): line for line in result.stdout.splitlines() if line.startswith(f"| {dataset} ")
+    }
     assert set(lines) == {"SdA-3", "DBN-1"}
-    allowed = load_params(ROOT / "params.yaml").check.allowed_excess_pct["SdA-3"]
+    check = load_params(ROOT / "params.yaml").check
+    allowed = check.row_allowed_excess_pct.get(dataset, {}).get("SdA-3", check.allowed_excess_pct["SdA-3"])
     assert f"+{1.5 - allowed:.2f}" in lines["SdA-3"]
 
 
@@ -63,12 +68,39 @@ def test_bad_input_to_the_gate_is_a_clear_error(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("status", "expected"),
     [
-        ({"prepare": [{"changed deps": {"data/raw": "deleted"}}, {"changed outs": {"data/prepared/basic": "not in cache"}}]}, {}),
-        ({"report": [{"changed deps": {"pipeline/report.py": "modified"}}]}, {"report": ["pipeline/report.py modified"]}),
-        ({"pretrain@saa3": [{"changed deps": {"params.yaml": {"vincent.pretrain": "modified"}}}]},
-         {"pretrain@saa3": ["param vincent.pretrain modified"]}),
+        (
+            {
+                "prepare": [
+                    {"changed deps": {"data/raw": "deleted"}},
+                    {"changed outs": {"data/prepared/basic": "not in cache"}},
+                ]
+            },
+            {},
+        ),
+        (
+            {"report": [{"changed deps": {"pipeline/report.py": "modified"}}]},
+            {"report": ["pipeline/report.py modified"]},
+        ),
+        (
+            {"pretrain@saa3": [{"changed deps": {"params.yaml": {"vincent.pretrain": "modified"}}}]},
+            {"pretrain@saa3": ["param vincent.pretrain modified"]},
+        ),
         ({"filters": [{"changed command": True}]}, {"filters": ["command changed"]}),
     ],
 )
 def test_stale_stages_ignore_missing_data_and_name_changed_code_and_params(status: dict, expected: dict) -> None:
     assert stale_stages(status) == expected
+
+
+def test_a_row_may_have_its_own_allowance_and_rows_not_run_are_named() -> None:
+    table = pd.DataFrame({"dataset": ["basic", "rect"], "model": ["SdA-3", "SdA-3"], "error_pct": [3.0, 3.0],
+                          "paper_error_pct": [2.8, 2.0]})  # fmt: skip
+    breaches = against_paper(table, {"SdA-3": 0.5})
+    assert [(b.dataset, round(b.excess, 2)) for b in breaches] == [("rect", 0.5)]
+    assert against_paper(table, {"SdA-3": 0.5}, {"rect": {"SdA-3": 1.0}}) == []
+    result = gate()
+    done = set(read_report(REPORT)["dataset"])
+    pending = [d for d in load_params(ROOT / "params.yaml").vincent.datasets if d not in done]
+    assert (f"not in {REPORT.relative_to(ROOT)} yet (not gated): {', '.join(pending)}" in result.stdout) == bool(
+        pending
+    )

@@ -75,7 +75,10 @@ def test_stage_stops_before_any_work_on_bad_params(tmp_path: Path, stage: str) -
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     result = subprocess.run(
         [sys.executable, "-m", f"pipeline.stages.{stage}", *(["--dataset", "basic"] if stage == "corrupt" else [])],
-        cwd=tmp_path, capture_output=True, text=True, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
     )
     assert result.returncode == 2
     assert "corrupt.masking.1 = 1.7" in result.stderr
@@ -98,11 +101,22 @@ def test_every_param_a_stage_declares_is_in_the_params_file(params_file: str) ->
                 node = node[part]
 
 
-def test_a_benchmark_row_must_be_made_and_corrupted_before_the_table_reads_it() -> None:
-    with pytest.raises(ParamsError, match=r"corrupt.datasets: \['rect'\] must be made first.*benchmarks.datasets"):
-        parse_params({"vincent": {"dataset": "rect"}, "corrupt": {"datasets": ["rect"]}})
-    with pytest.raises(ParamsError, match=r"'rect' must be in corrupt.datasets"):
-        parse_params({"vincent": {"dataset": "rect"}, "benchmarks": {"datasets": {"rect": {}}}})
-    ok = parse_params({"vincent": {"dataset": "rect"}, "corrupt": {"datasets": ["rect"]},
+def test_every_row_of_the_table_must_be_made_and_listed_once() -> None:
+    with pytest.raises(ParamsError, match=r"vincent.datasets: \['rect'\] must be made first.*benchmarks.datasets"):
+        parse_params({"vincent": {"datasets": ["basic", "rect"]}})
+    with pytest.raises(ParamsError, match=r"vincent.datasets = \['basic', 'basic'\]: a dataset is listed twice"):
+        parse_params({"vincent": {"datasets": ["basic", "basic"]}})
+    ok = parse_params({"vincent": {"datasets": ["basic", "rect"]},
                        "benchmarks": {"datasets": {"rect": {"source": "generated"}}}})  # fmt: skip
-    assert ok.vincent.dataset == "rect"
+    assert ok.vincent.datasets == ["basic", "rect"]
+
+
+def test_a_stack_no_model_uses_is_an_error_and_models_of_groups_the_columns() -> None:
+    stacks = {"dbn": {"kind": "rbm", "layers": 3, "lr": [0.1], "epochs": [5]},
+              "saa": {"kind": "ae", "layers": 3, "lr": [0.1], "epochs": [5]}}  # fmt: skip
+    models = {"dbn1": {"stack": "dbn", "layers": 1, "table_name": "DBN-1"},
+              "dbn3": {"stack": "dbn", "layers": 3, "table_name": "DBN-3"}}  # fmt: skip
+    with pytest.raises(ParamsError, match=r"vincent.stacks \['saa'\]: no entry of vincent.models"):
+        parse_params({"vincent": {"stacks": stacks, "models": models}})
+    ok = parse_params({"vincent": {"stacks": {"dbn": stacks["dbn"]}, "models": models}})
+    assert list(ok.vincent.models_of("dbn")) == ["dbn1", "dbn3"]

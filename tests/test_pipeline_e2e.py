@@ -1,4 +1,4 @@
-"""One end-to-end `dvc repro report` of the Vincent table on the smoke profile, with real MLflow logging.
+"""One end-to-end `dvc repro table` of the Vincent table (two rows) on the smoke profile, with real MLflow logging.
 
 The zoo's stages run in tests/test_zoo_e2e.py, in a project of their own (a parallel test worker).
 """
@@ -19,17 +19,17 @@ from tests.conftest import SMOKE_PARAMS, dvc, smoke_project
 
 ROOT = Path(__file__).resolve().parents[1]
 SMOKE = yaml.safe_load(SMOKE_PARAMS.read_text())
-MODELS = list(SMOKE["vincent"]["models"])
 STACKS = list(SMOKE["vincent"]["stacks"])
+DATASETS = SMOKE["vincent"]["datasets"]
 STAGES = [
     "prepare",
     "corrupt@basic",
     "filters",
-    "report",
-    "evaluate_svm@rbf",
-    "evaluate_svm@poly",
-    *(f"pretrain@{s}" for s in STACKS),
-    *(f"{stage}@{m}" for stage in ("finetune", "evaluate") for m in MODELS),
+    "table",
+    *(f"benchmark@{d}" for d in DATASETS if d != "basic"),
+    *(f"report@{d}" for d in DATASETS),
+    *(f"evaluate_svm@{d}-{k}" for d in DATASETS for k in ("rbf", "poly")),
+    *(f"{stage}@{d}-{s}" for stage in ("pretrain", "finetune", "evaluate") for d in DATASETS for s in STACKS),
 ]
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -38,7 +38,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 @pytest.fixture(scope="module")
 def project(tmp_path_factory, mnist_mirror: Path) -> Path:
     project = smoke_project(tmp_path_factory.mktemp("smoke"), mnist_mirror)
-    dvc(project, "repro", "report")
+    dvc(project, "repro", "table", "corrupt@basic")
     return project
 
 
@@ -54,8 +54,12 @@ def test_outputs_exist(project: Path) -> None:
     assert (project / "reports/figures/prepare_samples.png").stat().st_size > 10_000
     assert (project / "reports/figures/corrupt/basic.png").stat().st_size > 10_000
     assert (project / "dvc.lock").is_file()
-    for name in ("vincent_filters", "vincent_ours_vs_paper", "vincent_probes", "vincent_reconstructions"):
+    for name in ("vincent_filters", "vincent_ours_vs_paper"):
         assert (project / f"reports/figures/{name}.png").stat().st_size > 5_000
+    for d in DATASETS:
+        for name in ("probes", "finetune_curves", "pretrain_curves", "reconstructions"):
+            assert (project / f"reports/figures/vincent/{d}/{name}.png").stat().st_size > 5_000
+        assert "McNemar" in (project / f"reports/vincent/{d}.md").read_text()
 
 
 def test_report_has_every_column_and_the_csv_its_schema(project: Path) -> None:
@@ -69,12 +73,18 @@ def test_report_has_every_column_and_the_csv_its_schema(project: Path) -> None:
         "paper_ci95_pct",
         "delta_pct",
     ]
-    assert list(table["model"]) == ["SVM_rbf", "SVM_poly", "DBN-1", "SAA-3", "DBN-3", "SdA-3"]
-    ran = {"SVM_rbf", "SVM_poly"} | {m["table_name"] for m in SMOKE["vincent"]["models"].values()}
-    assert set(table.dropna(subset=["error_pct"])["model"]) == ran, "a column for every model run, and only those"
+    assert list(table["dataset"].unique()) == DATASETS, "a row per dataset, in params order"
+    for _, row in table.groupby("dataset"):
+        assert list(row["model"]) == ["SVM_rbf", "SVM_poly", "DBN-1", "SAA-3", "DBN-3", "SdA-3"]
+        ran = {"SVM_rbf", "SVM_poly"} | {m["table_name"] for m in SMOKE["vincent"]["models"].values()}
+        assert set(row.dropna(subset=["error_pct"])["model"]) == ran, "a column for every model run, and only those"
     assert (table["delta_pct"] - (table["error_pct"] - table["paper_error_pct"])).abs().max() < 0.011
     markdown = (project / "reports/vincent2008.md").read_text()
-    assert "params hash" in markdown and "| basic |" in markdown
+    assert "| basic |" in markdown and "| rect † |" in markdown, "generated rows are marked as substitutes"
+    assert f"{2 * 4} of {6 * len(DATASETS)} cells filled" in markdown
+    assert "params hash" in (project / "reports/vincent/basic.md").read_text()
+    metrics = yaml.safe_load((project / "metrics/vincent/rect.json").read_text())
+    assert set(metrics) == ran
 
 
 def test_mlflow_has_one_parent_with_a_child_per_stage(project: Path) -> None:
@@ -98,12 +108,14 @@ def test_mlflow_has_one_parent_with_a_child_per_stage(project: Path) -> None:
     assert "figures/basic.png" in artifacts
     # Candidates are nested runs with the same metric keys, so MLflow charts compare them.
     candidates = [r for r in runs if r.data.tags.get("pipeline.role") == "candidate"]
-    pretrain_id = by_stage["pretrain@sda"].info.run_id
+    pretrain_id = by_stage["pretrain@basic-sda"].info.run_id
     stacks = [r for r in candidates if r.data.tags["mlflow.parentRunId"] == pretrain_id]
     assert len(stacks) == 2 and all({f"layer{k}.train_loss" for k in range(3)} <= set(r.data.metrics) for r in stacks)
     layer0 = client.get_metric_history(stacks[0].info.run_id, "layer0.valid_loss")
     assert [m.step for m in layer0] == list(range(1, len(layer0) + 1))
-    trial = next(r for r in candidates if r.data.tags["mlflow.parentRunId"] == by_stage["finetune@sda3"].info.run_id)
+    trial = next(
+        r for r in candidates if r.data.tags["mlflow.parentRunId"] == by_stage["finetune@basic-sda"].info.run_id
+    )
     curve = client.get_metric_history(trial.info.run_id, "valid_error")
     assert [m.step for m in curve] == list(range(1, len(curve) + 1)) and len(curve) >= 2
     assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
@@ -122,7 +134,7 @@ def test_the_fine_tuned_network_is_an_mlflow_model_that_predicts_digits(project:
     mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
     client = MlflowClient()
     runs = client.search_runs(
-        [client.get_experiment_by_name("smoke").experiment_id], "tags.`dvc.stage` = 'finetune@dbn1'"
+        [client.get_experiment_by_name("smoke").experiment_id], "tags.`dvc.stage` = 'finetune@basic-dbn'"
     )
     models = mlflow.search_logged_models(experiment_ids=[runs[0].info.experiment_id], output_format="list")
     model = next(m for m in models if m.source_run_id == runs[0].info.run_id)
@@ -157,7 +169,7 @@ def test_stale_check_names_the_stage_whose_code_changed(project: Path) -> None:
     script.write_text(original + "\n# a change\n")
     try:
         out = stale()
-        assert "STALE REPORT" in out and "report: pipeline/stages/report.py modified" in out
+        assert "STALE REPORT" in out and "report@rect: pipeline/stages/report.py modified" in out
         assert "pretrain@" not in out
     finally:
         script.write_text(original)
@@ -171,13 +183,13 @@ def tracked_outputs(project: Path) -> dict[str, bytes]:
 
 
 def test_second_repro_does_nothing_and_a_corrupt_param_reruns_only_corrupt(project: Path) -> None:
-    again = dvc(project, "repro", "report")
+    again = dvc(project, "repro", "table", "corrupt@basic")
     assert "Running stage" not in again.stdout
     assert "Data and pipelines are up to date" in again.stdout
     params = yaml.safe_load((project / "params.yaml").read_text())
     params["corrupt"]["salt_and_pepper"] = [0.2]
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    changed = dvc(project, "repro", "report")
+    changed = dvc(project, "repro", "table", "corrupt@basic")
     assert changed.stdout.count("Running stage") == 1 and "Running stage 'corrupt@basic'" in changed.stdout
     assert (project / "data/corrupted/basic/salt_and_pepper-0.2/x_test.npy").is_file()
 
@@ -188,7 +200,7 @@ def test_a_forced_rerun_of_the_random_stages_gives_identical_metrics(project: Pa
     (tests/test_resume.py), a zoo variant (tests/test_zoo_e2e.py)."""
     before = tracked_outputs(project)
     # pretrain and finetune of the denoising stack rerun identically in tests/test_resume.py; the RBM stack here
-    stages = ["corrupt@basic", "pretrain@dbn"]
+    stages = ["corrupt@basic", "pretrain@basic-dbn"]
     rerun = dvc(project, "repro", "--force", "--single-item", *stages)
     assert rerun.stdout.count("Running stage") == len(stages)
     after = tracked_outputs(project)
@@ -197,7 +209,7 @@ def test_a_forced_rerun_of_the_random_stages_gives_identical_metrics(project: Pa
 
 
 def test_a_failed_report_leaves_the_previous_one_in_place(project: Path) -> None:
-    """DVC deletes a stage's outputs before running it unless they persist: the report's do."""
+    """DVC deletes a stage's outputs before running it unless they persist: the table's do."""
     report = project / "reports/vincent2008.md"
     before = report.read_bytes()
     params_file = project / "params.yaml"
@@ -209,7 +221,7 @@ def test_a_failed_report_leaves_the_previous_one_in_place(project: Path) -> None
     params_file.write_text(yaml.safe_dump(params, sort_keys=False))
     try:
         env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{project / 'mlflow.db'}"}
-        failed = subprocess.run(["dvc", "repro", "--force", "--single-item", "report"], cwd=project,
+        failed = subprocess.run(["dvc", "repro", "--force", "--single-item", "table"], cwd=project,
                                 capture_output=True, text=True, env=env)  # fmt: skip
         assert failed.returncode != 0 and "check.smoke_tolerance_pct" in failed.stdout + failed.stderr
         assert report.read_bytes() == before

@@ -239,3 +239,30 @@ def test_figures_render_to_png(tmp_path, paper_csv):
         "SVM (rbf) on frozen features",
     ]
     _png(fig, tmp_path / "probes.png")
+
+
+def test_the_whole_table_lists_pending_rows_marks_substitutes_and_counts_sdA_wins(tmp_path, paper_csv) -> None:
+    from pipeline.params import parse_params
+    from pipeline.reporting.vincent_table import best_or_tied, paper_best_or_tied, read_rows, table_markdown
+
+    basic = vincent_table([record(m, e) for m, e in (("SVM_rbf", 0.030), ("SdA-3", 0.026))], paper_csv)
+    rot = vincent_table([record(m, e, "rot") for m, e in (("SVM_rbf", 0.12), ("SdA-3", 0.14))], paper_csv)
+    rows = {"basic": tmp_path / "basic.csv", "rot": tmp_path / "rot.csv", "rect": tmp_path / "rect.csv"}
+    write_csv_atomic(basic, rows["basic"])
+    write_csv_atomic(rot, rows["rot"])
+    table, pending = read_rows(rows)
+    assert pending == ["rect"] and list(table["dataset"].unique()) == ["basic", "rot"]
+    assert best_or_tied(table) == {"basic": True, "rot": False}
+    assert paper_best_or_tied(table) == {"basic": True, "rot": True}  # rot: 10.29 ties 10.30
+    later = tmp_path / "later.csv"
+    later.write_text("dataset,method,test_error_pct,label\nbasic,SDAE-3,2.84,\nrot,CAE-2,9.66,U\n")
+    params = parse_params({"vincent": {"datasets": ["basic", "rot", "rect"]},
+                           "benchmarks": {"datasets": {"rot": {"source": "generated"}, "rect": {}}}})  # fmt: skip
+    examples = {d: f"figures/datasets/{d}.png" for d in params.vincent.datasets}
+    md = table_markdown(params, table, pending, later, examples, "abc")
+    assert "4 of 18 cells filled; rows pending: rect." in md
+    assert "| rot † |" in md and "| basic |" in md, "generated rows are marked as substitutes"
+    assert "SdA-3 is bold on 1 of 2 rows run (rot not)" in md
+    assert "| rot | 14.00 | — | 9.66 [U] |" in md
+    assert "`rot`: SVM_rbf 12.00% vs the paper's 11.11 (+0.89)" in md
+    assert "### rect (pending)" in md

@@ -22,7 +22,8 @@ import yaml
 from tests.conftest import copy_project
 
 ROOT = Path(__file__).resolve().parents[1]
-STACK, MODEL = "sda", "sda3"
+DATASET, STACK, MODEL = "basic", "sda", "sda3"
+ROW = ("--dataset", DATASET, "--stack", STACK)
 
 pytestmark = pytest.mark.slow
 
@@ -35,7 +36,8 @@ def project(tmp_path_factory, mnist_mirror: Path) -> Path:
     params["prepare"]["basic"] = {"train": 1500, "valid": 300, "test": 300}
     v = params["vincent"]
     v["pretrain"].update(hidden=[200])
-    v["stacks"]["sda"].update(epochs=[3, 6])
+    v["datasets"] = [DATASET]
+    v["stacks"]["sda"].update(epochs=[3, 6], noise=[0.25])
     v["finetune"].update(max_epochs=10, patience=10)
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     run(project, "prepare")
@@ -70,12 +72,12 @@ def run_and_kill(project: Path, stage: str, args: list[str], checkpoints: Path, 
 
 
 def snapshot(project: Path, stage: str) -> tuple[dict, dict]:
-    name = STACK if stage == "pretrain" else MODEL
-    saved = torch.load(project / f"models/{stage}/{name}.pt", weights_only=False)
+    model = "" if stage == "pretrain" else f"/{MODEL}"
+    saved = torch.load(project / f"models/{stage}/{DATASET}/{STACK}{model}.pt", weights_only=False)
     tensors = saved["state_dict"] if stage == "finetune" else {
         f"{i}.{j}": t for i, c in enumerate(saved["candidates"]) for j, t in enumerate(sum(c["weights"], ()))
     }  # fmt: skip
-    results = json.loads((project / f"results/{stage}/{name}.json").read_text())
+    results = json.loads((project / f"results/{stage}/{DATASET}/{STACK}.json").read_text())
     return tensors, results
 
 
@@ -87,34 +89,34 @@ def assert_same(a: tuple[dict, dict], b: tuple[dict, dict]) -> None:
 
 
 def test_pretrain_and_finetune_resume_after_sigkill_to_identical_results(project: Path) -> None:
-    run(project, "pretrain", "--stack", STACK)
-    run(project, "finetune", "--model", MODEL)
+    run(project, "pretrain", *ROW)
+    run(project, "finetune", *ROW)
     reference = {stage: snapshot(project, stage) for stage in ("pretrain", "finetune")}
 
     # Killed while training a second layer, then resumed.
-    checkpoints = project / "models/checkpoints/pretrain" / STACK
-    run_and_kill(project, "pretrain", ["--stack", STACK], checkpoints, "layer1-*.pt")
+    checkpoints = project / "models/checkpoints/pretrain" / DATASET / STACK
+    run_and_kill(project, "pretrain", list(ROW), checkpoints, "layer1-*.pt")
     assert sorted(checkpoints.glob("layer0-*.pt")), "the first layer's checkpoint is kept"
-    run(project, "pretrain", "--stack", STACK)
+    run(project, "pretrain", *ROW)
     assert_same(snapshot(project, "pretrain"), reference["pretrain"])
     assert not checkpoints.exists(), "checkpoints are removed once the stage has written its output"
 
     # The fine-tuning search killed after its first finished segment, then resumed.
-    checkpoints = project / "models/checkpoints/finetune" / MODEL
-    checkpoint = run_and_kill(project, "finetune", ["--model", MODEL], checkpoints, "search.pt")
+    checkpoints = project / "models/checkpoints/finetune" / DATASET / MODEL
+    checkpoint = run_and_kill(project, "finetune", list(ROW), checkpoints, "search.pt")
     done = torch.load(checkpoint, weights_only=False)["done"]
     assert 1 <= len(done) < 8, done  # 2 stacks x 2 learning rates: 4 first segments, then the survivors'
-    run(project, "finetune", "--model", MODEL)
+    run(project, "finetune", *ROW)
     assert_same(snapshot(project, "finetune"), reference["finetune"])
 
 
 def test_a_truncated_checkpoint_is_named_and_never_used(project: Path) -> None:
-    checkpoint = project / "models/checkpoints/finetune" / MODEL / "search.pt"
+    checkpoint = project / "models/checkpoints/finetune" / DATASET / MODEL / "search.pt"
     checkpoint.parent.mkdir(parents=True, exist_ok=True)
     good = project / "good.pt"
     torch.save({"format": 1, "epoch": 3}, good)
     checkpoint.write_bytes(good.read_bytes()[:100])
-    result = subprocess.run([sys.executable, "-m", "pipeline.stages.finetune", "--model", MODEL], cwd=project,
+    result = subprocess.run([sys.executable, "-m", "pipeline.stages.finetune", *ROW], cwd=project,
                             env=env(project), capture_output=True, text=True)  # fmt: skip
     assert result.returncode == 2
     assert str(checkpoint.relative_to(project)) in result.stderr and "unusable" in result.stderr

@@ -24,8 +24,8 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     trial = {"name": "h12-lr0.05-e2-nu0.25-ftlr0.3", "lr": 0.3, "pretrain": pretrain}
     for stage, body in (("finetune", {"selected": trial["name"], "trials": [trial]}),
                         ("evaluate", {"record": {"valid_error": 0.5, "test_error": 0.6}})):  # fmt: skip
-        (tmp_path / f"results/{stage}").mkdir(parents=True)
-        (tmp_path / f"results/{stage}/sda3.json").write_text(json.dumps(body))
+        (tmp_path / f"results/{stage}/basic").mkdir(parents=True)
+        (tmp_path / f"results/{stage}/basic/sda.json").write_text(json.dumps({"sda3": body}))
     monkeypatch.chdir(tmp_path)
     return tmp_path
 

@@ -1,19 +1,22 @@
-"""Stage `evaluate@<model>`: test error of the fine-tuned network, and probes of its pretrained layers.
+"""Stage `evaluate@<dataset>-<stack>`: test errors of the fine-tuned networks built on the stack, and probes of
+their pretrained layers.
 
-    python -m pipeline.stages.evaluate --model sda3 [--params params.yaml]
+    python -m pipeline.stages.evaluate --dataset basic --stack sda [--params params.yaml]
 
-- The fine-tuned network's test error with its 95% interval 1.96*sqrt(p(1-p)/n), and the test errors of
-  the next four candidates on validation (saved by finetune), to show how sensitive the selection is.
-- How good each pretrained layer is by itself, before fine-tuning: a logistic-regression probe and
-  an rbf SVM on its frozen features (the selected pretraining candidate's), C chosen on validation.
-Writes results/evaluate/<model>.json, the record the report reads.
+For every model of vincent.models on this stack:
+- the fine-tuned network's test error with its 95% interval 1.96*sqrt(p(1-p)/n), and the test errors of
+  the next four candidates on validation (saved by finetune), to show how sensitive the selection is;
+- how good each pretrained layer is by itself, before fine-tuning: a logistic-regression probe on every
+  layer and an rbf SVM on the top one (vincent.probe.svm_layers), on the frozen features of the selected
+  pretraining candidate, C chosen on validation.
+Writes results/evaluate/<dataset>/<stack>.json, the records the report reads.
 """
 
 from __future__ import annotations
 
 import argparse
 
-from pipeline.cli import log, model_arg, model_stage, run_stage
+from pipeline.cli import log, row_args, row_stage, run_stage
 
 
 def main(params, args: argparse.Namespace) -> None:
@@ -30,69 +33,79 @@ def main(params, args: argparse.Namespace) -> None:
     from pipeline.training.search import propagate
     from pipeline.utils import write_json
 
-    v, model = params.vincent, args.model
-    with model_stage("evaluate", params, model, {"probe": v.probe.model_dump()}) as spec:
+    v, dataset, stack = params.vincent, args.dataset, args.stack
+    with row_stage("evaluate", params, args, {"probe": v.probe.model_dump()}) as models:
         start = time.perf_counter()
-        splits = load_splits(paths.prepared(v.dataset))
-        tracking.log_splits(splits, v.dataset)
+        splits = load_splits(paths.prepared(dataset))
+        tracking.log_splits(splits, dataset)
         n_jobs = torch.get_num_threads()
-        saved = torch.load(paths.finetuned_model(model), weights_only=False)
-        mlp = MLPClassifier(saved["sizes"])
-        mlp.load_state_dict(saved["state_dict"])
-        predicted = mlp.predict(splits["test"].x)
-        wrong = torch.nonzero(predicted != splits["test"].y).flatten().tolist()  # for McNemar's test in the report
-        test_error = len(wrong) / len(splits["test"])
-        valid_error = mlp.error_rate(splits["valid"].x, splits["valid"].y)
-        n_test = len(splits["test"])
-        # Selection is final: the runners-up on validation, tested only now, show how sensitive the result is.
-        top = [{"name": saved["selected"], "valid_error": saved["valid_error"], "test_error": test_error}]
-        for other in saved["runners_up"]:
-            net = MLPClassifier(saved["sizes"])
-            net.load_state_dict(other["state_dict"])
-            top.append({"name": other["name"], "valid_error": other["valid_error"],
-                        "test_error": net.error_rate(splits["test"].x, splits["test"].y)})  # fmt: skip
-        log.info("%s (%s): test error %.2f%%", model, saved["selected"], 100 * test_error)
+        pretrained = torch.load(paths.pretrained_model(dataset, stack), weights_only=False)
+        out = {}
+        for model, spec in models.items():
+            saved = torch.load(paths.finetuned_model(dataset, model, stack), weights_only=False)
+            mlp = MLPClassifier(saved["sizes"])
+            mlp.load_state_dict(saved["state_dict"])
+            predicted = mlp.predict(splits["test"].x)
+            wrong = torch.nonzero(predicted != splits["test"].y).flatten().tolist()  # for McNemar's test in the report
+            test_error = len(wrong) / len(splits["test"])
+            valid_error = mlp.error_rate(splits["valid"].x, splits["valid"].y)
+            n_test = len(splits["test"])
+            # Selection is final: the runners-up on validation, tested only now, show how sensitive the result is.
+            top = [{"name": saved["selected"], "valid_error": saved["valid_error"], "test_error": test_error}]
+            for other in saved["runners_up"]:
+                net = MLPClassifier(saved["sizes"])
+                net.load_state_dict(other["state_dict"])
+                top.append({"name": other["name"], "valid_error": other["valid_error"],
+                            "test_error": net.error_rate(splits["test"].x, splits["test"].y)})  # fmt: skip
+            log.info("%s %s (%s): test error %.2f%%", dataset, model, saved["selected"], 100 * test_error)
 
-        pretrained = torch.load(paths.pretrained_model(spec.stack), weights_only=False)
-        cand = next(c for c in pretrained["candidates"] if c["name"] == saved["pretrain_candidate"])
-        layers = cand["weights"][: spec.layers]
-        probes = []
-        features = {s: split.x for s, split in splits.items()}
-        kinds = (("logreg", linear_probe, v.probe.logreg_C), ("svm", feature_svm, v.probe.svm_C))
-        bar = tqdm(total=len(layers) * len(kinds), desc=f"{model} probes", unit="probe")
-        for layer, (w, b) in enumerate(layers, start=1):
-            features = {s: propagate(f, w, b) for s, f in features.items()}
-            f_and_y = [t for s in ("train", "valid", "test") for t in (features[s], splits[s].y)]
-            for probe, fn, Cs in kinds:
-                bar.set_postfix_str(f"layer {layer} {probe}")
-                out = fn(*f_and_y, Cs=Cs, n_jobs=n_jobs)
-                probes.append({"model": model, "layer": layer, "probe": probe, **out})
-                log.info("%s layer %d %s probe: test error %.2f%%", model, layer, probe, 100 * out["test_error"])
-                bar.update()
-        bar.close()
+            cand = next(c for c in pretrained["candidates"] if c["name"] == saved["pretrain_candidate"])
+            layers = cand["weights"][: spec.layers]
+            probes = []
+            features = {s: split.x for s, split in splits.items()}
+            planned = [(layer, kind) for layer in range(1, len(layers) + 1) for kind in ("logreg", "svm")
+                       if kind == "logreg" or v.probe.svm_layers == "all" or layer == len(layers)]  # fmt: skip
+            probe_fns = {"logreg": (linear_probe, v.probe.logreg_C), "svm": (feature_svm, v.probe.svm_C)}
+            bar = tqdm(total=len(planned), desc=f"{dataset} {model} probes", unit="probe")
+            for layer, (w, b) in enumerate(layers, start=1):
+                features = {s: propagate(f, w, b) for s, f in features.items()}
+                f_and_y = [t for s in ("train", "valid", "test") for t in (features[s], splits[s].y)]
+                for probe in [k for at, k in planned if at == layer]:
+                    bar.set_postfix_str(f"layer {layer} {probe}")
+                    fn, Cs = probe_fns[probe]
+                    result = fn(*f_and_y, Cs=Cs, n_jobs=n_jobs)
+                    probes.append({"model": model, "layer": layer, "probe": probe, **result})
+                    log.info("%s %s layer %d %s probe: test error %.2f%%", dataset, model, layer, probe,
+                             100 * result["test_error"])  # fmt: skip
+                    bar.update()
+            bar.close()
 
-        record = {
-            "dataset": v.dataset,
-            "model": spec.table_name,
-            "entry": model,
-            "noise_pct": round(100 * cand["hparams"]["noise"]) if cand["hparams"]["kind"] == "ae" else None,
-            "test_error": test_error,
-            "ci95": error_ci95(test_error, n_test),
-            "n_test": n_test,
-            "valid_error": valid_error,
-            "selected": {
-                "finetune": saved["selected"],
-                "pretrain_candidate": cand["name"],
-                "pretrain": cand["hparams"],
-            },
-            "test_wrong": wrong,
-            "top": top,
-        }
-        write_json(paths.results("evaluate", model), {"record": record, "probes": probes})
-        tracking.log_metrics({"test_error": test_error, "valid_error": valid_error, "ci95": record["ci95"]})
-        tracking.log_metrics({f"layer{p['layer']}.{p['probe']}.test_error": p["test_error"] for p in probes})
-        tracking.log_timing("evaluate", time.perf_counter() - start)
+            record = {
+                "dataset": dataset,
+                "model": spec.table_name,
+                "entry": model,
+                "noise_pct": round(100 * cand["hparams"]["noise"]) if cand["hparams"]["kind"] == "ae" else None,
+                "test_error": test_error,
+                "ci95": error_ci95(test_error, n_test),
+                "n_test": n_test,
+                "valid_error": valid_error,
+                "selected": {
+                    "finetune": saved["selected"],
+                    "pretrain_candidate": cand["name"],
+                    "pretrain": cand["hparams"],
+                },
+                "test_wrong": wrong,
+                "top": top,
+            }
+            out[model] = {"record": record, "probes": probes}
+            tracking.log_metrics({f"{model}.test_error": test_error, f"{model}.valid_error": valid_error,
+                                  f"{model}.ci95": record["ci95"]})  # fmt: skip
+            tracking.log_metrics(
+                {f"{model}.layer{p['layer']}.{p['probe']}.test_error": p["test_error"] for p in probes}
+            )
+        write_json(paths.results("evaluate", f"{dataset}/{stack}"), out)
+        tracking.log_timing(f"evaluate@{dataset}-{stack}", time.perf_counter() - start)
 
 
 if __name__ == "__main__":
-    run_stage("evaluate", __doc__, main, model_arg)
+    run_stage("evaluate", __doc__, main, row_args)

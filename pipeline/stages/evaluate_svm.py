@@ -1,16 +1,17 @@
-"""Stage `evaluate_svm@<kernel>`: the SVM_rbf / SVM_poly columns of the table, on raw pixels.
+"""Stage `evaluate_svm@<dataset>-<kernel>`: the SVM_rbf / SVM_poly cells of one row of the table, on raw pixels.
 
-    python -m pipeline.stages.evaluate_svm --kernel rbf [--params params.yaml]
+    python -m pipeline.stages.evaluate_svm --dataset basic --kernel rbf [--params params.yaml]
 
 As Larochelle et al. 2007: each grid point is fit on train and scored on valid; the best is refit on
-train + valid and scored once on test.
+train + valid and scored once on test. The rbf grid's gamma is given in multiples of scikit-learn's 'scale'
+(1 / (pixels x variance of the row's training pixels)), so one grid serves every row.
 """
 
 from __future__ import annotations
 
 import argparse
 
-from pipeline.cli import log, run_stage
+from pipeline.cli import check_choice, dataset_arg, log, run_stage
 
 TABLE_NAME = {"rbf": "SVM_rbf", "poly": "SVM_poly"}
 
@@ -25,22 +26,26 @@ def main(params, args: argparse.Namespace) -> None:
     from pipeline.evaluation.svm import svm_benchmark
     from pipeline.utils import write_json
 
-    v = params.vincent
+    v, dataset = params.vincent, args.dataset
+    check_choice("--dataset", dataset, "vincent.datasets", v.datasets)
     grid = getattr(v.svm, args.kernel).model_dump()
-    tracking_params = {"dataset": v.dataset, "kernel": args.kernel, "grid": grid}
+    tracking_params = {"dataset": dataset, "kernel": args.kernel, "grid": grid}
     with tracking.stage_run(
-        "evaluate_svm", params.tracking.experiment, tracking_params, run_name=TABLE_NAME[args.kernel]
+        "evaluate_svm", params.tracking.experiment, tracking_params, run_name=f"{TABLE_NAME[args.kernel]} {dataset}"
     ):
         start = time.perf_counter()
-        s = load_splits(paths.prepared(v.dataset))
+        s = load_splits(paths.prepared(dataset))
         train, valid, test = s["train"], s["valid"], s["test"]
-        tracking.log_splits(s, v.dataset)
+        tracking.log_splits(s, dataset)
+        if "gamma_scale" in grid:  # scikit-learn's gamma='scale' of this row's training pixels, times each factor
+            scale = 1.0 / (train.x.shape[1] * float(train.x.double().var()))
+            grid = {"C": grid["C"], "gamma": [float(f"{f * scale:.4g}") for f in grid.pop("gamma_scale")]}
         log.info("SVM %s: grid %s on %d train / %d valid", args.kernel, grid, len(train), len(valid))
         result = svm_benchmark(
             args.kernel, grid, train.x, train.y, valid.x, valid.y, test.x, test.y, n_jobs=torch.get_num_threads()
         )
         record = {
-            "dataset": v.dataset,
+            "dataset": dataset,
             "model": TABLE_NAME[args.kernel],
             "test_error": result["test_error"],
             "ci95": result["ci95"],
@@ -52,14 +57,17 @@ def main(params, args: argparse.Namespace) -> None:
         }
         log.info("SVM %s: selected %s, valid %.2f%%, test %.2f%%", args.kernel, result["selected"],
                  100 * record["valid_error"], 100 * record["test_error"])  # fmt: skip
-        out = paths.results("evaluate", f"svm_{args.kernel}")
+        out = paths.results("evaluate", f"{dataset}/svm_{args.kernel}")
         write_json(out, record)
         tracking.log_metrics({k: record[k] for k in ("test_error", "valid_error", "ci95")})
         tracking.log_artifacts([out], "results")
-        tracking.log_timing("evaluate_svm", time.perf_counter() - start)
+        tracking.log_timing(f"evaluate_svm@{dataset}-{args.kernel}", time.perf_counter() - start)
 
 
 if __name__ == "__main__":
-    run_stage(
-        "evaluate_svm", __doc__, main, lambda p: p.add_argument("--kernel", choices=sorted(TABLE_NAME), required=True)
-    )
+
+    def arguments(parser: argparse.ArgumentParser) -> None:
+        dataset_arg(parser)
+        parser.add_argument("--kernel", choices=sorted(TABLE_NAME), required=True)
+
+    run_stage("evaluate_svm", __doc__, main, arguments)

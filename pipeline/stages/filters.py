@@ -27,10 +27,10 @@ def main(params, args: argparse.Namespace) -> None:
     from pipeline.utils import get_device, save_figure, write_json
 
     v, f = params.vincent, params.vincent.filters
-    logged = {"filters": f.model_dump(), "batch_size": v.pretrain.batch_size, "dataset": v.dataset}
+    logged = {"filters": f.model_dump(), "batch_size": v.pretrain.batch_size}
     with tracking.stage_run("filters", params.tracking.experiment, logged):
         start = time.perf_counter()
-        splits = load_splits(paths.prepared(v.dataset))
+        splits = load_splits(paths.prepared(f.dataset))
         device = get_device(v.device)
         specs = [StackSpec("ae", f.hidden, f.lr, f.epochs, nu) for nu in f.noise]
         log.info("filters: one layer of %d units at %s destruction", f.hidden, [f"{100 * nu:g}%" for nu in f.noise])

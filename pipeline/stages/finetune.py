@@ -1,19 +1,21 @@
-"""Stage `finetune@<model>`: the model's pretrained candidates + a softmax layer, fine-tuned by successive halving.
+"""Stage `finetune@<dataset>-<stack>`: each model built on the stack, its pretrained candidates + a softmax layer,
+fine-tuned by successive halving.
 
-    python -m pipeline.stages.finetune --model sda3 [--params params.yaml]
+    python -m pipeline.stages.finetune --dataset basic --stack dbn [--params params.yaml]
 
-Every (pretraining candidate of the model's stack, truncated to the model's layers) x (learning rate)
-pair starts; at each rung of vincent.finetune.rungs only the best 1/eta on validation error go on, and
-each stops early after `patience` epochs without improvement (pipeline/training/halving.py). The
-network with the lowest validation error is kept (models/finetune/<model>.pt) and logged to MLflow as a
-model that predicts digits (`mlflow.pyfunc.load_model(uri).predict(x)`). The test set is not read here.
+For every model of vincent.models on this stack (DBN-1 and DBN-3 share `dbn`): every (pretraining candidate,
+truncated to the model's layers) x (learning rate) pair starts; at each rung of vincent.finetune.rungs only the
+best 1/eta on validation error go on, and each stops early after `patience` epochs without improvement
+(pipeline/training/halving.py). The network with the lowest validation error is kept
+(models/finetune/<dataset>/<stack>/<model>.pt) and logged to MLflow as a model that predicts digits
+(`mlflow.pyfunc.load_model(uri).predict(x)`). The test set is not read here.
 """
 
 from __future__ import annotations
 
 import argparse
 
-from pipeline.cli import log, model_arg, model_stage, run_stage
+from pipeline.cli import log, row_args, row_stage, run_stage
 
 TOP = 5  # the selected network and the next four on validation are saved; evaluate tests them after selection
 
@@ -28,60 +30,66 @@ def main(params, args: argparse.Namespace) -> None:
     from pipeline.data.arrays import load_splits
     from pipeline.models.mlp import DigitPredictor, MLPClassifier
     from pipeline.training.grid import group_size
-    from pipeline.training.halving import best_trial, halving_search
+    from pipeline.training.halving import halving_search, ranked
     from pipeline.utils import get_device, save_torch, write_history_csv, write_json
 
-    v, model, f = params.vincent, args.model, params.vincent.finetune
-    with model_stage("finetune", params, model, {"finetune": f.model_dump()}) as spec:
+    v, dataset, stack, f = params.vincent, args.dataset, args.stack, params.vincent.finetune
+    with row_stage("finetune", params, args, {"finetune": f.model_dump()}) as models:
         start = time.perf_counter()
-        splits = load_splits(paths.prepared(v.dataset))
+        splits = load_splits(paths.prepared(dataset))
         train, valid = splits["train"], splits["valid"]
-        tracking.log_splits({k: splits[k] for k in ("train", "valid")}, v.dataset)
-        pretrained = torch.load(paths.pretrained_model(spec.stack), weights_only=False)
-        stacks = {c["name"]: c["weights"][: spec.layers] for c in pretrained["candidates"]}
+        tracking.log_splits({k: splits[k] for k in ("train", "valid")}, dataset)
+        pretrained = torch.load(paths.pretrained_model(dataset, stack), weights_only=False)
         hparams = {c["name"]: c["hparams"] for c in pretrained["candidates"]}
         device = get_device(v.device)
-        log.info("%s: %d candidates (%d stacks x %d learning rates) from pretrain@%s", model, len(stacks) * len(f.lr),
-                 len(stacks), len(f.lr), spec.stack)  # fmt: skip
-        checkpoint = paths.checkpoint_dir("finetune", model) / "search.pt"
-        trials = halving_search(
-            stacks, f.lr, train.x, train.y, valid.x, valid.y, max_epochs=f.max_epochs, patience=f.patience,
-            rungs=f.rungs, eta=f.eta, batch_size=f.batch_size, seed=params.seed, device=device,
-            group_size=group_size(v, device), checkpoint_path=checkpoint,
-        )  # fmt: skip
-        for t in trials:
-            with tracking.candidate_run(t.name, {**hparams[t.stack], "layers": spec.layers, "finetune_lr": t.lr}):
-                tracking.log_history({k: t.history[k] for k in ("train_loss", "train_error", "valid_error")})
-                tracking.log_metrics({"best_valid_error": t.best_error, "best_epoch": t.best_epoch, "epochs": t.epochs})
-        best = best_trial(trials)
-        log.info("%s: selected %s, validation error %.2f%% at epoch %d", model, best.name, 100 * best.best_error,
-                 best.best_epoch)  # fmt: skip
-        sizes = [best.best_params[0].shape[1], *(w.shape[0] for w in best.best_params[:-2:2])]
-        mlp = MLPClassifier(sizes)
-        names = [k for k in mlp.state_dict()]  # hidden.i.weight, hidden.i.bias, ..., output.weight, output.bias
-        mlp.load_state_dict(dict(zip(names, best.best_params, strict=True)))
-        # The next best on validation, kept so that evaluate can show (after selection) how sensitive the result is.
-        ranked = sorted(trials, key=lambda t: (t.best_error, trials.index(t)))[:TOP]
-        runners_up = [{"name": t.name, "valid_error": t.best_error, "state_dict": dict(zip(names, t.best_params, strict=True))}
-                      for t in ranked[1:]]  # fmt: skip
-        saved = {"model": model, "sizes": sizes, "state_dict": mlp.state_dict(), "selected": best.name,
-                 "valid_error": best.best_error, "pretrain_candidate": best.stack, "runners_up": runners_up}  # fmt: skip
-        save_torch(saved, paths.finetuned_model(model))
-        shutil.rmtree(checkpoint.parent, ignore_errors=True)
-        epochs = sum(t.epochs for t in trials)
-        results = {
-            "selected": best.name, "valid_error": best.best_error, "best_epoch": best.best_epoch,
-            "work": {"candidate_epochs": epochs, "candidate_epochs_without_halving": len(trials) * f.max_epochs},
-            "trials": [{**t.summary(), "pretrain": hparams[t.stack]} for t in trials],
-        }  # fmt: skip
-        write_json(paths.results("finetune", model), results)
-        write_history_csv(paths.plot_data("finetune", model), best.history)
-        tracking.log_model(DigitPredictor(mlp), "model", valid.x[:5].cpu())
-        tracking.log_metrics(
-            {"valid_error": best.best_error, "best_epoch": best.best_epoch, "candidate_epochs": epochs}
-        )
-        tracking.log_timing("finetune", time.perf_counter() - start)
+        results = {}
+        for model, spec in models.items():
+            stacks = {c["name"]: c["weights"][: spec.layers] for c in pretrained["candidates"]}
+            log.info("%s %s: %d candidates (%d stacks x %d learning rates) from pretrain@%s-%s", dataset, model,
+                     len(stacks) * len(f.lr), len(stacks), len(f.lr), dataset, stack)  # fmt: skip
+            checkpoint = paths.checkpoint_dir("finetune", dataset, model) / "search.pt"
+            trials = halving_search(
+                stacks, f.lr, train.x, train.y, valid.x, valid.y, max_epochs=f.max_epochs, patience=f.patience,
+                rungs=f.rungs, eta=f.eta, batch_size=f.batch_size, seed=params.seed, device=device,
+                group_size=group_size(v, device), checkpoint_path=checkpoint,
+            )  # fmt: skip
+            for t in trials:
+                with tracking.candidate_run(
+                    f"{model} {t.name}", {**hparams[t.stack], "layers": spec.layers, "finetune_lr": t.lr}
+                ):
+                    tracking.log_history({k: t.history[k] for k in ("train_loss", "train_error", "valid_error")})
+                    tracking.log_metrics(
+                        {"best_valid_error": t.best_error, "best_epoch": t.best_epoch, "epochs": t.epochs}
+                    )
+            top = ranked(trials)[:TOP]
+            best = top[0]
+            log.info("%s %s: selected %s, validation error %.2f%% at epoch %d", dataset, model, best.name,
+                     100 * best.best_error, best.best_epoch)  # fmt: skip
+            sizes = [best.best_params[0].shape[1], *(w.shape[0] for w in best.best_params[:-2:2])]
+            mlp = MLPClassifier(sizes)
+            names = list(mlp.state_dict())  # hidden.i.weight, hidden.i.bias, ..., output.weight, output.bias
+            mlp.load_state_dict(dict(zip(names, best.best_params, strict=True)))
+            # The next best on validation, kept so that evaluate can show (after selection) how sensitive the result is.
+            runners_up = [{"name": t.name, "valid_error": t.best_error, "state_dict": dict(zip(names, t.best_params, strict=True))}
+                          for t in top[1:]]  # fmt: skip
+            saved = {"dataset": dataset, "model": model, "sizes": sizes, "state_dict": mlp.state_dict(),
+                     "selected": best.name, "valid_error": best.best_error, "pretrain_candidate": best.stack,
+                     "runners_up": runners_up}  # fmt: skip
+            save_torch(saved, paths.finetuned_model(dataset, model, stack))
+            shutil.rmtree(checkpoint.parent, ignore_errors=True)
+            epochs = sum(t.epochs for t in trials)
+            results[model] = {
+                "selected": best.name, "valid_error": best.best_error, "best_epoch": best.best_epoch,
+                "work": {"candidate_epochs": epochs, "candidate_epochs_without_halving": len(trials) * f.max_epochs},
+                "trials": [{**t.summary(), "pretrain": hparams[t.stack]} for t in trials],
+            }  # fmt: skip
+            write_history_csv(paths.plot_data("finetune", f"{dataset}/{stack}/{model}"), best.history)
+            tracking.log_model(DigitPredictor(mlp), f"model-{model}", valid.x[:5].cpu())
+            tracking.log_metrics({f"{model}.valid_error": best.best_error, f"{model}.best_epoch": best.best_epoch,
+                                  f"{model}.candidate_epochs": epochs})  # fmt: skip
+        write_json(paths.results("finetune", f"{dataset}/{stack}"), results)
+        tracking.log_timing(f"finetune@{dataset}-{stack}", time.perf_counter() - start)
 
 
 if __name__ == "__main__":
-    run_stage("finetune", __doc__, main, model_arg)
+    run_stage("finetune", __doc__, main, row_args)

@@ -1,12 +1,12 @@
-"""Stage `pretrain@<stack>`: greedy layer-wise pretraining of every candidate of one stack's grid.
+"""Stage `pretrain@<dataset>-<stack>`: greedy layer-wise pretraining of every candidate of one stack's grid.
 
-    python -m pipeline.stages.pretrain --stack sda [--params params.yaml]
+    python -m pipeline.stages.pretrain --dataset basic --stack sda [--params params.yaml]
 
 A DBN stacks RBMs (CD-1), SAA stacks autoencoders, SdA stacks denoising autoencoders with masking noise
 drawn afresh for every minibatch; layer k trains on the clean codes of layers < k. The candidates
 (hidden x lr x noise x epochs of vincent.stacks.<stack>) are trained as a tree of shared prefixes:
 the shorter epoch counts read the first layer from snapshots of the longest run (pipeline/training/search.py).
-Writes models/pretrain/<stack>.pt with every candidate's layers; each model of the table built on this
+Writes models/pretrain/<dataset>/<stack>.pt with every candidate's layers; each model of the table built on this
 stack (DBN-1 and DBN-3 share `dbn`) fine-tunes its first `layers` layers.
 """
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import argparse
 
-from pipeline.cli import check_choice, log, run_stage, stack_arg
+from pipeline.cli import log, row_args, row_stage, run_stage
 
 
 def main(params, args: argparse.Namespace) -> None:
@@ -28,18 +28,16 @@ def main(params, args: argparse.Namespace) -> None:
     from pipeline.training.search import pretrain_stacks
     from pipeline.utils import get_device, save_torch, write_history_csv, write_json
 
-    v, stack = params.vincent, args.stack
-    check_choice("--stack", stack, "vincent.stacks", v.stacks)
-    spec = v.stacks[stack]
-    logged = {"stack": stack, "spec": spec.model_dump(), "pretrain": v.pretrain.model_dump(), "dataset": v.dataset}
-    with tracking.stage_run("pretrain", params.tracking.experiment, logged, run_name=f"pretrain {stack}"):
+    v, dataset, stack = params.vincent, args.dataset, args.stack
+    with row_stage("pretrain", params, args, {"pretrain": v.pretrain.model_dump()}):
+        spec = v.stacks[stack]
         start = time.perf_counter()
-        splits = load_splits(paths.prepared(v.dataset))
-        tracking.log_splits({k: splits[k] for k in ("train", "valid")}, v.dataset)
+        splits = load_splits(paths.prepared(dataset))
+        tracking.log_splits({k: splits[k] for k in ("train", "valid")}, dataset)
         device = get_device(v.device)
         specs = stack_specs(v, stack)
-        log.info("%s: %d candidates, %d layers, on %s", stack, len(specs), spec.layers, device)
-        checkpoints = paths.checkpoint_dir("pretrain", stack)
+        log.info("%s %s: %d candidates, %d layers, on %s", dataset, stack, len(specs), spec.layers, device)
+        checkpoints = paths.checkpoint_dir("pretrain", dataset, stack)
         stacks, cost = pretrain_stacks(
             specs, spec.layers, splits["train"].x, splits["valid"].x, seed=params.seed,
             batch_size=v.pretrain.batch_size, device=device, group_size=group_size(v, device),
@@ -62,16 +60,17 @@ def main(params, args: argparse.Namespace) -> None:
                 "final_valid_loss": [h["valid_loss"][-1] for h in result.history],
             }
             for layer, h in enumerate(result.history, start=1):
-                write_history_csv(paths.plot_data("pretrain", f"{stack}/{s.name}-layer{layer}"), h)
-        save_torch({"stack": stack, "spec": spec.model_dump(), "candidates": candidates}, paths.pretrained_model(stack))
+                write_history_csv(paths.plot_data("pretrain", f"{dataset}/{stack}/{s.name}-layer{layer}"), h)
+        saved = {"dataset": dataset, "stack": stack, "spec": spec.model_dump(), "candidates": candidates}
+        save_torch(saved, paths.pretrained_model(dataset, stack))
         shutil.rmtree(checkpoints, ignore_errors=True)
         work = {"layer_epochs_trained": cost.trained, "layer_epochs_from_scratch": cost.from_scratch}
-        write_json(paths.results("pretrain", stack), {"candidates": summary, "work": work})
+        write_json(paths.results("pretrain", f"{dataset}/{stack}"), {"candidates": summary, "work": work})
         tracking.log_metrics(
             {"layer_epochs_trained": cost.trained, "layer_epochs_saved": cost.from_scratch - cost.trained}
         )
-        tracking.log_timing("pretrain", time.perf_counter() - start)
+        tracking.log_timing(f"pretrain@{dataset}-{stack}", time.perf_counter() - start)
 
 
 if __name__ == "__main__":
-    run_stage("pretrain", __doc__, main, stack_arg)
+    run_stage("pretrain", __doc__, main, row_args)

@@ -1,103 +1,89 @@
-"""Stage `report`: the Vincent 2008 table and figures, from the stages' metrics alone.
+"""Stage `report@<dataset>`: one row of the Vincent 2008 table, its figures and its own report.
 
-    python -m pipeline.stages.report [--params params.yaml]
+    python -m pipeline.stages.report --dataset basic [--params params.yaml]
 
 One model per column (vincent.models), each already selected on validation by its fine-tuning search;
-McNemar's test compares SdA-3 with every other column on the same test digits. Writes reports/vincent2008.md and .csv,
-figures under reports/figures/, the headline DVC metric metrics/vincent/<dataset>.json (test error %
-per model), and logs them to the pipeline's parent MLflow run.
+McNemar's test compares SdA-3 with every other column on the same test examples. Writes the row
+(results/report/<dataset>.csv, which the `table` stage assembles), the headline DVC metric
+metrics/vincent/<dataset>.json (test error % per model), reports/vincent/<dataset>.md and the figures
+under reports/figures/vincent/<dataset>/, and logs them to MLflow.
 """
 
 from __future__ import annotations
 
 import argparse
 
-from pipeline.cli import log, run_stage
+from pipeline.cli import check_choice, dataset_arg, log, run_stage
 
 PAPER_CSV = "reports/reference/vincent2008_table1.csv"
-TABLE_MD = "reports/vincent2008.md"
-TABLE_CSV = "reports/vincent2008.csv"
-FIG = {
-    "bars": "reports/figures/vincent_ours_vs_paper.png",
-    "probes": "reports/figures/vincent_probes.png",
-    "curves": "reports/figures/vincent_finetune_curves.png",
-    "pretrain": "reports/figures/vincent_pretrain_curves.png",
-    "reconstructions": "reports/figures/vincent_reconstructions.png",
-}
-FILTERS_FIG = "reports/figures/vincent_filters.png"
+FIGURES = ("probes", "finetune_curves", "pretrain_curves", "reconstructions")
 
 
 def main(params, args: argparse.Namespace) -> None:
-    from pathlib import Path
-
-    import mlflow
     import numpy as np
     import torch
 
     from pipeline import paths, tracking
-    from pipeline.data.arrays import load_split, load_uint8
+    from pipeline.data.arrays import load_split
+    from pipeline.data.corruption import masking
     from pipeline.reporting import figures, tables
     from pipeline.reporting import vincent as report
     from pipeline.utils import atomic_path, save_figure, write_json
 
-    v = params.vincent
-    with tracking.stage_run("report", params.tracking.experiment, {"vincent.models": list(v.models)}) as run_id:
-        svm = [report.read_json(paths.results("evaluate", f"svm_{k}")) for k in ("rbf", "poly")]
-        evaluated = {m: report.read_json(paths.results("evaluate", m)) for m in v.models}
-        finetuned = {m: report.read_json(paths.results("finetune", m)) for m in v.models}
+    v, dataset = params.vincent, args.dataset
+    check_choice("--dataset", dataset, "vincent.datasets", v.datasets)
+    with tracking.stage_run("report", params.tracking.experiment, {"dataset": dataset}, run_name=f"report {dataset}"):
+        svm = [report.read_json(paths.results("evaluate", f"{dataset}/svm_{k}")) for k in ("rbf", "poly")]
+        evaluated, finetuned = {}, {}
+        for stack in v.stacks:
+            evaluated |= report.read_json(paths.results("evaluate", f"{dataset}/{stack}"))
+            finetuned |= report.read_json(paths.results("finetune", f"{dataset}/{stack}"))
+        evaluated = {m: evaluated[m] for m in v.models}  # params order, the table's
+        finetuned = {m: finetuned[m] for m in v.models}
         records = svm + [e["record"] for e in evaluated.values()]
         chosen, _ = report.select_entries(records)
         table = tables.vincent_table(chosen, PAPER_CSV)
-        tables.write_csv_atomic(table, TABLE_CSV)
+        tables.write_csv_atomic(table, paths.vincent_row(dataset))
         probes = [p for e in evaluated.values() for p in e["probes"]]
 
-        save_figure(figures.ours_vs_paper(table), FIG["bars"])
-        save_figure(figures.probe_plot(probes), FIG["probes"])
-        save_figure(figures.training_curves(report.selected_curves(finetuned)), FIG["curves"])
-        stacks = {s: torch.load(paths.pretrained_model(s), weights_only=False) for s in v.stacks}
+        fig = {name: paths.vincent_row_figure(dataset, name) for name in FIGURES}
+        save_figure(figures.probe_plot(probes), fig["probes"])
+        save_figure(figures.training_curves(report.selected_curves(finetuned)), fig["finetune_curves"])
+        stacks = {s: torch.load(paths.pretrained_model(dataset, s), weights_only=False) for s in v.stacks}
         selected = {m: next(c for c in stacks[spec.stack]["candidates"] if c["name"] == evaluated[m]["record"]["selected"]["pretrain_candidate"])
                     for m, spec in v.models.items()}  # fmt: skip
-        curves = {m: selected[m]["history"][: spec.layers] for m, spec in v.models.items()}
-        save_figure(figures.pretrain_curves(curves), FIG["pretrain"])
-
-        sda = min((r for r in records if r["model"] == "SdA-3"), key=lambda r: r["valid_error"], default=None)
+        save_figure(figures.pretrain_curves({m: selected[m]["history"][: spec.layers] for m, spec in v.models.items()}),
+                    fig["pretrain_curves"])  # fmt: skip
+        # The selected SdA's first layer, on test examples masked at the level it was trained with (a fixed draw).
+        sda = next((m for m, e in evaluated.items() if e["record"]["model"] == "SdA-3"), None)
         if sda is not None:
-            cand = selected[sda["entry"]]
+            cand, n = selected[sda], 10
             (w, b), c = cand["weights"][0], cand["visible_biases"][0]
-            n = 10
-            clean = load_split(paths.prepared(v.dataset), "test").x[:n]
-            noisy = load_uint8(paths.corrupted(v.dataset, v.report_noise) / "x_test.npy")[:n]
+            nu = cand["hparams"]["noise"]
+            clean = load_split(paths.prepared(dataset), "test").x[:n]
+            noisy = masking(clean, nu, torch.Generator().manual_seed(params.seed))
             recon = torch.sigmoid(torch.sigmoid(noisy @ w.T + b) @ w + c)
-            fig = figures.corrupted_and_reconstructed(clean, noisy, recon, n=n)
-            fig.suptitle(f"{sda['entry']} first layer: test digits, {v.report_noise}, reconstruction")
-            save_figure(fig, FIG["reconstructions"])
+            figure = figures.corrupted_and_reconstructed(clean, noisy, recon, n=n)
+            figure.suptitle(f"{dataset}: SdA-3 first layer, test examples, {100 * nu:g}% masked, reconstruction")
+            save_figure(figure, fig["reconstructions"])
+        shown = [p for p in fig.values() if p.exists()]
 
-        source = "prepare" if v.dataset in ("basic", "full") else f"benchmark@{v.dataset}"
-        stages = [source, f"corrupt@{v.dataset}", "evaluate_svm@rbf", "evaluate_svm@poly", "filters",
-                  *(f"pretrain@{s}" for s in v.stacks), *(f"{stage}@{m}" for m in v.models for stage in ("finetune", "evaluate"))]  # fmt: skip
-        revision = tracking.git_commit()
-        shown = [*FIG.values(), FILTERS_FIG]
-        with atomic_path(TABLE_MD) as tmp:
-            sizes = {
-                s: len(np.load(paths.prepared(v.dataset) / f"y_{s}.npy", mmap_mode="r"))
-                for s in ("train", "valid", "test")
-            }
-            text = report.markdown(params, table, finetuned, evaluated, probes, report.stage_seconds(stages), shown, revision, sizes,
-                                   report.mcnemar_rows(chosen))  # fmt: skip
+        source = "prepare" if dataset in ("basic", "full") else f"benchmark@{dataset}"
+        stages = [source, *(f"evaluate_svm@{dataset}-{k}" for k in ("rbf", "poly")),
+                  *(f"{stage}@{dataset}-{s}" for s in v.stacks for stage in ("pretrain", "finetune", "evaluate"))]  # fmt: skip
+        sizes = {
+            s: len(np.load(paths.prepared(dataset) / f"y_{s}.npy", mmap_mode="r")) for s in ("train", "valid", "test")
+        }
+        text = report.row_markdown(params, dataset, table, finetuned, evaluated, probes, report.stage_seconds(stages),
+                                   shown, tracking.git_commit(), sizes, report.mcnemar_rows(chosen))  # fmt: skip
+        with atomic_path(paths.vincent_row_report(dataset)) as tmp:
             tmp.write_text(text)
         headline = {row.model: row.error_pct for row in table.dropna(subset=["error_pct"]).itertuples()}
-        write_json(paths.vincent_metrics(v.dataset), headline)
-        log.info("report: wrote %s and %s", TABLE_MD, TABLE_CSV)
-        written = [p for p in shown if Path(p).exists()]
-        tracking.log_artifacts([TABLE_MD, TABLE_CSV, *written], "report")
-        parent = mlflow.get_run(run_id).data.tags.get("mlflow.parentRunId")
-        if parent:
-            client = mlflow.MlflowClient()
-            for path in [TABLE_MD, TABLE_CSV, *written]:
-                client.log_artifact(parent, path, "report")
-            for row in table.dropna(subset=["error_pct"]).itertuples():
-                client.log_metric(parent, f"{row.dataset}.{row.model}.error_pct", row.error_pct)
+        write_json(paths.vincent_metrics(dataset), headline)
+        log.info("report %s: %s", dataset, ", ".join(f"{k} {x:.2f}%" for k, x in headline.items()))
+        tracking.log_metrics({f"{k}.error_pct": x for k, x in headline.items()})
+        tracking.log_artifacts([paths.vincent_row_report(dataset), paths.vincent_row(dataset), *shown], "report")
 
 
 if __name__ == "__main__":
-    run_stage("report", __doc__, main)
+    run_stage("report", __doc__, main, dataset_arg)

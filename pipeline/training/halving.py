@@ -137,8 +137,14 @@ def halving_search(
     return trials
 
 
+def ranked(trials: Sequence[Trial]) -> list[Trial]:
+    """Best first: by best validation error, ties broken by the order the candidates were given."""
+    order = {id(t): i for i, t in enumerate(trials)}
+    return sorted(trials, key=lambda t: (t.best_error, order[id(t)]))
+
+
 def best_trial(trials: Sequence[Trial]) -> Trial:
-    return min(trials, key=lambda t: (t.best_error, trials.index(t)))
+    return ranked(trials)[0]
 
 
 def _initial_params(layers: list[tuple[torch.Tensor, torch.Tensor]], n_classes: int = 10) -> list[torch.Tensor]:

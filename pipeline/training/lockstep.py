@@ -49,7 +49,28 @@ def masking_group(x: torch.Tensor, counts: torch.Tensor, generator: torch.Genera
     return x.masked_fill(ranks < counts.view(k, 1, 1), 0.0)
 
 
-class TiedAEGroup(nn.Module):
+class _LayerGroup(nn.Module):
+    """K layers d -> h of one shape, one candidate per learning rate: weights (K, h, d) from the same w0, zero biases."""
+
+    def __init__(self, w0: torch.Tensor, lr: Sequence[float]):
+        super().__init__()
+        h, d = w0.shape
+        k = len(lr)
+        self.register_buffer("weight", w0.detach().float().expand(k, h, d).clone())
+        self.register_buffer("hidden_bias", torch.zeros(k, h, device=w0.device))
+        self.register_buffer("visible_bias", torch.zeros(k, d, device=w0.device))
+        self.lr = _per_candidate(lr, k, w0.device)
+
+    @property
+    def size(self) -> int:
+        return self.weight.shape[0]
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """(K or 1, n, d) -> (K, n, h) codes: sigmoid(x W^T + b), P(h = 1 | v) for an RBM."""
+        return torch.baddbmm(self.hidden_bias.unsqueeze(1), x.expand(self.size, -1, -1), self.weight.mT).sigmoid_()
+
+
+class TiedAEGroup(_LayerGroup):
     """K tied sigmoid autoencoders d -> h with cross-entropy, trained by SGD with a closed-form gradient.
 
     For candidate k, clean batch x (m, d) and its corrupted copy x~:
@@ -60,26 +81,12 @@ class TiedAEGroup(nn.Module):
     """
 
     def __init__(self, w0: torch.Tensor, lr: Sequence[float], noise: Sequence[float]):
-        super().__init__()
-        h, d = w0.shape
-        k = len(lr)
-        self.register_buffer("weight", w0.detach().float().expand(k, h, d).clone())
-        self.register_buffer("hidden_bias", torch.zeros(k, h, device=w0.device))
-        self.register_buffer("visible_bias", torch.zeros(k, d, device=w0.device))
-        self.lr = _per_candidate(lr, k, w0.device)
-        self.noise = _per_candidate(noise, k, w0.device)
-        self.counts = mask_counts(self.noise, d)
-
-    @property
-    def size(self) -> int:
-        return self.weight.shape[0]
+        super().__init__(w0, lr)
+        self.noise = _per_candidate(noise, len(lr), w0.device)
+        self.counts = mask_counts(self.noise, w0.shape[1])
 
     def corrupt(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         return masking_group(x, self.counts, generator)
-
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
-        """(K or 1, n, d) -> (K, n, h) codes."""
-        return torch.baddbmm(self.hidden_bias.unsqueeze(1), x.expand(self.size, -1, -1), self.weight.mT).sigmoid_()
 
     def logits(self, x_in: torch.Tensor) -> torch.Tensor:
         return torch.baddbmm(self.visible_bias.unsqueeze(1), self.encode(x_in), self.weight)
@@ -107,25 +114,8 @@ class TiedAEGroup(nn.Module):
         return loss
 
 
-class RBMGroup(nn.Module):
+class RBMGroup(_LayerGroup):
     """K Bernoulli RBMs v (d) <-> h, trained by CD-1 (the negative visible units sampled, as `RBM.cd_step`)."""
-
-    def __init__(self, w0: torch.Tensor, lr: Sequence[float]):
-        super().__init__()
-        h, d = w0.shape
-        k = len(lr)
-        self.register_buffer("weight", w0.detach().float().expand(k, h, d).clone())
-        self.register_buffer("hidden_bias", torch.zeros(k, h, device=w0.device))
-        self.register_buffer("visible_bias", torch.zeros(k, d, device=w0.device))
-        self.lr = _per_candidate(lr, k, w0.device)
-
-    @property
-    def size(self) -> int:
-        return self.weight.shape[0]
-
-    def encode(self, v: torch.Tensor) -> torch.Tensor:
-        """(K or 1, n, d) -> (K, n, h): P(h = 1 | v)."""
-        return torch.baddbmm(self.hidden_bias.unsqueeze(1), v.expand(self.size, -1, -1), self.weight.mT).sigmoid_()
 
     def visible_logits(self, h: torch.Tensor) -> torch.Tensor:
         return torch.baddbmm(self.visible_bias.unsqueeze(1), h, self.weight)

@@ -1,0 +1,124 @@
+"""The whole Vincent 2008 table from its rows: the paper's layout, the claim, later results beside it.
+
+The `table` stage reads each row's CSV (written by report@<dataset>), calls these functions and writes
+what they return. Rows not run yet are listed as pending, never filled in.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pipeline.params import Params
+from pipeline.reporting.tables import bold_mask, markdown_table, vincent_markdown
+from pipeline.reporting.vincent import DESCRIPTIONS, dataset_origin, is_generated
+
+SUBSTITUTE = "†"
+
+
+def read_rows(paths: dict[str, Path]) -> tuple[pd.DataFrame, list[str]]:
+    """The rows that exist, in the given order, and the datasets still pending."""
+    frames = [pd.read_csv(p) for p in paths.values() if p.is_file()]
+    pending = [d for d, p in paths.items() if not p.is_file()]
+    table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    return table, pending
+
+
+def best_or_tied(table: pd.DataFrame, model: str = "SdA-3") -> dict[str, bool]:
+    """Per dataset: is `model` bold (the row's best, or its 95% interval overlaps the best's)?"""
+    out = {}
+    for dataset, group in table.dropna(subset=["error_pct"]).groupby("dataset", sort=False):
+        if model in set(group["model"]):
+            bold = bold_mask(list(group["error_pct"]), list(group["ci95_pct"]))
+            out[str(dataset)] = dict(zip(group["model"], bold, strict=True))[model]
+    return out
+
+
+def paper_best_or_tied(table: pd.DataFrame, model: str = "SdA-3") -> dict[str, bool]:
+    renamed = table.drop(columns=["error_pct", "ci95_pct"]).rename(
+        columns={"paper_error_pct": "error_pct", "paper_ci95_pct": "ci95_pct"}
+    )
+    return best_or_tied(renamed, model)
+
+
+def later_rows(table: pd.DataFrame, later_csv: str | os.PathLike) -> list[list[str]]:
+    """Our SdA-3 per row beside the JMLR 2010 SDAE-3 and the CAE-2 of Rifai et al. 2011 (context, not targets)."""
+    later = pd.read_csv(later_csv, keep_default_na=False)
+    sda = table[table["model"] == "SdA-3"].set_index("dataset")
+    rows = []
+    for dataset in dict.fromkeys(table["dataset"]):
+        cells = [f"{sda.loc[dataset, 'error_pct']:.2f}" if dataset in sda.index else "—"]
+        for method in ("SDAE-3", "CAE-2"):
+            hit = later[(later["dataset"] == dataset) & (later["method"] == method)]
+            label = f" [{hit.iloc[0]['label']}]" if len(hit) and hit.iloc[0]["label"] else ""
+            cells.append(f"{float(hit.iloc[0]['test_error_pct']):.2f}{label}" if len(hit) else "—")
+        rows.append([dataset, *cells])
+    return rows
+
+
+def data_shift_lines(params: Params, table: pd.DataFrame) -> list[str]:
+    """Per generated row: how far our SVM_rbf is from the paper's, the first sign of how the data differ."""
+    lines = []
+    for dataset, group in table.groupby("dataset", sort=False):
+        if not is_generated(params, str(dataset)):
+            continue
+        rbf = group[group["model"] == "SVM_rbf"]
+        if not len(rbf) or np.isnan(rbf.iloc[0]["error_pct"]):
+            continue
+        deltas = group.dropna(subset=["error_pct"])
+        spread = ", ".join(f"{r.model} {r.delta_pct:+.2f}" for r in deltas.itertuples())
+        lines.append(f"- `{dataset}`: SVM_rbf {rbf.iloc[0]['error_pct']:.2f}% vs the paper's "
+                     f"{rbf.iloc[0]['paper_error_pct']:.2f} ({rbf.iloc[0]['delta_pct']:+.2f}); every column, ours − paper: {spread}")  # fmt: skip
+    return lines
+
+
+def table_markdown(params: Params, table: pd.DataFrame, pending: list[str], later_csv: str | os.PathLike,
+                   examples: dict[str, str], revision: str) -> str:  # fmt: skip
+    """reports/vincent2008.md: the table of every row run so far, the claim, later results, the datasets."""
+    datasets = params.vincent.datasets
+    labelled = table.copy()
+    labelled["dataset"] = [f"{d} {SUBSTITUTE}" if is_generated(params, d) else d for d in labelled["dataset"]]
+    cells = int(table["error_pct"].notna().sum()) if len(table) else 0
+    ours, paper = best_or_tied(table), paper_best_or_tied(table) if len(table) else {}
+    lines = [
+        "# Vincent et al. 2008, Table 1: our reproduction",
+        "",
+        f"Assembled by `dvc repro` (stage `table`) from the rows' reports, code revision `{revision}`. "
+        f"{cells} of {6 * len(datasets)} cells filled" + (f"; rows pending: {', '.join(pending)}." if pending else "."),
+        f"{SUBSTITUTE} generated from the published recipe (a substitute for Larochelle et al.'s file; see "
+        "`data/prepared/<dataset>/manifest.json`): compare its SVM_rbf cell first.",
+        "",
+        vincent_markdown(labelled) if len(table) else "(no row run yet)",
+        "",
+        "## The paper's claim: SdA-3 best or tied-best",
+        "",
+        f"Ours: SdA-3 is bold on {sum(ours.values())} of {len(ours)} rows run"
+        + (f" ({', '.join(d for d, b in ours.items() if not b)} not)" if not all(ours.values()) else "")
+        + f". The paper, on the same rows: {sum(paper.values())} of {len(paper)} (7 of all 8, bg-rand going to DBN-3).",
+        "",
+        "## Generated rows: is it the data or the models?",
+        "",
+        *(data_shift_lines(params, table) or ["(no generated row run yet)"]),
+        "",
+        "## Later results on the same benchmarks (context)",
+        "",
+        "Test error %: Vincent et al. JMLR 2010 (SDAE-3) and Rifai et al. ICML 2011 (CAE-2), as listed in "
+        "`../shared/reference/DATASETS.md` section 4 ([S] quoted by third parties, [U] unverified).",
+        "",
+        markdown_table(["dataset", "our SdA-3", "SDAE-3 (JMLR 2010)", "CAE-2 (2011)"], later_rows(table, later_csv))
+        if len(table)
+        else "",
+        "## The datasets",
+        "",
+        "Each row's own report (selection, McNemar's tests, probes, figures, stage times): `reports/vincent/<dataset>.md`.",
+        "",
+    ]
+    for d in datasets:
+        status = "" if d not in pending else " (pending)"
+        lines += [f"### {d}{status}", "", f"{DESCRIPTIONS.get(d, d)}. Source: {dataset_origin(params, d)}. "
+                  f"Report: [vincent/{d}.md](vincent/{d}.md).", "", f"![{d}]({examples[d]})", ""]  # fmt: skip
+    lines += ["## Filters (Figure 3 of the paper)", "", "![filters](figures/vincent_filters.png)", ""]
+    return "\n".join(lines)
