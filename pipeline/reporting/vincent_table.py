@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.params import Params
-from pipeline.reporting.tables import bold_mask, markdown_table, vincent_markdown
+from pipeline.reporting.tables import TABLE_COLUMNS, bold_mask, markdown_table, vincent_markdown
 from pipeline.reporting.vincent import DESCRIPTIONS, dataset_origin, is_generated
 
 SUBSTITUTE = "†"
@@ -23,7 +23,7 @@ def read_rows(paths: dict[str, Path]) -> tuple[pd.DataFrame, list[str]]:
     """The rows that exist, in the given order, and the datasets still pending."""
     frames = [pd.read_csv(p) for p in paths.values() if p.is_file()]
     pending = [d for d, p in paths.items() if not p.is_file()]
-    table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=TABLE_COLUMNS)
     return table, pending
 
 
