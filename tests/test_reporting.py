@@ -266,3 +266,19 @@ def test_the_whole_table_lists_pending_rows_marks_substitutes_and_counts_sdA_win
     assert "| rot | 14.00 | — | 9.66 [U] |" in md
     assert "`rot`: SVM_rbf 12.00% vs the paper's 11.11 (+0.89)" in md
     assert "### rect (pending)" in md
+
+
+def test_the_whole_table_with_no_row_run_yet_lists_every_row_as_pending(tmp_path) -> None:
+    from pipeline.params import parse_params
+    from pipeline.reporting.vincent_table import read_rows, table_markdown
+
+    rows = {"basic": tmp_path / "basic.csv", "rect": tmp_path / "rect.csv"}
+    table, pending = read_rows(rows)
+    assert pending == ["basic", "rect"] and list(table.columns) == TABLE_COLUMNS and table.empty
+    later = tmp_path / "later.csv"
+    later.write_text("dataset,method,test_error_pct,label\nbasic,SDAE-3,2.84,\n")
+    params = parse_params({"vincent": {"datasets": ["basic", "rect"]},
+                           "benchmarks": {"datasets": {"rect": {}}}})  # fmt: skip
+    examples = {d: f"figures/datasets/{d}.png" for d in params.vincent.datasets}
+    md = table_markdown(params, table, pending, later, examples, "abc")
+    assert "0 of 12 cells filled; rows pending: basic, rect." in md
