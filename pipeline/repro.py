@@ -1,0 +1,165 @@
+"""`dvc repro` on several workers: run the stale stages of dvc.yaml two (or -j) at a time, record each in dvc.lock.
+
+    python -m pipeline.repro -j 2 report@bg-img report@rect-img    # two rows, two stages at a time
+    python -m pipeline.repro -j 2                                  # the whole pipeline
+    python -m pipeline.repro --dry report@bg-img                   # what would run, in order
+
+DVC runs one stage at a time in a workspace (iterative/dvc#755, #5795), and `dvc queue` workers each run a
+whole pipeline. A table row is twelve stages, most of them independent of one another, and a stage uses
+one core well: with one thread each, two stages on two cores finish a row in about half the wall time.
+
+This does what `dvc repro` does, in parallel: a stage is checked once every stage it depends on is done,
+runs only if its code, params or inputs changed (so a stage whose inputs came out the same is skipped, as
+with `dvc repro`), and, once its command exits 0, is recorded with `dvc commit` (one at a time, in this
+process), exactly the dvc.lock entry `dvc repro` would write. Each command gets OMP_NUM_THREADS = cores / jobs
+(the stage scripts respect it), so workers never fight over the cores. A failing stage stops its
+dependants only; the others go on, and the exit status is 1. Its log, like every stage's, is under
+logs/repro/<stage>.log.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pipeline.cli import configure_logging, log
+
+LOGS = Path("logs/repro")
+
+
+@dataclass
+class Plan:
+    """The stages to consider, each with the stages it waits for (restricted to the plan)."""
+
+    stages: dict[str, Any]
+    upstream: dict[str, set[str]] = field(default_factory=dict)
+
+    def ready(self, done: set[str], started: set[str]) -> list[str]:
+        """Stages not started whose upstream stages are all done, in dvc.yaml order."""
+        return [name for name in self.stages if name not in started and self.upstream[name] <= done]
+
+
+def plan(repo: Any, targets: list[str], single_item: bool = False) -> Plan:
+    """The targets and (unless `single_item`) every stage they depend on; all of dvc.yaml without targets."""
+    graph = repo.index.graph  # an edge points from a stage to a stage it depends on
+    if targets:
+        chosen = set()
+        for target in targets:
+            for stage in repo.stage.collect(target):
+                chosen.add(stage)
+                if not single_item:
+                    chosen |= set(_upstream_closure(graph, stage))
+    else:
+        chosen = set(graph.nodes)
+    order = [stage for stage in repo.index.stages if stage in chosen]  # dvc.yaml order, for a stable schedule
+    stages = {stage.addressing: stage for stage in order}
+    upstream = {
+        stage.addressing: {s.addressing for s in graph.successors(stage) if s.addressing in stages} for stage in order
+    }
+    return Plan(stages, upstream)
+
+
+def _upstream_closure(graph: Any, stage: Any) -> list[Any]:
+    import networkx as nx
+
+    return list(nx.descendants(graph, stage))
+
+
+def _changed(repo: Any, stage: Any) -> bool:
+    with repo.lock:  # DVC's read/write locks on the stage's files require the repo lock
+        return stage.changed()
+
+
+def stage_env(jobs: int) -> dict[str, str]:
+    """The environment of a stage's command: the cores split between the workers."""
+    threads = str(max(1, (os.cpu_count() or 1) // jobs))
+    return dict(os.environ, OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads)
+
+
+def run(repo: Any, the_plan: Plan, jobs: int, dry: bool = False, poll_s: float = 1.0) -> list[str]:
+    """Run the plan's stale stages, `jobs` at a time; return the stages that failed (or could not run)."""
+    done: set[str] = set()
+    started: set[str] = set()
+    failed: list[str] = []
+    would_run: set[str] = set()
+    running: dict[str, tuple[subprocess.Popen, float]] = {}
+    env = stage_env(jobs)
+    LOGS.mkdir(parents=True, exist_ok=True)
+    while True:
+        for name, (process, t0) in list(running.items()):
+            if process.poll() is None:
+                continue
+            del running[name]
+            minutes = (time.monotonic() - t0) / 60
+            if process.returncode == 0:
+                repo.commit(name, force=True)
+                done.add(name)
+                log.info("done    %s in %.1f min, recorded in dvc.lock", name, minutes)
+            else:
+                failed.append(name)
+                log.error("FAILED  %s (exit %d after %.1f min): see %s", name, process.returncode, minutes,
+                          LOGS / f"{name}.log")  # fmt: skip
+        blocked = {name for name in the_plan.stages if the_plan.upstream[name] & set(failed)}
+        for name in the_plan.ready(done, started | blocked):
+            if len(running) >= jobs:
+                break
+            started.add(name)
+            stage = the_plan.stages[name]
+            after_a_rerun = dry and bool(the_plan.upstream[name] & would_run)  # its inputs would change
+            if not stage.cmd or not (after_a_rerun or _changed(repo, stage)):
+                done.add(name)
+                log.info("current %s", name)
+                continue
+            if dry:
+                done.add(name)
+                would_run.add(name)
+                log.info("would run %s: %s", name, stage.cmd)
+                continue
+            with open(LOGS / f"{name}.log", "w") as out:
+                process = subprocess.Popen(stage.cmd, shell=True, cwd=repo.root_dir, env=env, stdout=out,
+                                           stderr=subprocess.STDOUT)  # fmt: skip
+            running[name] = (process, time.monotonic())
+            log.info("start   %s (%d running, %d of %d done)", name, len(running), len(done), len(the_plan.stages))
+        if not running and not the_plan.ready(done, started | blocked):
+            break
+        time.sleep(poll_s)
+    not_run = [name for name in the_plan.stages if name not in done and name not in failed]
+    if not_run:
+        log.error("not run, an upstream stage failed: %s", ", ".join(not_run))
+    return failed + not_run
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pipeline.repro", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser.add_argument("targets", nargs="*", help="stages (as for dvc repro); all of dvc.yaml when none")
+    parser.add_argument("-j", "--jobs", type=int, default=2, help="stages run at once (default 2)")
+    parser.add_argument("-s", "--single-item", action="store_true", help="only the targets, not their upstream")
+    parser.add_argument("--dry", action="store_true", help="print what would run, run nothing")
+    args = parser.parse_args(argv)
+    if args.jobs < 1:
+        parser.error(f"--jobs must be at least 1, got {args.jobs}")
+    configure_logging()
+
+    from dvc.exceptions import DvcException
+    from dvc.repo import Repo
+
+    try:
+        repo = Repo(".")
+        the_plan = plan(repo, args.targets, args.single_item)
+    except DvcException as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    log.info("%d stages to check, %d at a time, %s threads each", len(the_plan.stages), args.jobs,
+             stage_env(args.jobs)["OMP_NUM_THREADS"])  # fmt: skip
+    return 1 if run(repo, the_plan, args.jobs, dry=args.dry) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,118 @@
+"""`python -m pipeline.repro`: a parallel `dvc repro` on a four-stage diamond in a scratch DVC project."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pipeline import repro
+
+# a <- src.txt; b and c <- a; d <- b, c. b and c each wait for the other to have started, so they pass only
+# when they run at the same time; c fails while fail.flag exists.
+STEP = textwrap.dedent(
+    """
+    import os, sys, time
+    from pathlib import Path
+    name = sys.argv[1]
+    Path(f"{name}.started").touch()
+    if name == "a":
+        Path("a.txt").write_text(Path("src.txt").read_text().splitlines()[0])
+    elif name in ("b", "c"):
+        if name == "c" and Path("fail.flag").exists():
+            sys.exit(3)
+        other = "c" if name == "b" else "b"
+        deadline = time.monotonic() + 30
+        while not Path(f"{other}.started").exists():
+            if time.monotonic() > deadline:
+                sys.exit(f"{other} never started beside {name}")
+            time.sleep(0.05)
+        Path(f"{name}.txt").write_text(Path("a.txt").read_text() + name + os.environ["OMP_NUM_THREADS"])
+    else:
+        Path("d.txt").write_text(Path("b.txt").read_text() + Path("c.txt").read_text())
+    """
+)
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    subprocess.run([sys.executable, "-m", "dvc", "init", "--no-scm", "-q"], check=True)
+    Path("step.py").write_text(STEP)
+    Path("src.txt").write_text("first\nsecond\n")
+    stage = lambda name, deps: {"cmd": f"{sys.executable} step.py {name}", "deps": ["step.py", *deps],  # noqa: E731
+                                "outs": [f"{name}.txt"]}  # fmt: skip
+    stages = {"a": stage("a", ["src.txt"]), "b": stage("b", ["a.txt"]), "c": stage("c", ["a.txt"]),
+              "d": stage("d", ["b.txt", "c.txt"])}  # fmt: skip
+    Path("dvc.yaml").write_text(yaml.safe_dump({"stages": stages}))
+    return tmp_path
+
+
+def ran(*names: str) -> None:
+    """Forget which stages started, so the next run shows which ones it ran."""
+    for name in names:
+        Path(f"{name}.started").unlink(missing_ok=True)
+
+
+def started() -> set[str]:
+    return {p.stem for p in Path(".").glob("*.started")}
+
+
+def locked() -> set[str]:
+    return set(yaml.safe_load(Path("dvc.lock").read_text())["stages"]) if Path("dvc.lock").exists() else set()
+
+
+def test_runs_independent_stages_at_once_and_records_each_in_dvc_lock(project: Path) -> None:
+    assert repro.main(["-j", "2"]) == 0
+    assert locked() == {"a", "b", "c", "d"}
+    threads = str(max(1, (os.cpu_count() or 1) // 2))
+    assert Path("d.txt").read_text() == f"firstb{threads}firstc{threads}"
+    from dvc.repo import Repo
+
+    assert Repo(".").status() == {}  # what `dvc status` says: everything current
+
+
+def test_a_second_run_runs_nothing_and_a_change_reruns_only_what_it_changes(project: Path) -> None:
+    assert repro.main(["-j", "2"]) == 0
+    ran("a", "b", "c", "d")
+    assert repro.main(["-j", "2"]) == 0
+    assert started() == set()
+
+    Path("src.txt").write_text("first\nchanged\n")  # a reruns, but a.txt comes out the same
+    assert repro.main(["-j", "2"]) == 0
+    assert started() == {"a"}
+
+    ran("a")
+    Path("src.txt").write_text("new first\n")
+    assert repro.main(["-j", "2"]) == 0
+    assert started() == {"a", "b", "c", "d"}
+    assert Path("d.txt").read_text().startswith("new firstb")
+
+
+def test_a_failing_stage_stops_its_dependants_only(project: Path) -> None:
+    Path("fail.flag").touch()
+    assert repro.main(["-j", "2"]) == 1
+    assert locked() == {"a", "b"}
+    assert not Path("d.txt").exists()
+    assert Path("logs/repro/c.log").exists()  # every stage's output has a log, the failed one's too
+
+
+def test_targets_limit_the_run_to_them_and_their_upstream_and_dry_runs_nothing(project: Path) -> None:
+    assert repro.main(["--dry", "d"]) == 0
+    assert started() == set() and locked() == set()
+    Path("fail.flag").touch()  # c would fail, but only a is asked for
+    assert repro.main(["-j", "1", "a"]) == 0
+    assert locked() == {"a"}
+
+
+def test_bad_arguments_are_clear_errors(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        repro.main(["-j", "0"])
+    assert "--jobs must be at least 1, got 0" in capsys.readouterr().err
+    assert repro.main(["no-such-stage"]) == 2
+    assert "no-such-stage" in capsys.readouterr().err
