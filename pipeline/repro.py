@@ -12,7 +12,7 @@ This does what `dvc repro` does, in parallel: a stage is checked once every stag
 runs only if its code, params or inputs changed (so a stage whose inputs came out the same is skipped, as
 with `dvc repro`), and, once its command exits 0, is recorded with `dvc commit` (one at a time, in this
 process), exactly the dvc.lock entry `dvc repro` would write. Each command gets OMP_NUM_THREADS = cores / jobs
-(the stage scripts respect it), so workers never fight over the cores. A failing stage stops its
+unless it is set already (the stage scripts respect it), so workers never fight over the cores. A failing stage stops its
 dependants only; the others go on, and the exit status is 1. Its log, like every stage's, is under
 logs/repro/<stage>.log.
 """
@@ -77,8 +77,8 @@ def _changed(repo: Any, stage: Any) -> bool:
 
 
 def stage_env(jobs: int) -> dict[str, str]:
-    """The environment of a stage's command: the cores split between the workers."""
-    threads = str(max(1, (os.cpu_count() or 1) // jobs))
+    """The environment of a stage's command: the cores split between the workers (OMP_NUM_THREADS, if set, wins)."""
+    threads = os.environ.get("OMP_NUM_THREADS") or str(max(1, (os.cpu_count() or 1) // jobs))
     return dict(os.environ, OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads)
 
 

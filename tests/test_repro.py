@@ -67,7 +67,10 @@ def locked() -> set[str]:
     return set(yaml.safe_load(Path("dvc.lock").read_text())["stages"]) if Path("dvc.lock").exists() else set()
 
 
-def test_runs_independent_stages_at_once_and_records_each_in_dvc_lock(project: Path) -> None:
+def test_runs_independent_stages_at_once_and_records_each_in_dvc_lock(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     assert repro.main(["-j", "2"]) == 0
     assert locked() == {"a", "b", "c", "d"}
     threads = str(max(1, (os.cpu_count() or 1) // 2))
@@ -116,3 +119,12 @@ def test_bad_arguments_are_clear_errors(project: Path, capsys: pytest.CaptureFix
     assert "--jobs must be at least 1, got 0" in capsys.readouterr().err
     assert repro.main(["no-such-stage"]) == 2
     assert "no-such-stage" in capsys.readouterr().err
+
+
+def test_the_cores_are_split_between_the_workers_unless_omp_num_threads_says(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 16)
+    assert repro.stage_env(4)["OMP_NUM_THREADS"] == "4"
+    assert repro.stage_env(32)["OMP_NUM_THREADS"] == "1"
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert repro.stage_env(4)["OMP_NUM_THREADS"] == "3"
