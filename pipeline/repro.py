@@ -46,29 +46,27 @@ class Plan:
 
 
 def plan(repo: Any, targets: list[str], single_item: bool = False) -> Plan:
-    """The targets and (unless `single_item`) every stage they depend on; all of dvc.yaml without targets."""
+    """The targets and (unless `single_item`) every stage they depend on; all of dvc.yaml without targets.
+
+    Stages start in the order of the targets given, each target's upstream first (so rows finish one after
+    another); without targets, in dvc.yaml's order.
+    """
+    import networkx as nx
+
     graph = repo.index.graph  # an edge points from a stage to a stage it depends on
     if targets:
-        chosen = set()
+        order = []
         for target in targets:
             for stage in repo.stage.collect(target):
-                chosen.add(stage)
-                if not single_item:
-                    chosen |= set(_upstream_closure(graph, stage))
+                chain = [stage] if single_item else list(nx.dfs_postorder_nodes(graph, stage))
+                order += [s for s in chain if s not in order]
     else:
-        chosen = set(graph.nodes)
-    order = [stage for stage in repo.index.stages if stage in chosen]  # dvc.yaml order, for a stable schedule
+        order = list(repo.index.stages)
     stages = {stage.addressing: stage for stage in order}
     upstream = {
         stage.addressing: {s.addressing for s in graph.successors(stage) if s.addressing in stages} for stage in order
     }
     return Plan(stages, upstream)
-
-
-def _upstream_closure(graph: Any, stage: Any) -> list[Any]:
-    import networkx as nx
-
-    return list(nx.descendants(graph, stage))
 
 
 def _changed(repo: Any, stage: Any) -> bool:
@@ -106,9 +104,8 @@ def run(repo: Any, the_plan: Plan, jobs: int, dry: bool = False, poll_s: float =
                 log.error("FAILED  %s (exit %d after %.1f min): see %s", name, process.returncode, minutes,
                           LOGS / f"{name}.log")  # fmt: skip
         blocked = {name for name in the_plan.stages if the_plan.upstream[name] & set(failed)}
-        for name in the_plan.ready(done, started | blocked):
-            if len(running) >= jobs:
-                break
+        while len(running) < jobs and (ready := the_plan.ready(done, started | blocked)):
+            name = ready[0]  # one at a time: a stage found current may make the next in line ready
             started.add(name)
             stage = the_plan.stages[name]
             after_a_rerun = dry and bool(the_plan.upstream[name] & would_run)  # its inputs would change
