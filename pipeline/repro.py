@@ -14,7 +14,7 @@ with `dvc repro`), and, once its command exits 0, is recorded with `dvc commit` 
 process), exactly the dvc.lock entry `dvc repro` would write. Each command gets OMP_NUM_THREADS = cores / jobs
 unless it is set already (the stage scripts respect it), so workers never fight over the cores. A failing stage stops its
 dependants only; the others go on, and the exit status is 1. Its log, like every stage's, is under
-logs/repro/<stage>.log.
+logs/repro/<stage>.log. In MLflow, the stages of one invocation share a parent run, as under `dvc repro`.
 """
 
 from __future__ import annotations
@@ -119,8 +119,9 @@ def run(repo: Any, the_plan: Plan, jobs: int, dry: bool = False, poll_s: float =
                 log.info("would run %s: %s", name, stage.cmd)
                 continue
             with open(LOGS / f"{name}.log", "w") as out:
-                process = subprocess.Popen(stage.cmd, shell=True, cwd=repo.root_dir, env=env, stdout=out,
-                                           stderr=subprocess.STDOUT)  # fmt: skip
+                # DVC_STAGE and DVC_ROOT as `dvc repro` sets them: MLflow runs are named after the stage
+                process = subprocess.Popen(stage.cmd, shell=True, cwd=repo.root_dir, stdout=out, stderr=subprocess.STDOUT,
+                                           env=env | {"DVC_STAGE": name, "DVC_ROOT": repo.root_dir})  # fmt: skip
             running[name] = (process, time.monotonic())
             log.info("start   %s (%d running, %d of %d done)", name, len(running), len(done), len(the_plan.stages))
         if not running and not the_plan.ready(done, started | blocked):

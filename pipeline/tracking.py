@@ -98,14 +98,16 @@ def params_hash(path: str | Path = "params.yaml") -> str:
 
 
 def invocation_key() -> str:
-    """Identifies the pipeline invocation this process belongs to: its nearest `dvc` ancestor, else itself."""
+    """Identifies the pipeline invocation this process belongs to: its nearest `dvc` (or `python -m
+    pipeline.repro`) ancestor, else itself."""
     process = psutil.Process()
     for ancestor in process.parents():
         try:
             cmdline = " ".join(ancestor.cmdline())
         except psutil.Error:
             continue
-        if "dvc" in Path(ancestor.name()).name or "/dvc " in f"{cmdline} " or " -m dvc" in cmdline:
+        dvc = "dvc" in Path(ancestor.name()).name or "/dvc " in f"{cmdline} " or " -m dvc" in cmdline
+        if dvc or " -m pipeline.repro" in cmdline:
             process = ancestor
             break
     key = f"{os.uname().nodename}:{process.pid}:{process.create_time():.3f}"
@@ -287,7 +289,9 @@ def log_splits(splits: Mapping[str, Any], dataset: str) -> None:
         log_dataset(data.x.numpy(), data.y.numpy(), f"{dataset}/{split}", paths.prepared(dataset), context)
 
 
-def log_to_parent(run_id: str, artifacts: list[str | Path], metrics: Mapping[str, float], artifact_path: str = "report") -> None:
+def log_to_parent(
+    run_id: str, artifacts: list[str | Path], metrics: Mapping[str, float], artifact_path: str = "report"
+) -> None:
     """Log artifacts and metrics to the parent (pipeline) run of the stage run `run_id`, where there is one."""
     if parent := mlflow.get_run(run_id).data.tags.get("mlflow.parentRunId"):
         client = MlflowClient()

@@ -32,7 +32,7 @@ STEP = textwrap.dedent(
             if time.monotonic() > deadline:
                 sys.exit(f"{other} never started beside {name}")
             time.sleep(0.05)
-        Path(f"{name}.txt").write_text(Path("a.txt").read_text() + name + os.environ["OMP_NUM_THREADS"])
+        Path(f"{name}.txt").write_text(Path("a.txt").read_text() + os.environ["DVC_STAGE"] + os.environ["OMP_NUM_THREADS"])
     else:
         Path("d.txt").write_text(Path("b.txt").read_text() + Path("c.txt").read_text())
     """

@@ -35,3 +35,37 @@ def test_a_stopped_tracking_server_stops_the_stage_in_seconds_naming_the_uri(tmp
     assert uri in result.stderr and "mlflow server" in result.stderr and "Traceback" not in result.stderr
     assert seconds < 30, f"took {seconds:.0f} s"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"], "the stage wrote something"
+
+
+@pytest.mark.parametrize("launcher", [["dvc", "repro"], [sys.executable, "-m", "pipeline.repro", "-j", "2"]])
+def test_stages_launched_by_one_dvc_repro_or_pipeline_repro_share_one_invocation(
+    launcher: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pipeline.tracking as tracking
+
+    class Fake:
+        def __init__(self, pid: int, cmdline: list[str], parents: list[Fake] = ()) -> None:
+            self.pid, self._cmdline, self._parents = pid, cmdline, list(parents)
+
+        def name(self) -> str:
+            return Path(self._cmdline[0]).name
+
+        def cmdline(self) -> list[str]:
+            return self._cmdline
+
+        def parents(self) -> list[Fake]:
+            return self._parents
+
+        def create_time(self) -> float:
+            return 1.0
+
+    shell = Fake(1, ["bash"])
+    runner = Fake(10, launcher, [shell])
+    stage = lambda pid: Fake(pid, [sys.executable, "-m", "pipeline.stages.pretrain"], [runner, shell])  # noqa: E731
+    keys = []
+    for pid in (100, 101):
+        monkeypatch.setattr(tracking.psutil, "Process", lambda p=pid: stage(p))
+        keys.append(tracking.invocation_key())
+    assert keys[0] == keys[1] and ":10:" in keys[0]
+    monkeypatch.setattr(tracking.psutil, "Process", lambda: Fake(200, [sys.executable, "-m", "x"], [shell]))
+    assert ":200:" in tracking.invocation_key()  # a stage run on its own is its own invocation
