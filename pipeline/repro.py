@@ -20,6 +20,7 @@ logs/repro/<stage>.log. In MLflow, the stages of one invocation share a parent r
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import subprocess
 import sys
@@ -31,6 +32,7 @@ from typing import Any
 from pipeline.cli import configure_logging, log
 
 LOGS = Path("logs/repro")
+BUSY_RECHECK_S = 30.0
 
 
 @dataclass
@@ -69,9 +71,38 @@ def plan(repo: Any, targets: list[str], single_item: bool = False) -> Plan:
     return Plan(stages, upstream)
 
 
-def _changed(repo: Any, stage: Any) -> bool:
-    with repo.lock:  # DVC's read/write locks on the stage's files require the repo lock
+def _changed(repo: Any, name: str) -> bool:
+    """Whether the stage must run, judged on dvc.lock as it is now: another process may have recorded it."""
+    from dvc.repo import Repo
+
+    with Repo(repo.root_dir) as fresh, fresh.lock:  # DVC's read/write locks on the files require the repo lock
+        (stage,) = fresh.stage.collect(name)
         return stage.changed()
+
+
+def _commit(repo: Any, name: str, tries: int = 20) -> None:
+    """`dvc commit -f name`, waiting (up to a few minutes) while another DVC process holds the repo lock."""
+    from dvc.lock import LockError
+
+    for attempt in range(tries):
+        try:
+            return repo.commit(name, force=True)
+        except LockError:
+            if attempt == tries - 1:
+                raise
+            time.sleep(10)
+
+
+def _hold_files(repo: Any, stage: Any) -> contextlib.AbstractContextManager:
+    """DVC's read/write lock on the stage's files, held while its command runs (as `dvc repro` holds it), so a
+    second `pipeline.repro` or a `dvc repro` in this workspace sees the stage as busy instead of running it too.
+    """
+    from dvc.rwlock import rwlock
+
+    paths = lambda items: [item.fs_path for item in items if hasattr(item, "fs_path")]  # noqa: E731
+    hardlink = repo.config["core"].get("hardlink_lock", False)
+    # DVC names the holder by pid and command line; ours must match what its own calls here (commit) will use
+    return rwlock(repo.tmp_dir, repo.fs, " ".join(sys.argv), paths(stage.deps), paths(stage.outs), hardlink)
 
 
 def stage_env(jobs: int) -> dict[str, str]:
@@ -82,21 +113,26 @@ def stage_env(jobs: int) -> dict[str, str]:
 
 def run(repo: Any, the_plan: Plan, jobs: int, dry: bool = False, poll_s: float = 1.0) -> list[str]:
     """Run the plan's stale stages, `jobs` at a time; return the stages that failed (or could not run)."""
+    from dvc.lock import LockError
+
     done: set[str] = set()
     started: set[str] = set()
     failed: list[str] = []
     would_run: set[str] = set()
-    running: dict[str, tuple[subprocess.Popen, float]] = {}
+    busy_until: dict[str, float] = {}  # stages another process is running: look again after this time
+    running: dict[str, tuple[subprocess.Popen, float, contextlib.ExitStack]] = {}
     env = stage_env(jobs)
     LOGS.mkdir(parents=True, exist_ok=True)
     while True:
-        for name, (process, t0) in list(running.items()):
+        for name, (process, t0, held) in list(running.items()):
             if process.poll() is None:
                 continue
             del running[name]
             minutes = (time.monotonic() - t0) / 60
+            with held:
+                if process.returncode == 0:
+                    _commit(repo, name)
             if process.returncode == 0:
-                repo.commit(name, force=True)
                 done.add(name)
                 log.info("done    %s in %.1f min, recorded in dvc.lock", name, minutes)
             else:
@@ -104,12 +140,22 @@ def run(repo: Any, the_plan: Plan, jobs: int, dry: bool = False, poll_s: float =
                 log.error("FAILED  %s (exit %d after %.1f min): see %s", name, process.returncode, minutes,
                           LOGS / f"{name}.log")  # fmt: skip
         blocked = {name for name in the_plan.stages if the_plan.upstream[name] & set(failed)}
-        while len(running) < jobs and (ready := the_plan.ready(done, started | blocked)):
+        busy = {name for name, until in busy_until.items() if until > time.monotonic()}
+        while len(running) < jobs and (ready := the_plan.ready(done, started | blocked | busy)):
             name = ready[0]  # one at a time: a stage found current may make the next in line ready
-            started.add(name)
             stage = the_plan.stages[name]
             after_a_rerun = dry and bool(the_plan.upstream[name] & would_run)  # its inputs would change
-            if not stage.cmd or not (after_a_rerun or _changed(repo, stage)):
+            try:
+                changed = bool(stage.cmd) and (after_a_rerun or _changed(repo, name))
+            except LockError:
+                if name not in busy_until:
+                    log.info("busy    %s: another process is running it; waiting", name)
+                busy_until[name] = time.monotonic() + BUSY_RECHECK_S
+                busy.add(name)
+                continue
+            busy_until.pop(name, None)
+            started.add(name)
+            if not changed:
                 done.add(name)
                 log.info("current %s", name)
                 continue
@@ -118,11 +164,13 @@ def run(repo: Any, the_plan: Plan, jobs: int, dry: bool = False, poll_s: float =
                 would_run.add(name)
                 log.info("would run %s: %s", name, stage.cmd)
                 continue
+            held = contextlib.ExitStack()
+            held.enter_context(_hold_files(repo, stage))
             with open(LOGS / f"{name}.log", "w") as out:
                 # DVC_STAGE and DVC_ROOT as `dvc repro` sets them: MLflow runs are named after the stage
                 process = subprocess.Popen(stage.cmd, shell=True, cwd=repo.root_dir, stdout=out, stderr=subprocess.STDOUT,
                                            env=env | {"DVC_STAGE": name, "DVC_ROOT": repo.root_dir})  # fmt: skip
-            running[name] = (process, time.monotonic())
+            running[name] = (process, time.monotonic(), held)
             log.info("start   %s (%d running, %d of %d done)", name, len(running), len(done), len(the_plan.stages))
         if not running and not the_plan.ready(done, started | blocked):
             break

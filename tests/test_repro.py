@@ -128,3 +128,32 @@ def test_the_cores_are_split_between_the_workers_unless_omp_num_threads_says(mon
     assert repro.stage_env(32)["OMP_NUM_THREADS"] == "1"
     monkeypatch.setenv("OMP_NUM_THREADS", "3")
     assert repro.stage_env(4)["OMP_NUM_THREADS"] == "3"
+
+
+def test_a_stage_another_process_is_running_is_waited_for_not_run_twice(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+    import time
+
+    Path("step.py").write_text(
+        "import time\nfrom pathlib import Path\nPath('a.started').touch()\n"
+        "with open('runs', 'a') as f: f.write('a')\n"
+        "while not Path('go').exists(): time.sleep(0.05)\nPath('a.txt').write_text('first')\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(Path(repro.__file__).parents[1]))
+    other = subprocess.Popen([sys.executable, "-m", "pipeline.repro", "a"], env=env, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not Path("a.started").exists():
+            assert time.monotonic() < deadline and other.poll() is None, "the other pipeline.repro never started a"
+            time.sleep(0.1)
+        monkeypatch.setattr(repro, "BUSY_RECHECK_S", 0.5)
+        threading.Timer(3, lambda: Path("go").touch()).start()
+        assert repro.main(["a"]) == 0  # waits while the other runs a, then finds it current
+        assert other.wait(timeout=60) == 0
+    finally:
+        other.kill()
+    assert Path("runs").read_text() == "a"
+    assert locked() == {"a"}
