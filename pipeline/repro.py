@@ -43,7 +43,7 @@ class Plan:
     upstream: dict[str, set[str]] = field(default_factory=dict)
 
     def ready(self, done: set[str], started: set[str]) -> list[str]:
-        """Stages not started whose upstream stages are all done, in dvc.yaml order."""
+        """Stages not started whose upstream stages are all done, in the plan's order."""
         return [name for name in self.stages if name not in started and self.upstream[name] <= done]
 
 
@@ -145,9 +145,13 @@ def run(repo: Any, the_plan: Plan, jobs: int, dry: bool = False, poll_s: float =
             name = ready[0]  # one at a time: a stage found current may make the next in line ready
             stage = the_plan.stages[name]
             after_a_rerun = dry and bool(the_plan.upstream[name] & would_run)  # its inputs would change
+            held = contextlib.ExitStack()  # the stage's files, locked before the check so no one starts it meanwhile
             try:
+                if not dry:
+                    held.enter_context(_hold_files(repo, stage))
                 changed = bool(stage.cmd) and (after_a_rerun or _changed(repo, name))
             except LockError:
+                held.close()
                 if name not in busy_until:
                     log.info("busy    %s: another process is running it; waiting", name)
                 busy_until[name] = time.monotonic() + BUSY_RECHECK_S
@@ -155,17 +159,15 @@ def run(repo: Any, the_plan: Plan, jobs: int, dry: bool = False, poll_s: float =
                 continue
             busy_until.pop(name, None)
             started.add(name)
-            if not changed:
+            if not changed or dry:
+                held.close()
                 done.add(name)
-                log.info("current %s", name)
+                if changed:
+                    would_run.add(name)
+                    log.info("would run %s: %s", name, stage.cmd)
+                else:
+                    log.info("current %s", name)
                 continue
-            if dry:
-                done.add(name)
-                would_run.add(name)
-                log.info("would run %s: %s", name, stage.cmd)
-                continue
-            held = contextlib.ExitStack()
-            held.enter_context(_hold_files(repo, stage))
             with open(LOGS / f"{name}.log", "w") as out:
                 # DVC_STAGE and DVC_ROOT as `dvc repro` sets them: MLflow runs are named after the stage
                 process = subprocess.Popen(stage.cmd, shell=True, cwd=repo.root_dir, stdout=out, stderr=subprocess.STDOUT,
