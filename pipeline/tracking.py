@@ -98,8 +98,7 @@ def params_hash(path: str | Path = "params.yaml") -> str:
 
 
 def invocation_key() -> str:
-    """Identifies the pipeline invocation this process belongs to: its nearest `dvc` (or `python -m
-    pipeline.repro`) ancestor, else itself."""
+    """The pipeline invocation this process belongs to: its nearest `dvc` or `pipeline.repro` ancestor, else itself."""
     process = psutil.Process()
     for ancestor in process.parents():
         try:
