@@ -15,6 +15,8 @@ process), exactly the dvc.lock entry `dvc repro` would write. Each command gets 
 unless it is set already (the stage scripts respect it), so workers never fight over the cores. A failing stage stops its
 dependants only; the others go on, and the exit status is 1. Its log, like every stage's, is under
 logs/repro/<stage>.log. In MLflow, the stages of one invocation share a parent run, as under `dvc repro`.
+Stopped (Ctrl-C or SIGTERM), it stops the stages it started and releases their DVC locks (DVC keeps a dead
+process's locks), so the next run does not find them busy.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -113,6 +116,19 @@ def stage_env(jobs: int) -> dict[str, str]:
 
 def run(repo: Any, the_plan: Plan, jobs: int, dry: bool = False, poll_s: float = 1.0) -> list[str]:
     """Run the plan's stale stages, `jobs` at a time; return the stages that failed (or could not run)."""
+    running: dict[str, tuple[subprocess.Popen, float, contextlib.ExitStack]] = {}
+    try:
+        return _run(repo, the_plan, jobs, dry, poll_s, running)
+    except BaseException:  # Ctrl-C, SIGTERM: stop the stages started and release their files' DVC locks
+        for name, (process, _, held) in running.items():
+            os.killpg(process.pid, signal.SIGTERM)
+            with held:
+                process.wait()
+            log.error("stopped %s, not recorded in dvc.lock", name)
+        raise
+
+
+def _run(repo: Any, the_plan: Plan, jobs: int, dry: bool, poll_s: float, running: dict[str, tuple]) -> list[str]:
     from dvc.lock import LockError
 
     done: set[str] = set()
@@ -120,7 +136,6 @@ def run(repo: Any, the_plan: Plan, jobs: int, dry: bool = False, poll_s: float =
     failed: list[str] = []
     would_run: set[str] = set()
     busy_until: dict[str, float] = {}  # stages another process is running: look again after this time
-    running: dict[str, tuple[subprocess.Popen, float, contextlib.ExitStack]] = {}
     env = stage_env(jobs)
     LOGS.mkdir(parents=True, exist_ok=True)
     while True:
@@ -169,9 +184,11 @@ def run(repo: Any, the_plan: Plan, jobs: int, dry: bool = False, poll_s: float =
                     log.info("current %s", name)
                 continue
             with open(LOGS / f"{name}.log", "w") as out:
-                # DVC_STAGE and DVC_ROOT as `dvc repro` sets them: MLflow runs are named after the stage
+                # DVC_STAGE and DVC_ROOT as `dvc repro` sets them: MLflow runs are named after the stage. A session
+                # of its own: the shell and the command under it (dash does not exec it) are stopped as one group.
                 process = subprocess.Popen(stage.cmd, shell=True, cwd=repo.root_dir, stdout=out, stderr=subprocess.STDOUT,
-                                           env=env | {"DVC_STAGE": name, "DVC_ROOT": repo.root_dir})  # fmt: skip
+                                           env=env | {"DVC_STAGE": name, "DVC_ROOT": repo.root_dir},
+                                           start_new_session=True)  # fmt: skip
             running[name] = (process, time.monotonic(), held)
             log.info("start   %s (%d running, %d of %d done)", name, len(running), len(done), len(the_plan.stages))
         if not running and not the_plan.ready(done, started | blocked):
@@ -181,6 +198,10 @@ def run(repo: Any, the_plan: Plan, jobs: int, dry: bool = False, poll_s: float =
     if not_run:
         log.error("not run, an upstream stage failed: %s", ", ".join(not_run))
     return failed + not_run
+
+
+def _stop(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)  # unwinds through run(), which stops its stages and releases their locks
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -194,6 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.jobs < 1:
         parser.error(f"--jobs must be at least 1, got {args.jobs}")
     configure_logging()
+    signal.signal(signal.SIGTERM, _stop)
 
     from dvc.exceptions import DvcException
     from dvc.repo import Repo

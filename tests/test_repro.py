@@ -157,3 +157,41 @@ def test_a_stage_another_process_is_running_is_waited_for_not_run_twice(
         other.kill()
     assert Path("runs").read_text() == "a"
     assert locked() == {"a"}
+
+
+def alive(pid: int) -> bool:
+    """Whether the process runs (a zombie, which PID 1 in a container may never reap, does not)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_a_stopped_run_stops_its_stages_and_releases_their_dvc_locks(project: Path) -> None:
+    import json
+    import signal
+    import time
+
+    Path("step.py").write_text(
+        "import os, time\nfrom pathlib import Path\nPath('a.pid').write_text(str(os.getpid()))\n"
+        "Path('a.started').touch()\nwhile True: time.sleep(0.05)\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(Path(repro.__file__).parents[1]))
+    run = subprocess.Popen([sys.executable, "-m", "pipeline.repro", "a"], env=env, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not Path("a.started").exists():
+            assert time.monotonic() < deadline and run.poll() is None, "pipeline.repro never started a"
+            time.sleep(0.1)
+        run.send_signal(signal.SIGTERM)
+        assert run.wait(timeout=60) == 128 + signal.SIGTERM
+    finally:
+        run.kill()
+    deadline = time.monotonic() + 10
+    while alive(int(Path("a.pid").read_text())):
+        assert time.monotonic() < deadline, "the stage's command was left running"
+        time.sleep(0.1)
+    holders = json.loads(Path(".dvc/tmp/rwlock").read_text())
+    assert not any(holders.values()), holders  # nothing left locked: a dead pid would keep the files busy
+    assert locked() == set()
