@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
 import textwrap
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -130,31 +133,37 @@ def test_the_cores_are_split_between_the_workers_unless_omp_num_threads_says(mon
     assert repro.stage_env(4)["OMP_NUM_THREADS"] == "3"
 
 
+@contextlib.contextmanager
+def repro_of_a_in_another_process() -> Iterator[subprocess.Popen]:
+    """`python -m pipeline.repro a` in another process, given once it has started stage a; killed at the end."""
+    env = dict(os.environ, PYTHONPATH=str(Path(repro.__file__).parents[1]))
+    process = subprocess.Popen([sys.executable, "-m", "pipeline.repro", "a"], env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not Path("a.started").exists():
+            assert time.monotonic() < deadline and process.poll() is None, "the other pipeline.repro never started a"
+            time.sleep(0.1)
+        yield process
+    finally:
+        process.kill()
+
+
 def test_a_stage_another_process_is_running_is_waited_for_not_run_twice(
     project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import threading
-    import time
 
     Path("step.py").write_text(
         "import time\nfrom pathlib import Path\nPath('a.started').touch()\n"
         "with open('runs', 'a') as f: f.write('a')\n"
         "while not Path('go').exists(): time.sleep(0.05)\nPath('a.txt').write_text('first')\n"
     )
-    env = dict(os.environ, PYTHONPATH=str(Path(repro.__file__).parents[1]))
-    other = subprocess.Popen([sys.executable, "-m", "pipeline.repro", "a"], env=env, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL)  # fmt: skip
-    try:
-        deadline = time.monotonic() + 60
-        while not Path("a.started").exists():
-            assert time.monotonic() < deadline and other.poll() is None, "the other pipeline.repro never started a"
-            time.sleep(0.1)
+    with repro_of_a_in_another_process() as other:
         monkeypatch.setattr(repro, "BUSY_RECHECK_S", 0.5)
         threading.Timer(3, lambda: Path("go").touch()).start()
         assert repro.main(["a"]) == 0  # waits while the other runs a, then finds it current
         assert other.wait(timeout=60) == 0
-    finally:
-        other.kill()
     assert Path("runs").read_text() == "a"
     assert locked() == {"a"}
 
@@ -170,24 +179,14 @@ def alive(pid: int) -> bool:
 def test_a_stopped_run_stops_its_stages_and_releases_their_dvc_locks(project: Path) -> None:
     import json
     import signal
-    import time
 
     Path("step.py").write_text(
         "import os, time\nfrom pathlib import Path\nPath('a.pid').write_text(str(os.getpid()))\n"
         "Path('a.started').touch()\nwhile True: time.sleep(0.05)\n"
     )
-    env = dict(os.environ, PYTHONPATH=str(Path(repro.__file__).parents[1]))
-    run = subprocess.Popen([sys.executable, "-m", "pipeline.repro", "a"], env=env, stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL)  # fmt: skip
-    try:
-        deadline = time.monotonic() + 60
-        while not Path("a.started").exists():
-            assert time.monotonic() < deadline and run.poll() is None, "pipeline.repro never started a"
-            time.sleep(0.1)
+    with repro_of_a_in_another_process() as run:
         run.send_signal(signal.SIGTERM)
         assert run.wait(timeout=60) == 128 + signal.SIGTERM
-    finally:
-        run.kill()
     deadline = time.monotonic() + 10
     while alive(int(Path("a.pid").read_text())):
         assert time.monotonic() < deadline, "the stage's command was left running"
