@@ -9,7 +9,14 @@ import torch.nn.functional as F
 from pipeline.models.dense_ae import DenseAEConfig, DenseAutoencoder
 from pipeline.models.mlp import MLPClassifier
 from pipeline.models.rbm import RBM, RBMConfig
-from pipeline.training.lockstep import MLPGroup, RBMGroup, TiedAEGroup, mask_counts, masking_group
+from pipeline.training.lockstep import (
+    MLPGroup,
+    RBMGroup,
+    TiedAEGroup,
+    lowest_ranked,
+    mask_counts,
+    masking_group,
+)
 
 D, H, M = 20, 12, 16
 LRS = [0.5, 0.25, 0.125]  # exact in float32, so the group's float32 learning rates lose nothing in float64
@@ -120,6 +127,18 @@ def test_masking_group_destroys_exactly_the_count_per_row():
     assert len({tuple(row.tolist()) for row in out[3]}) > 1  # each row draws its own subset
     assert torch.equal(out, masking_group(x, counts, _gen(4)))  # the same generator seed, the same masks
     assert not torch.equal(out, masking_group(x, counts, _gen(5)))
+
+
+def test_lowest_ranked_is_the_rank_definition_ties_included():
+    # The masks were first defined as ranks (argsort of argsort) < count; lowest_ranked scatters the sort order
+    # instead (one sort). The two must agree bit for bit, also where scores tie, or pretrained stacks would change.
+    counts = torch.tensor([0, 78, 196, 314, D])
+    for levels in (2, 16, 1024, None):
+        scores = torch.rand(5, 40, D, generator=_gen(11))
+        if levels is not None:
+            scores = (scores * levels).floor()  # many ties
+        expected = scores.argsort(dim=-1).argsort(dim=-1) < counts.view(5, 1, 1)
+        assert torch.equal(lowest_ranked(scores, counts), expected)
 
 
 def test_masking_group_keeps_values_it_does_not_destroy():

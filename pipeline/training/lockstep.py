@@ -35,6 +35,17 @@ def mask_counts(noise: torch.Tensor, width: int) -> torch.Tensor:
     return torch.round(noise * width).long()
 
 
+def lowest_ranked(scores: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
+    """(K, m, d) bool: in each row of scores[k], the counts[k] components of lowest rank (argsort order).
+
+    The same mask as `scores.argsort(-1).argsort(-1) < counts` (ties broken as argsort breaks them), at one
+    sort instead of two: the first counts[k] positions of the sort order are scattered into the mask."""
+    k, m, d = scores.shape
+    by_rank = (torch.arange(d, device=scores.device) < counts.view(k, 1, 1)).expand(k, m, d)
+    mask = torch.empty(k, m, d, dtype=torch.bool, device=scores.device)
+    return mask.scatter_(-1, scores.argsort(dim=-1), by_rank)
+
+
 def masking_group(x: torch.Tensor, counts: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """x (K or 1, m, d) -> (K, m, d) with exactly counts[k] random components of each row zeroed.
 
@@ -45,8 +56,7 @@ def masking_group(x: torch.Tensor, counts: torch.Tensor, generator: torch.Genera
     if int(counts.max()) == 0:
         return x
     scores = torch.rand(k, m, d, generator=generator, device=x.device)
-    ranks = scores.argsort(dim=-1).argsort(dim=-1)
-    return x.masked_fill(ranks < counts.view(k, 1, 1), 0.0)
+    return x.masked_fill(lowest_ranked(scores, counts), 0.0)
 
 
 class _LayerGroup(nn.Module):
