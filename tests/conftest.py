@@ -82,21 +82,32 @@ def smoke_project(dest: Path, mirror: Path, **overrides: dict) -> Path:
 
 def copy_project(dest: Path) -> Path:
     """Copy the tracked project files (no data, no state) into `dest` and make it a git + DVC repo."""
-    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    files = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
     for rel in files:
         src = ROOT / rel
-        generated = rel.startswith(("metrics/", "results/", "plots/", "reports/figures/", "reports/vincent", "reports/zoo")) or rel == "dvc.lock"
+        generated = (
+            rel.startswith(("metrics/", "results/", "plots/", "reports/figures/", "reports/vincent", "reports/zoo"))
+            or rel == "dvc.lock"
+        )
         if not src.is_file() or generated:
             continue
         target = dest / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(src, target)
     subprocess.run(["git", "init", "-q"], cwd=dest, check=True)
-    subprocess.run(["git", "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-q", "--allow-empty", "-m", "init"], cwd=dest, check=True)
+    subprocess.run(
+        ["git", "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-q", "--allow-empty", "-m", "init"],
+        cwd=dest,
+        check=True,
+    )
     return dest
 
 
-def tiny_prepared(root: Path, sizes: tuple[tuple[str, int], ...] = (("train", 120), ("valid", 40), ("test", 60))) -> None:
+def tiny_prepared(
+    root: Path, sizes: tuple[tuple[str, int], ...] = (("train", 120), ("valid", 40), ("test", 60))
+) -> None:
     """A learnable synthetic `basic` under root/data/prepared (pixel density grows with the label), seeded."""
     import numpy as np
 

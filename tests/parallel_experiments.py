@@ -45,7 +45,9 @@ def check_runs(client, experiments: list[str], names: list[str], stages: list[st
     ok = True
     print(f"{'experiment':<12} {'parent runs':>11} {'stage runs':>10} {'all FINISHED':>12}")
     for name in names:
-        parents = {r.info.run_id for r in runs if r.data.tags.get("pipeline.role") == "parent" and r.info.run_name == name}
+        parents = {
+            r.info.run_id for r in runs if r.data.tags.get("pipeline.role") == "parent" and r.info.run_name == name
+        }
         children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") in parents]
         covered = {r.data.tags.get("dvc.stage") for r in children}
         finished = all(r.info.status == "FINISHED" for r in children)
@@ -104,7 +106,9 @@ def main() -> int:
         ok = not failed
         ok &= check_runs(client, [params["tracking"]["experiment"], params["zoo"]["experiment"]], names,
                          sh(["dvc", "stage", "list", "--name-only"], project, env).split())  # fmt: skip
-        print(f"{len(names)} experiments, -j {args.jobs}: {elapsed:.0f} s; {'OK' if ok else 'FAILED'} (workdir {workdir})")
+        print(
+            f"{len(names)} experiments, -j {args.jobs}: {elapsed:.0f} s; {'OK' if ok else 'FAILED'} (workdir {workdir})"
+        )
         return 0 if ok else 1
     finally:
         server.terminate()

@@ -18,7 +18,12 @@ from pipeline.data.mnist import load_raw, split_indices, stage_raw_files
 from pipeline.params import BasicSplit, FullSplit
 
 ROOT = Path(__file__).resolve().parents[1]
-FILES = ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]
+FILES = [
+    "train-images-idx3-ubyte.gz",
+    "train-labels-idx1-ubyte.gz",
+    "t10k-images-idx3-ubyte.gz",
+    "t10k-labels-idx1-ubyte.gz",
+]
 
 
 @pytest.fixture(autouse=True)
@@ -101,7 +106,9 @@ def write_params(workdir: Path, mirror: Path, **prepare) -> None:
 def run_prepare(workdir: Path) -> subprocess.CompletedProcess:
     store = workdir.parent / "mlflow.db"  # one store for the test's workdirs: created once
     env = {**os.environ, "PYTHONPATH": str(ROOT), "MLFLOW_TRACKING_URI": f"sqlite:///{store}"}
-    return subprocess.run([sys.executable, "-m", "pipeline.stages.prepare"], cwd=workdir, capture_output=True, text=True, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline.stages.prepare"], cwd=workdir, capture_output=True, text=True, env=env
+    )
 
 
 def digests(folder: Path) -> dict[str, str]:

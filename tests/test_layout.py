@@ -27,7 +27,9 @@ def module_name(path: Path) -> str:
 
 
 MODULES = {module_name(p): p for p in PACKAGE.rglob("*.py")}
-PLUMBING = {"pipeline.cli", "pipeline.tracking", "pipeline.paths"} | {m for m in MODULES if m.startswith("pipeline.params")}
+PLUMBING = {"pipeline.cli", "pipeline.tracking", "pipeline.paths"} | {
+    m for m in MODULES if m.startswith("pipeline.params")
+}
 STAGES = sorted(m for m in MODULES if m.startswith("pipeline.stages.") and not m.endswith("__init__"))
 
 
@@ -78,7 +80,9 @@ def test_no_module_is_long() -> None:
 def docstring_only(path: Path) -> bool:
     """A package's __init__.py that only documents the package: no code a stage could depend on."""
     body = ast.parse(path.read_text()).body
-    return path.name == "__init__.py" and all(isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant) for n in body)
+    return path.name == "__init__.py" and all(
+        isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant) for n in body
+    )
 
 
 def declared_deps() -> dict[str, set[str]]:

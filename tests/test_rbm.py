@@ -23,9 +23,7 @@ def numpy_sampler(rng: np.random.RandomState):
 
 
 def _pair(n_hidden: int, n_visible: int, lr: float, batch: int, **kwargs):
-    rbm = RBM(
-        RBMConfig(n_visible=n_visible, n_hidden=n_hidden, lr=lr, n_chains=batch, **kwargs), _gen(0)
-    ).double()
+    rbm = RBM(RBMConfig(n_visible=n_visible, n_hidden=n_hidden, lr=lr, n_chains=batch, **kwargs), _gen(0)).double()
     with torch.no_grad():
         rbm.hidden_bias.normal_(0, 0.1, generator=_gen(1))
         rbm.visible_bias.normal_(0, 0.1, generator=_gen(2))
@@ -78,9 +76,7 @@ def test_free_energy_and_pseudo_likelihood_against_brute_force():
     hiddens = torch.tensor(list(itertools.product([0.0, 1.0], repeat=n_hidden)), dtype=torch.float64)
     # F(v) = -log sum_h exp(-E(v, h)),  E(v, h) = -v.c - h.b - h W v
     energy = (
-        -(states @ rbm.visible_bias)[:, None]
-        - (hiddens @ rbm.hidden_bias)[None]
-        - states @ rbm.weight.T @ hiddens.T
+        -(states @ rbm.visible_bias)[:, None] - (hiddens @ rbm.hidden_bias)[None] - states @ rbm.weight.T @ hiddens.T
     )
     torch.testing.assert_close(rbm.free_energy(states), -torch.logsumexp(-energy, dim=1))
 

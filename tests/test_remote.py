@@ -13,7 +13,9 @@ pytestmark = pytest.mark.slow
 
 
 def git(cwd: Path, *args: str) -> None:
-    subprocess.run(["git", "-c", "user.email=t@t", "-c", "user.name=t", *args], cwd=cwd, check=True, capture_output=True)
+    subprocess.run(
+        ["git", "-c", "user.email=t@t", "-c", "user.name=t", *args], cwd=cwd, check=True, capture_output=True
+    )
 
 
 def test_push_in_one_clone_and_pull_in_a_fresh_one(tmp_path: Path, mnist_mirror: Path) -> None:

@@ -31,7 +31,8 @@ def _gen(seed: int) -> torch.Generator:
 
 
 @pytest.mark.parametrize(
-    ("profile", "name"), [("params", n) for n in sorted(PARAMS.variants)] + [("smoke", n) for n in sorted(SMOKE.variants)]
+    ("profile", "name"),
+    [("params", n) for n in sorted(PARAMS.variants)] + [("smoke", n) for n in sorted(SMOKE.variants)],
 )
 def test_each_variant_builds_and_one_step_reduces_its_loss(profile: str, name: str) -> None:
     z: ZooParams = {"params": PARAMS, "smoke": SMOKE}[profile]
@@ -98,7 +99,6 @@ def test_missing_corrupted_copy_is_a_clear_error_and_a_present_one_is_used(tmp_p
     from pipeline.data.arrays import DataFileError
     from pipeline.zoo.evaluate import noisy_test
 
-
     monkeypatch.chdir(tmp_path)
     clean, _ = mnist(50)
     with pytest.raises(DataFileError, match=r"gaussian-0.5/x_test.npy: not found.*add 0.5 to corrupt.gaussian"):
@@ -117,7 +117,10 @@ def test_zoo_params_and_dvc_stages_agree() -> None:
     assert {s.kind for s in SMOKE.variants.values()} == {"dense", "conv", "vae"}, "every kind of model runs in CI"
     report = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["zoo_report"]
     for name in PARAMS.variants:  # the report depends on the folders every variant writes into
-        assert str(paths.zoo_model(name).parent) in report["deps"] and str(paths.zoo_results(name).parent) in report["deps"]
+        assert (
+            str(paths.zoo_model(name).parent) in report["deps"]
+            and str(paths.zoo_results(name).parent) in report["deps"]
+        )
     corrupt = load_params(ROOT / "params.yaml").corrupt
     fixed = {noise_name(kind, level) for kind, level in corrupt.noises()}
     assert PARAMS.dataset in corrupt.datasets

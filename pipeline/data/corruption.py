@@ -95,7 +95,9 @@ def parse_noise(name: str) -> tuple[str, float]:
     return kind, float(level)
 
 
-def corrupt_uint8(x: torch.Tensor, kind: str, level: float, generator: torch.Generator, chunk: int = 8192) -> np.ndarray:
+def corrupt_uint8(
+    x: torch.Tensor, kind: str, level: float, generator: torch.Generator, chunk: int = 8192
+) -> np.ndarray:
     """Corrupt (n, 784) floats in [0, 1] in chunks (bounded memory); return uint8 on the images' 1/255 grid."""
     out = torch.cat([corrupt(part, kind, level, generator) for part in x.split(chunk)])
     return out.mul_(255.0).round_().to(torch.uint8).numpy()

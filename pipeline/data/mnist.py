@@ -106,5 +106,3 @@ def split_indices(name: str, sizes: BasicSplit | FullSplit, seed: int) -> dict[s
             "test": np.arange(60_000, 60_000 + sizes.test),
         }
     raise ValueError(f"unknown dataset {name!r}; expected 'basic' or 'full'")
-
-

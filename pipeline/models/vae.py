@@ -63,9 +63,7 @@ class VAE(nn.Module):
         """Bernoulli means P(x=1|z)."""
         return torch.sigmoid(self.decode_logits(z))
 
-    def reparameterize(
-        self, mu: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator | None
-    ) -> torch.Tensor:
+    def reparameterize(self, mu: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
         """z = mu + sigma * eps with eps ~ N(0, I) drawn from `generator`."""
         eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
         return mu + eps * torch.exp(0.5 * logvar)

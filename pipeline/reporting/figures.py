@@ -17,9 +17,7 @@ from pipeline.reporting.tables import PAPER_MODELS, PROBE_NAMES, ordered
 STYLE = "whitegrid"
 
 
-def subplots(
-    nrows: int, ncols: int, figsize: tuple[float, float], **kwargs: Any
-) -> tuple[Figure, np.ndarray]:
+def subplots(nrows: int, ncols: int, figsize: tuple[float, float], **kwargs: Any) -> tuple[Figure, np.ndarray]:
     """Like plt.subplots (always a 2-d axes array), but without pyplot: the figure renders with Agg on
     savefig, needs no display, and is not kept alive by pyplot's figure registry."""
     fig = Figure(figsize=figsize)
@@ -69,9 +67,7 @@ def tile_filters(w: Any, n: int = 100, shape: tuple[int, int] = (28, 28)) -> np.
     out = np.zeros((rows * (h + 1) + 1, cols * (wd + 1) + 1))
     for i, f in enumerate(w):
         r, c = divmod(i, cols)
-        out[1 + r * (h + 1) : 1 + r * (h + 1) + h, 1 + c * (wd + 1) : 1 + c * (wd + 1) + wd] = f.reshape(
-            shape
-        )
+        out[1 + r * (h + 1) : 1 + r * (h + 1) + h, 1 + c * (wd + 1) : 1 + c * (wd + 1) + wd] = f.reshape(shape)
     return out
 
 
@@ -131,7 +127,7 @@ def pretrain_curves(curves: dict[str, list[dict[str, list[float]]]], metric: str
     colors = sns.color_palette("deep", depth)
     with sns.axes_style(STYLE):
         fig, axes = subplots(nrows, ncols, (4.0 * ncols + 1.2, 3.2 * nrows))
-        for ax in axes.flat[len(models):]:
+        for ax in axes.flat[len(models) :]:
             ax.set_visible(False)
         for ax, model in zip(axes.flat, models, strict=False):
             for k, history in enumerate(curves[model]):

@@ -54,7 +54,11 @@ def main(params, args: argparse.Namespace) -> None:
         if spec.source == "published":
             benchmarks.write_published(folder, name, find_zip(name, b.zips, download_to=b.download_to))
         else:
-            digits = mnist.load_raw("mnist", params.data.root, params.data.mirrors) if benchmarks.REGISTRY[name][2] else (None, None)
+            digits = (
+                mnist.load_raw("mnist", params.data.root, params.data.mirrors)
+                if benchmarks.REGISTRY[name][2]
+                else (None, None)
+            )
             sizes = Sizes(**spec.sizes.model_dump()) if spec.sizes else None
             try:
                 benchmarks.write_benchmark(folder, name, sizes, params.seed, *digits, **spec.recipe)
@@ -72,7 +76,9 @@ def main(params, args: argparse.Namespace) -> None:
                for split in ("train", "valid", "test") for labels in [np.load(folder / f"y_{split}.npy")]},
         }  # fmt: skip
         write_json(paths.results("benchmark", name), summary)
-        tracking.log_metrics({s: {"n": summary[s]["n"], "pixel_mean": summary[s]["pixel_mean"]} for s in ("train", "valid", "test")})
+        tracking.log_metrics(
+            {s: {"n": summary[s]["n"], "pixel_mean": summary[s]["pixel_mean"]} for s in ("train", "valid", "test")}
+        )
         tracking.log_artifacts([paths.dataset_figure(name), folder / "manifest.json"])
         tracking.log_timing("benchmark", time.perf_counter() - start)
         log.info("wrote %s (%s): %s", folder, spec.source, {s: summary[s]["n"] for s in ("train", "valid", "test")})

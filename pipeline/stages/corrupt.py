@@ -64,5 +64,6 @@ def main(params, args: argparse.Namespace) -> None:
         tracking.log_artifacts([figure, results])
         tracking.log_timing("corrupt", time.perf_counter() - start)
 
+
 if __name__ == "__main__":
     run_stage("corrupt", __doc__, main, dataset_arg)

@@ -29,7 +29,9 @@ def main(params, args: argparse.Namespace) -> None:
     from pipeline.utils import atomic_dir, save_figure, write_json
 
     p, d = params.prepare, params.data
-    with tracking.stage_run("prepare", params.tracking.experiment, {"seed": params.seed, "data": d.model_dump(), "prepare": p.model_dump()}):
+    with tracking.stage_run(
+        "prepare", params.tracking.experiment, {"seed": params.seed, "data": d.model_dump(), "prepare": p.model_dump()}
+    ):
         start = time.perf_counter()
         x, y = mnist.load_raw(d.source, d.root, d.mirrors)
         log.info("loaded %s: %d images", d.source, len(x))

@@ -70,7 +70,9 @@ def main(params, args: argparse.Namespace) -> None:
             "parameters": n_params, "epochs": result.epochs, "test_sources": sources,
             **evaluate(model, spec, splits, noisy, z, params.seed, name), "history": result.history,
         }  # fmt: skip
-        save_torch({"variant": name, "spec": spec.model_dump(), "model": model.cpu().state_dict()}, paths.zoo_model(name))
+        save_torch(
+            {"variant": name, "spec": spec.model_dump(), "model": model.cpu().state_dict()}, paths.zoo_model(name)
+        )
         figure = reconstruction_figure(model, spec, title, splits["test"].x, noisy, z.examples)
         save_figure(figure, paths.zoo_figure(name))
         write_json(paths.zoo_results(name), results)
@@ -87,6 +89,7 @@ def main(params, args: argparse.Namespace) -> None:
         tracking.log_timing("zoo_train", seconds)
         log.info("%s: test MSE %.4f, linear probe %.3f, k-NN %.3f (%.0f s)", name, headline["test_mse"],
                  headline["probe_acc"], headline["knn_acc"], seconds)  # fmt: skip
+
 
 if __name__ == "__main__":
     run_stage("zoo_train", __doc__, main, variant_arg)

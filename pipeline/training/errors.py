@@ -14,9 +14,7 @@ class TrainingError(RuntimeError):
 
     def __init__(self, message: str, *, model: str, layer: int | None = None, epoch: int | None = None):
         self.model, self.layer, self.epoch = model, layer, epoch
-        where = (
-            f"model={model}, layer={'-' if layer is None else layer}, epoch={'-' if epoch is None else epoch}"
-        )
+        where = f"model={model}, layer={'-' if layer is None else layer}, epoch={'-' if epoch is None else epoch}"
         super().__init__(f"[{where}] {message}")
 
 

@@ -47,8 +47,16 @@ REGISTRY: dict[str, tuple[Callable[..., Arrays], type, bool]] = {
 }
 DATASETS = tuple(REGISTRY)
 
-__all__ = ["DATASETS", "PUBLISHED_SIZES", "REGISTRY", "Sizes", "generate", "make_recipe", "write_benchmark",
-           "write_published"]
+__all__ = [
+    "DATASETS",
+    "PUBLISHED_SIZES",
+    "REGISTRY",
+    "Sizes",
+    "generate",
+    "make_recipe",
+    "write_benchmark",
+    "write_published",
+]
 
 
 def make_recipe(name: str, **overrides: Any) -> Any:

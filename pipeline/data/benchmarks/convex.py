@@ -118,7 +118,9 @@ def sample_nonconvex(n: int, recipe: ConvexRecipe, g: np.random.Generator) -> tu
     return np.concatenate(kept), np.concatenate(kept_m)
 
 
-def generate_convex(sizes: Sizes, seed: int, recipe: ConvexRecipe = ConvexRecipe(), record: dict | None = None) -> Arrays:
+def generate_convex(
+    sizes: Sizes, seed: int, recipe: ConvexRecipe = ConvexRecipe(), record: dict | None = None
+) -> Arrays:
     """convex vs non-convex white regions; see the module docstring."""
     if recipe.convexity_test != "hull" or recipe.location != "uniform-image-square" or recipe.label_one != "convex":
         raise ValueError("only convexity_test='hull', location='uniform-image-square', label_one='convex' exist")

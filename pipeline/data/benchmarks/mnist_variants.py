@@ -146,7 +146,9 @@ def _generate(
     record: dict | None,
 ) -> Arrays:
     if mnist_x.shape != (MNIST_TOTAL, PIXELS) or mnist_x.dtype != np.uint8:
-        raise ValueError(f"mnist_x must be the uint8 (70000, 784) array of load_raw, got {mnist_x.dtype} {mnist_x.shape}")
+        raise ValueError(
+            f"mnist_x must be the uint8 (70000, 784) array of load_raw, got {mnist_x.dtype} {mnist_x.shape}"
+        )
     digits = select_digits(sizes, seed, name)
     out: Arrays = {}
     for split in SPLITS:
