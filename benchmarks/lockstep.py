@@ -16,6 +16,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -23,10 +25,27 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import best_time, dae_flops, matmul_peak, mlp_flops, rbm_flops  # noqa: E402
+from pipeline.training import lockstep  # noqa: E402
 from pipeline.training.lockstep import MLPGroup, RBMGroup, TiedAEGroup  # noqa: E402
 from pipeline.utils import get_device  # noqa: E402
 
 D = 784
+
+
+@contextmanager
+def ranks_masks() -> Iterator[None]:
+    """Inside: masks drawn as first written, ranks (argsort of argsort, two sorts per row) < count. The same masks
+    as `lowest_ranked` (tests/test_lockstep.py): a baseline for its one-sort speed."""
+
+    def by_ranks(scores: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
+        return scores.argsort(dim=-1).argsort(dim=-1) < counts.view(-1, 1, 1)
+
+    saved = lockstep.lowest_ranked
+    lockstep.lowest_ranked = by_ranks
+    try:
+        yield
+    finally:
+        lockstep.lowest_ranked = saved
 
 
 def dae_epoch(x: torch.Tensor, k: int, h: int, batch: int, device: torch.device, lr: float = 0.05, noise: float = 0.25):
