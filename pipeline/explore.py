@@ -2,7 +2,8 @@
 
     python -m pipeline.explore [--params params.yaml] [--out reports/search] [--device auto]
 
-The grid is params.yaml's `explore` section (Vincent et al. JMLR 2010's ranges). For each width, the
+The grid is params.yaml's `explore` section (Vincent et al. JMLR 2010's ranges; `columns` narrows it to some of
+the table's columns, e.g. a GPU session's [SdA-3, DBN-3] at 2000 units). For each width, the
 autoencoder stacks (every learning rate x masking level x epochs) and the RBM stacks are pretrained as
 a tree of shared prefixes (pipeline.training.search); then each column of the table is fine-tuned by
 successive halving (pipeline.training.halving) over its own candidates: SAA-3 (masking 0), SdA-3
@@ -53,14 +54,19 @@ def main(argv: list[str] | None = None) -> None:
         "grid": e.model_dump(), "pretraining": {}, "finetuning": {}, "columns": {},
     }  # fmt: skip
     rows: list[dict] = []
-    best: dict[str, list] = {c: [] for c in COLUMNS}  # per column: the `top` best (trial, row) so far
+    best: dict[str, list] = {c: [] for c in e.columns}  # per column: the `top` best (trial, row) so far
     start_all = time.perf_counter()
+    columns = {c: COLUMNS[c] for c in e.columns}
+    # masking 0 is SAA-3's, masking > 0 SdA-3's: only the levels of the columns searched are pretrained
+    noise = [nu for nu in e.noise if ("SAA-3" if nu == 0 else "SdA-3") in columns]
     for hidden in e.hidden:
         for kind in ("ae", "rbm"):
             if kind == "ae":
-                specs = [StackSpec("ae", hidden, lr, ep, nu) for lr in e.ae_lr for nu in e.noise for ep in e.epochs]
+                specs = [StackSpec("ae", hidden, lr, ep, nu) for lr in e.ae_lr for nu in noise for ep in e.epochs]
             else:
                 specs = [StackSpec("rbm", hidden, lr, ep) for lr in e.rbm_lr for ep in e.epochs]
+            if not specs or all(ckind != kind for ckind, _ in columns.values()):
+                continue
             t0 = time.perf_counter()
             stacks, cost = pretrain_stacks(
                 specs, 3, train.x, valid.x, seed=params.seed, batch_size=v.pretrain.batch_size, device=device,
@@ -73,7 +79,7 @@ def main(argv: list[str] | None = None) -> None:
             }  # fmt: skip
             log.info("pretrained %d %s stacks of width %d in %.0f s (%.0f%% of the layer-epochs saved by sharing)",
                      len(specs), kind, hidden, seconds, 100 * cost.saved_fraction)  # fmt: skip
-            for column, (ckind, depth) in COLUMNS.items():
+            for column, (ckind, depth) in columns.items():
                 if ckind != kind:
                     continue
                 chosen = {

@@ -3,6 +3,7 @@ only for the best few of each column, after selection, and the summary files are
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -10,6 +11,7 @@ import pytest
 import yaml
 
 from pipeline import explore
+from pipeline.params import ParamsError, load_params
 from tests.conftest import tiny_prepared
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,3 +43,24 @@ def test_every_candidate_is_recorded_and_only_the_best_are_tested(project: Path)
     assert '"total_seconds"' in summary and '"selected"' in summary
     text = (project / "out/basic.md").read_text()
     assert "## SdA-3: 4 candidates" in text and "Interrupted" not in text
+
+
+def test_columns_narrow_the_search_to_what_they_need(project: Path) -> None:
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["explore"]["columns"] = ["SdA-3"]
+    (project / "params.yaml").write_text(yaml.safe_dump(params))
+    explore.main(["--out", "out", "--device", "cpu", "--no-progress"])
+    rows = pd.read_csv(project / "out/basic.csv")
+    assert rows.groupby("column").size().to_dict() == {"SdA-3": 4}
+    assert set(rows["noise"]) == {0.25}  # masking 0 is SAA-3's: not pretrained
+    summary = json.loads((project / "out/basic.json").read_text())
+    assert list(summary["pretraining"]) == ["ae-h12"]  # no RBM stack: no column here needs one
+    assert list(summary["columns"]) == ["SdA-3"]
+
+
+def test_an_unknown_column_is_refused_by_name(project: Path) -> None:
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["explore"]["columns"] = ["SdA-4"]
+    (project / "params.yaml").write_text(yaml.safe_dump(params))
+    with pytest.raises(ParamsError, match=r"explore\.columns.*SdA-4"):
+        load_params(project / "params.yaml")

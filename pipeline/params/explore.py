@@ -6,7 +6,7 @@ Its every candidate's validation error is committed under reports/search/; the c
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field
 
@@ -19,6 +19,10 @@ class ExploreParams(Section):
     """A grid over Vincent et al. (JMLR 2010, Table 2)'s ranges; fine-tuning by successive halving."""
 
     dataset: str = "basic"
+    columns: Annotated[list[Literal["SAA-3", "SdA-3", "DBN-1", "DBN-3"]], Field(min_length=1)] = [
+        "SAA-3", "SdA-3", "DBN-1", "DBN-3",
+    ]  # fmt: skip
+    """the table's columns to search; a stack kind no column needs is not pretrained (e.g. [SdA-3, DBN-3])"""
     hidden: IntGrid = [1000, 2000]
     """units per layer, the same for the three layers"""
     ae_lr: PositiveGrid = [0.01, 0.03, 0.1]
