@@ -1,0 +1,146 @@
+"""What one row's compact search would select if a stack's grid grew, at the cost of the new candidates only.
+
+    python -m pipeline.extend --dataset basic --stack sda --lr 0.1 0.3 [--epochs 100 300] [--noise ...]
+                              [--hidden ...] [--finetune-lr ...] [--tag NAME] [--out reports/search]
+
+Changing `vincent.stacks` reruns that stack's stages on every row (hours on a CPU); this tries the change on
+one row first. The grid is params.yaml's for the stack, with the options given replacing its values. The
+candidates `pretrain@<dataset>-<stack>` already trained are read from its output (only when dvc.lock says
+that stage is current, i.e. trained from these params and code); the others are pretrained here as the
+stage would (same seed, batch size and shared prefixes). Then each model of `vincent.models` on the stack
+is fine-tuned over every (candidate, rate) pair by the same successive halving as `finetune@`, on the
+validation split only; once selection is final, the test error of each model's `top` best is measured.
+
+Writes <out>/<dataset>-<stack>-<tag>.csv (every candidate: pretraining settings, rate, validation error,
+status, whether its stack is new; test error for the best few) and the same name .md (the selection beside
+the committed one). Nothing under dvc's control is written.
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import time
+
+from pipeline.cli import configure_logging, tool_parser
+
+log = logging.getLogger("pipeline.extend")
+
+
+def committed_is_current(stage: str) -> bool:
+    """Whether dvc.lock records `stage` with the code and params of this checkout (so its output can be reused)."""
+    result = subprocess.run(["dvc", "status", stage, "--json"], capture_output=True, text=True)
+    return result.returncode == 0 and result.stdout.strip() in ("", "{}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = tool_parser(__doc__, "reports/search")
+    parser.add_argument("--dataset", required=True)
+    parser.add_argument("--stack", required=True)
+    for name, kind in (("hidden", int), ("lr", float), ("epochs", int), ("noise", float), ("finetune-lr", float)):
+        parser.add_argument(f"--{name}", type=kind, nargs="+", help="replaces the params' grid")
+    parser.add_argument("--top", type=int, default=5, help="per model, test errors of the best on validation")
+    parser.add_argument("--tag", default="extended", help="output name: <dataset>-<stack>-<tag>")
+    args = parser.parse_args(argv)
+    configure_logging()
+
+    import torch
+
+    from pipeline import paths
+    from pipeline.cli import check_choice, set_threads
+    from pipeline.data.arrays import load_splits
+    from pipeline.params import load_params
+    from pipeline.training.grid import group_size, stack_specs
+    from pipeline.training.halving import halving_search, ranked
+    from pipeline.training.lockstep import MLPGroup
+    from pipeline.training.search import pretrain_stacks
+    from pipeline.utils import atomic_path, get_device, write_csv
+
+    set_threads()
+    params = load_params(args.params)
+    v = params.vincent
+    check_choice("--dataset", args.dataset, "vincent.datasets", v.datasets)
+    check_choice("--stack", args.stack, "vincent.stacks", list(v.stacks))
+    grid = {k: getattr(args, k) for k in ("lr", "epochs", "noise") if getattr(args, k)}
+    stack = v.stacks[args.stack].model_copy(update=grid)
+    pretrain = v.pretrain.model_copy(update={"hidden": args.hidden} if args.hidden else {})
+    lrs = args.finetune_lr or v.finetune.lr
+    v = v.model_copy(update={"stacks": {**v.stacks, args.stack: stack}, "pretrain": pretrain})
+    specs = stack_specs(v, args.stack)
+    device = get_device(args.device)
+    splits = load_splits(paths.prepared(args.dataset), device)
+    train, valid, test = splits["train"], splits["valid"], splits["test"]
+
+    stage = f"pretrain@{args.dataset}-{args.stack}"
+    trained: dict[str, list] = {}
+    committed = paths.pretrained_model(args.dataset, args.stack)
+    if committed.is_file() and committed_is_current(stage):
+        trained = {c["name"]: c["weights"] for c in torch.load(committed, weights_only=False)["candidates"]}
+    new = [s for s in specs if s.name not in trained]
+    log.info("%s: %d candidates, %d read from %s, %d to pretrain", stage, len(specs), len(specs) - len(new),
+             committed, len(new))  # fmt: skip
+    start = time.perf_counter()
+    if new:
+        stacks, _ = pretrain_stacks(
+            new, stack.layers, train.x, valid.x, seed=params.seed, batch_size=v.pretrain.batch_size,
+            device=device, group_size=group_size(v, device), progress=not args.no_progress,
+        )  # fmt: skip
+        trained |= {s.name: stacks[s.name].weights for s in new}
+    rows = []
+    for spec in v.models.values():
+        if spec.stack != args.stack:
+            continue
+        candidates = {s.name: trained[s.name][: spec.layers] for s in specs}
+        trials = halving_search(
+            candidates, lrs, train.x, train.y, valid.x, valid.y, max_epochs=v.finetune.max_epochs,
+            patience=v.finetune.patience, rungs=v.finetune.rungs, eta=v.finetune.eta,
+            batch_size=v.finetune.batch_size, seed=params.seed, device=device, group_size=group_size(v, device),
+            progress=not args.no_progress,
+        )  # fmt: skip
+        by_name = {s.name: s for s in specs}
+        rank = {t.name: r for r, t in enumerate(ranked(trials), start=1)}
+        for t in trials:  # selection is final: only now is the test split read, for the best few
+            s = by_name[t.stack]
+            tested = rank[t.name] <= args.top
+            error = float(MLPGroup([t.best_params], [t.lr], device).errors(test.x, test.y)[0]) if tested else None
+            rows.append({
+                "model": spec.table_name, "candidate": t.name, "new_stack": s in new, "hidden": s.hidden,
+                "pretrain_lr": s.lr, "pretrain_epochs": s.epochs, "noise": s.noise, "finetune_lr": t.lr,
+                "valid_error_pct": round(100 * t.best_error, 3), "valid_rank": rank[t.name],
+                "best_epoch": t.best_epoch, "epochs_trained": t.epochs, "status": t.status,
+                "test_error_pct": "" if error is None else round(100 * error, 3),
+            })  # fmt: skip
+    seconds = time.perf_counter() - start
+    name = f"{args.dataset}-{args.stack}-{args.tag}"
+    write_csv(args.out / f"{name}.csv", rows)
+    with atomic_path(args.out / f"{name}.md") as tmp:
+        tmp.write_text(summary_markdown(name, args, stack, lrs, rows, len(new), seconds, device))
+    for r in rows:
+        if r["valid_rank"] == 1:
+            log.info("%s: selected %s, validation %.2f%%, test %.2f%%", r["model"], r["candidate"],
+                     r["valid_error_pct"], r["test_error_pct"])  # fmt: skip
+
+
+def summary_markdown(name, args, stack, lrs, rows, new: int, seconds: float, device) -> str:
+    """The grid tried, and per model its best candidates on validation (test errors measured after selection)."""
+    from pipeline.reporting.tables import markdown_table
+
+    lines = [
+        f"# `{name}`: the {args.stack} grid grown on {args.dataset}",
+        "",
+        f"`python -m pipeline.extend --dataset {args.dataset} --stack {args.stack}` with lr {stack.lr}, epochs "
+        f"{stack.epochs}, masking {stack.noise}, fine-tuning rates {list(lrs)}; {new} new pretraining candidates, "
+        f"{seconds / 60:.0f} minutes on {device}. Selection on the validation split; test errors of the best after.",
+        "",
+    ]
+    for model in dict.fromkeys(r["model"] for r in rows):
+        best = sorted((r for r in rows if r["model"] == model), key=lambda r: r["valid_rank"])[: args.top]
+        table = [[str(r["valid_rank"]), r["candidate"], "yes" if r["new_stack"] else "", f"{r['valid_error_pct']:.2f}",
+                  f"{r['test_error_pct']:.2f}", str(r["best_epoch"]), r["status"]] for r in best]  # fmt: skip
+        header = ["rank", "candidate", "new", "valid error %", "test error %", "best epoch", "status"]
+        lines += [f"## {model}", "", markdown_table(header, table), ""]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
