@@ -129,7 +129,7 @@ def summary_markdown(name, args, stack, lrs, rows, new: int, seconds: float, dev
         f"# `{name}`: the {args.stack} grid grown on {args.dataset}",
         "",
         f"`python -m pipeline.extend --dataset {args.dataset} --stack {args.stack}` with lr {stack.lr}, epochs "
-        f"{stack.epochs}, masking {stack.noise}, fine-tuning rates {list(lrs)}; {new} new pretraining candidates, "
+        f"{stack.epochs}, masking {stack.noise}, fine-tuning rates {list(lrs)}; new pretraining candidates: {new}, "
         f"{seconds / 60:.0f} minutes on {device}. Selection on the validation split; test errors of the best after.",
         "",
     ]
