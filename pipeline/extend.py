@@ -1,7 +1,7 @@
 """What one row's compact search would select if a stack's grid grew, at the cost of the new candidates only.
 
     python -m pipeline.extend --dataset basic --stack sda --lr 0.1 0.3 [--epochs 100 300] [--noise ...]
-                              [--hidden ...] [--finetune-lr ...] [--tag NAME] [--out reports/search]
+                              [--hidden ...] [--finetune-lr ...] [--rungs ...] [--tag NAME] [--out reports/search]
 
 Changing `vincent.stacks` reruns that stack's stages on every row (hours on a CPU); this tries the change on
 one row first. The grid is params.yaml's for the stack, with the options given replacing its values. The
@@ -39,6 +39,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--stack", required=True)
     for name, kind in (("hidden", int), ("lr", float), ("epochs", int), ("noise", float), ("finetune-lr", float)):
         parser.add_argument(f"--{name}", type=kind, nargs="+", help="replaces the params' grid")
+    parser.add_argument("--rungs", type=int, nargs="*", help="halving rungs (none given: every candidate to the end)")
     parser.add_argument("--top", type=int, default=5, help="per model, test errors of the best on validation")
     parser.add_argument("--tag", default="extended", help="output name: <dataset>-<stack>-<tag>")
     args = parser.parse_args(argv)
@@ -65,6 +66,7 @@ def main(argv: list[str] | None = None) -> None:
     stack = v.stacks[args.stack].model_copy(update=grid)
     pretrain = v.pretrain.model_copy(update={"hidden": args.hidden} if args.hidden else {})
     lrs = args.finetune_lr or v.finetune.lr
+    rungs = v.finetune.rungs if args.rungs is None else args.rungs
     v = v.model_copy(update={"stacks": {**v.stacks, args.stack: stack}, "pretrain": pretrain})
     specs = stack_specs(v, args.stack)
     device = get_device(args.device)
@@ -93,7 +95,7 @@ def main(argv: list[str] | None = None) -> None:
         candidates = {s.name: trained[s.name][: spec.layers] for s in specs}
         trials = halving_search(
             candidates, lrs, train.x, train.y, valid.x, valid.y, max_epochs=v.finetune.max_epochs,
-            patience=v.finetune.patience, rungs=v.finetune.rungs, eta=v.finetune.eta,
+            patience=v.finetune.patience, rungs=rungs, eta=v.finetune.eta,
             batch_size=v.finetune.batch_size, seed=params.seed, device=device, group_size=group_size(v, device),
             progress=not args.no_progress,
         )  # fmt: skip
@@ -114,14 +116,14 @@ def main(argv: list[str] | None = None) -> None:
     name = f"{args.dataset}-{args.stack}-{args.tag}"
     write_csv(args.out / f"{name}.csv", rows)
     with atomic_path(args.out / f"{name}.md") as tmp:
-        tmp.write_text(summary_markdown(name, args, stack, lrs, rows, len(new), seconds, device))
+        tmp.write_text(summary_markdown(name, args, stack, lrs, rungs, rows, len(new), seconds, device))
     for r in rows:
         if r["valid_rank"] == 1:
             log.info("%s: selected %s, validation %.2f%%, test %.2f%%", r["model"], r["candidate"],
                      r["valid_error_pct"], r["test_error_pct"])  # fmt: skip
 
 
-def summary_markdown(name, args, stack, lrs, rows, new: int, seconds: float, device) -> str:
+def summary_markdown(name, args, stack, lrs, rungs, rows, new: int, seconds: float, device) -> str:
     """The grid tried, and per model its best candidates on validation (test errors measured after selection)."""
     from pipeline.reporting.tables import markdown_table
 
@@ -129,7 +131,8 @@ def summary_markdown(name, args, stack, lrs, rows, new: int, seconds: float, dev
         f"# `{name}`: the {args.stack} grid grown on {args.dataset}",
         "",
         f"`python -m pipeline.extend --dataset {args.dataset} --stack {args.stack}` with lr {stack.lr}, epochs "
-        f"{stack.epochs}, masking {stack.noise}, fine-tuning rates {list(lrs)}; new pretraining candidates: {new}, "
+        f"{stack.epochs}, masking {stack.noise}, fine-tuning rates {list(lrs)} (halving rungs {rungs}); new "
+        f"pretraining candidates: {new}, "
         f"{seconds / 60:.0f} minutes on {device}. Selection on the validation split; test errors of the best after.",
         "",
     ]

@@ -71,3 +71,10 @@ def test_committed_candidates_are_read_not_trained(project: Path, monkeypatch: p
     assert (
         not rows.loc["h8-lr0.1-e2-nu0.25-ftlr0.1", "new_stack"] and rows.loc["h8-lr0.3-e2-nu0.25-ftlr0.1", "new_stack"]
     )
+
+
+def test_without_rungs_every_candidate_trains_to_the_end(project: Path) -> None:
+    extend.main([*ARGS, "--rungs", "--tag", "full"])
+    rows = pd.read_csv(project / "out/basic-sda-full.csv")
+    assert len(rows) == 2 and not rows["status"].str.startswith("pruned").any()
+    assert "(halving rungs [])" in (project / "out/basic-sda-full.md").read_text()
