@@ -14,7 +14,7 @@ Element-wise work, sampling and masking are inside the timed epoch but not count
 float32 torch.mm rate over large square products, measured before, between and after the epochs.
 
 The DAE epoch is also timed with the masks drawn as they were first written, ranks = argsort of argsort
-(two sorts per row, `ranks_mask`), against `lowest_ranked` (one sort; the same masks): `masking_speedup`.
+(two sorts per row, `ranks_masks`), against `lowest_ranked` (one sort; the same masks): `masking_speedup`.
 
 The RBM epoch is also timed against sklearn's `BernoulliRBM(n_components=h, batch_size=B, n_iter=1)` with
 the same learning rate on the same float32 data (`rbm_speedup_vs_sklearn`), and for reference given float64

@@ -119,8 +119,9 @@ def locked_stages(lock: str | Path = "dvc.lock") -> set[str]:
     return set(yaml.safe_load(path.read_text()).get("stages", {})) if path.is_file() else set()
 
 
-def dvc_status() -> dict:
-    result = subprocess.run(["dvc", "status", "--json"], capture_output=True, text=True)
+def dvc_status(*targets: str) -> dict:
+    """`dvc status --json` of the whole pipeline, or of the stages named."""
+    result = subprocess.run(["dvc", "status", *targets, "--json"], capture_output=True, text=True)
     if result.returncode != 0:
         raise RuntimeError(f"dvc status failed: {result.stderr.strip()}")
     return json.loads(result.stdout or "{}")

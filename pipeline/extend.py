@@ -12,14 +12,13 @@ is fine-tuned over every (candidate, rate) pair by the same successive halving a
 validation split only; once selection is final, the test error of each model's `top` best is measured.
 
 Writes <out>/<dataset>-<stack>-<tag>.csv (every candidate: pretraining settings, rate, validation error,
-status, whether its stack is new; test error for the best few) and the same name .md (the selection beside
-the committed one). Nothing under dvc's control is written.
+status, whether its stack is new; test error for the best few) and the same name .md (the grid, and per
+model its best candidates on validation, the new ones marked). Nothing under dvc's control is written.
 """
 
 from __future__ import annotations
 
 import logging
-import subprocess
 import time
 
 from pipeline.cli import configure_logging, tool_parser
@@ -28,9 +27,13 @@ log = logging.getLogger("pipeline.extend")
 
 
 def committed_is_current(stage: str) -> bool:
-    """Whether dvc.lock records `stage` with the code and params of this checkout (so its output can be reused)."""
-    result = subprocess.run(["dvc", "status", stage, "--json"], capture_output=True, text=True)
-    return result.returncode == 0 and result.stdout.strip() in ("", "{}")
+    """Whether dvc.lock records `stage` with this checkout's code, params and outputs (so its output can be reused)."""
+    from pipeline.check import dvc_status
+
+    try:
+        return not dvc_status(stage)
+    except RuntimeError:  # not a DVC project, or dvc failed: nothing is known to be current
+        return False
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -88,6 +91,7 @@ def main(argv: list[str] | None = None) -> None:
             device=device, group_size=group_size(v, device), progress=not args.no_progress,
         )  # fmt: skip
         trained |= {s.name: stacks[s.name].weights for s in new}
+    by_name = {s.name: s for s in specs}
     rows = []
     for spec in v.models.values():
         if spec.stack != args.stack:
@@ -99,7 +103,6 @@ def main(argv: list[str] | None = None) -> None:
             batch_size=v.finetune.batch_size, seed=params.seed, device=device, group_size=group_size(v, device),
             progress=not args.no_progress,
         )  # fmt: skip
-        by_name = {s.name: s for s in specs}
         rank = {t.name: r for r, t in enumerate(ranked(trials), start=1)}
         for t in trials:  # selection is final: only now is the test split read, for the best few
             s = by_name[t.stack]
