@@ -1,7 +1,8 @@
 """What one row's compact search would select if a stack's grid grew, at the cost of the new candidates only.
 
     python -m pipeline.extend --dataset basic --stack sda --lr 0.1 0.3 [--epochs 100 300] [--noise ...]
-                              [--hidden ...] [--finetune-lr ...] [--rungs ...] [--tag NAME] [--out reports/search]
+                              [--hidden ...] [--finetune-lr ...] [--finetune-batch-size B] [--rungs ...]
+                              [--tag NAME] [--out reports/search]
 
 Changing `vincent.stacks` reruns that stack's stages on every row (hours on a CPU); this tries the change on
 one row first. The grid is params.yaml's for the stack, with the options given replacing its values. The
@@ -42,10 +43,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--stack", required=True)
     for name, kind in (("hidden", int), ("lr", float), ("epochs", int), ("noise", float), ("finetune-lr", float)):
         parser.add_argument(f"--{name}", type=kind, nargs="+", help="replaces the params' grid")
+    parser.add_argument("--finetune-batch-size", type=int, help="replaces vincent.finetune.batch_size")
     parser.add_argument("--rungs", type=int, nargs="*", help="halving rungs (none given: every candidate to the end)")
     parser.add_argument("--top", type=int, default=5, help="per model, test errors of the best on validation")
     parser.add_argument("--tag", default="extended", help="output name: <dataset>-<stack>-<tag>")
     args = parser.parse_args(argv)
+    if args.finetune_batch_size is not None and args.finetune_batch_size < 1:
+        parser.error(f"--finetune-batch-size {args.finetune_batch_size}: expected a positive number of rows")
     configure_logging()
 
     import torch
@@ -70,6 +74,7 @@ def main(argv: list[str] | None = None) -> None:
     pretrain = v.pretrain.model_copy(update={"hidden": args.hidden} if args.hidden else {})
     lrs = args.finetune_lr or v.finetune.lr
     rungs = v.finetune.rungs if args.rungs is None else args.rungs
+    batch = args.finetune_batch_size or v.finetune.batch_size
     v = v.model_copy(update={"stacks": {**v.stacks, args.stack: stack}, "pretrain": pretrain})
     specs = stack_specs(v, args.stack)
     device = get_device(args.device)
@@ -100,7 +105,7 @@ def main(argv: list[str] | None = None) -> None:
         trials = halving_search(
             candidates, lrs, train.x, train.y, valid.x, valid.y, max_epochs=v.finetune.max_epochs,
             patience=v.finetune.patience, rungs=rungs, eta=v.finetune.eta,
-            batch_size=v.finetune.batch_size, seed=params.seed, device=device, group_size=group_size(v, device),
+            batch_size=batch, seed=params.seed, device=device, group_size=group_size(v, device),
             progress=not args.no_progress,
         )  # fmt: skip
         rank = {t.name: r for r, t in enumerate(ranked(trials), start=1)}
@@ -111,6 +116,7 @@ def main(argv: list[str] | None = None) -> None:
             rows.append({
                 "model": spec.table_name, "candidate": t.name, "new_stack": s in new, "hidden": s.hidden,
                 "pretrain_lr": s.lr, "pretrain_epochs": s.epochs, "noise": s.noise, "finetune_lr": t.lr,
+                "finetune_batch_size": batch,
                 "valid_error_pct": round(100 * t.best_error, 3), "valid_rank": rank[t.name],
                 "best_epoch": t.best_epoch, "epochs_trained": t.epochs, "status": t.status,
                 "test_error_pct": "" if error is None else round(100 * error, 3),
@@ -119,22 +125,24 @@ def main(argv: list[str] | None = None) -> None:
     name = f"{args.dataset}-{args.stack}-{args.tag}"
     write_csv(args.out / f"{name}.csv", rows)
     with atomic_path(args.out / f"{name}.md") as tmp:
-        tmp.write_text(summary_markdown(name, args, stack, lrs, rungs, rows, len(new), seconds, device))
+        tmp.write_text(summary_markdown(name, args, pretrain.hidden, stack, lrs, batch, rungs, rows, len(new),
+                                        seconds, device))  # fmt: skip
     for r in rows:
         if r["valid_rank"] == 1:
             log.info("%s: selected %s, validation %.2f%%, test %.2f%%", r["model"], r["candidate"],
                      r["valid_error_pct"], r["test_error_pct"])  # fmt: skip
 
 
-def summary_markdown(name, args, stack, lrs, rungs, rows, new: int, seconds: float, device) -> str:
+def summary_markdown(name, args, hidden, stack, lrs, batch, rungs, rows, new: int, seconds: float, device) -> str:
     """The grid tried, and per model its best candidates on validation (test errors measured after selection)."""
     from pipeline.reporting.tables import markdown_table
 
     lines = [
         f"# `{name}`: the {args.stack} grid grown on {args.dataset}",
         "",
-        f"`python -m pipeline.extend --dataset {args.dataset} --stack {args.stack}` with lr {stack.lr}, epochs "
-        f"{stack.epochs}, masking {stack.noise}, fine-tuning rates {list(lrs)} (halving rungs {rungs}); new "
+        f"`python -m pipeline.extend --dataset {args.dataset} --stack {args.stack}` with units {list(hidden)}, lr "
+        f"{stack.lr}, epochs {stack.epochs}, masking {stack.noise}, fine-tuning rates {list(lrs)} at batch size "
+        f"{batch} (halving rungs {rungs}); new "
         f"pretraining candidates: {new}, "
         f"{seconds / 60:.0f} minutes on {device}. Selection on the validation split; test errors of the best after.",
         "",

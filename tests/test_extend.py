@@ -78,3 +78,22 @@ def test_without_rungs_every_candidate_trains_to_the_end(project: Path) -> None:
     rows = pd.read_csv(project / "out/basic-sda-full.csv")
     assert len(rows) == 2 and not rows["status"].str.startswith("pruned").any()
     assert "(halving rungs [])" in (project / "out/basic-sda-full.md").read_text()
+
+
+def test_finetune_batch_size_reaches_the_search_and_the_summary(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import pipeline.training.halving as halving
+
+    seen: list[int] = []
+    original = halving.halving_search
+
+    def spy(*a, **k):
+        seen.append(k["batch_size"])
+        return original(*a, **k)
+
+    monkeypatch.setattr(halving, "halving_search", spy)
+    extend.main([*ARGS, "--finetune-batch-size", "10", "--tag", "b10"])
+    assert seen == [10]
+    assert set(pd.read_csv(project / "out/basic-sda-b10.csv")["finetune_batch_size"]) == {10}
+    assert "at batch size 10" in (project / "out/basic-sda-b10.md").read_text()
+    with pytest.raises(SystemExit):
+        extend.main([*ARGS, "--finetune-batch-size", "0"])
