@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from pipeline.evaluation.probes import feature_svm, linear_probe
+from pipeline.evaluation.probes import linear_probe
 from pipeline.evaluation.rates import error_ci95
-from pipeline.evaluation.svm import fit_svm_and_test, grid_points, make_svc, predict_batched, select_svm, svm_benchmark
+from pipeline.evaluation.svm import feature_svm, fit_svm_and_test, grid_points, select_svm, svm_benchmark
 
 
 def blobs(n: int, seed: int, minority: float = 0.5, dim: int = 5, gap: float = 6.0):
@@ -30,15 +30,6 @@ def test_grid_points_is_the_full_product_in_grid_order():
     points = grid_points({"C": [1, 10], "degree": [2, 3, 4]})
     assert len(points) == 6
     assert points[0] == {"C": 1, "degree": 2} and points[-1] == {"C": 10, "degree": 4}
-
-
-def test_predict_batched_equals_predict():
-    x, y = blobs(120, 0)
-    model = make_svc("rbf", {"C": 1.0, "gamma": "scale"}).fit(x, y)
-    xs, _ = blobs(257, 1)
-    expected = model.predict(xs)
-    np.testing.assert_array_equal(predict_batched(model, xs, batch_size=50), expected)
-    np.testing.assert_array_equal(predict_batched(model, xs, batch_size=50, n_jobs=2), expected)
 
 
 def test_select_svm_rejects_underregularized_c_and_breaks_ties_by_grid_order():
@@ -69,8 +60,8 @@ def test_fit_svm_and_test_error_is_real():
     x_tv, y_tv = blobs(200, 4)
     x_te, y_te = blobs(300, 5)
     params = {"C": 10.0, "gamma": "scale"}
-    assert fit_svm_and_test("rbf", params, x_tv, y_tv, x_te, y_te, n_jobs=1) == (0.0, [])
-    flipped, wrong = fit_svm_and_test("rbf", params, x_tv, y_tv, x_te, 1 - y_te, n_jobs=1, batch_size=64)
+    assert fit_svm_and_test("rbf", params, x_tv, y_tv, x_te, y_te) == (0.0, [])
+    flipped, wrong = fit_svm_and_test("rbf", params, x_tv, y_tv, x_te, 1 - y_te)
     assert flipped == 1.0 and wrong == list(range(len(y_te)))
 
 

@@ -1,7 +1,7 @@
-"""Probes of frozen features: how good a learned representation is by itself, before fine-tuning.
+"""Linear probes of frozen features: how good a learned representation is by itself, before fine-tuning.
 
-A logistic regression on standardized features and an rbf SVM, each with C chosen on the validation
-split and refit on train+valid, scored once on test.
+A logistic regression on standardized features, C chosen on the validation split and refit on
+train+valid, scored once on test (the rbf SVM probe is `pipeline.evaluation.svm.feature_svm`).
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from pipeline.evaluation.rates import Array, as_numpy, error_ci95, error_rate
-from pipeline.evaluation.svm import svm_benchmark
 
 
 def _logreg(C: float) -> Any:
@@ -54,31 +53,4 @@ def linear_probe(
         "ci95": error_ci95(test_error, len(ys)),
         "n_test": len(ys),
         "valid_grid": [{"C": C, "valid_error": e} for C, e in zip(Cs, errors, strict=True)],
-    }
-
-
-def feature_svm(
-    f_train: Array,
-    y_train: Array,
-    f_valid: Array,
-    y_valid: Array,
-    f_test: Array,
-    y_test: Array,
-    Cs: list[float] | tuple[float, ...] = (1.0, 10.0, 100.0),
-    n_jobs: int = 2,
-) -> dict[str, Any]:
-    """RBF SVC (gamma='scale') on frozen features; C chosen on valid, refit on train+valid.
-
-    Same return shape as `linear_probe`.
-    """
-    out = svm_benchmark(
-        "rbf", {"C": list(Cs), "gamma": ["scale"]}, f_train, y_train, f_valid, y_valid, f_test, y_test, n_jobs
-    )
-    return {
-        "C": out["selected"]["C"],
-        "valid_error": out["valid_error"],
-        "test_error": out["test_error"],
-        "ci95": out["ci95"],
-        "n_test": out["n_test"],
-        "valid_grid": [{"C": row["C"], "valid_error": row["valid_error"]} for row in out["valid_grid"]],
     }

@@ -27,8 +27,9 @@ def main(params, args: argparse.Namespace) -> None:
 
     from pipeline import paths, tracking
     from pipeline.data.arrays import load_splits
-    from pipeline.evaluation.probes import feature_svm, linear_probe
+    from pipeline.evaluation.probes import linear_probe
     from pipeline.evaluation.rates import error_ci95
+    from pipeline.evaluation.svm import feature_svm
     from pipeline.models.mlp import MLPClassifier
     from pipeline.training.search import propagate
     from pipeline.utils import write_json
