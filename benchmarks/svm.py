@@ -9,6 +9,9 @@ then predicts the next --test digits twice, in the same run:
   blocks on --threads joblib threads;
 - `pipeline.evaluation.kernels.PrecomputedSVC`: the kernel matrix as float64 torch matmuls on --threads
   threads, libsvm only looking values up; predictions from the kernel against the support vectors only.
+Then the rbf grid of `evaluate_svm@` (C in {1, 10, 100} x gamma in {1, 2, 4} x 'scale') on --valid more digits,
+as scikit-learn's GridSearchCV over a PredefinedSplit in threads (how the stage ran it before) against
+`grid_errors` (the kernel matrices shared by the points that differ in C only, the distances by every gamma).
 Defaults: the basic row's selection (C 1, gamma 2 x scikit-learn's 'scale'). Printed: both times, the
 speed-up, the support vectors of each (they should be the same), how many test predictions differ
 (should be 0), the largest gap between the decision values, and the float64 rate of the kernel matmul
@@ -31,7 +34,7 @@ from sklearn.svm import SVC
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import default_raw_dir, load_average, load_mnist  # noqa: E402
-from pipeline.evaluation.kernels import PrecomputedSVC, squared_distances  # noqa: E402
+from pipeline.evaluation.kernels import PrecomputedSVC, grid_errors, squared_distances  # noqa: E402
 
 
 def float64_peak(n: int = 2048, repeats: int = 3) -> float:
@@ -52,6 +55,18 @@ def libsvm_predict(model: SVC, x: np.ndarray, threads: int, rows: int = 5_000) -
     return np.concatenate(Parallel(n_jobs=threads, prefer="threads")(delayed(model.predict)(b) for b in blocks))
 
 
+def libsvm_grid(grid: dict, xt, yt, xv, yv, threads: int) -> list[float]:
+    """Validation errors of the grid as `evaluate_svm@` computed them before: GridSearchCV, PredefinedSplit, threads."""
+    from joblib import parallel_config
+    from sklearn.model_selection import GridSearchCV, PredefinedSplit
+
+    fold = PredefinedSplit(np.concatenate([np.full(len(xt), -1), np.zeros(len(xv), dtype=int)]))
+    search = GridSearchCV(SVC(kernel="rbf", cache_size=2000.0), grid, cv=fold, refit=False, n_jobs=threads)
+    with parallel_config(backend="threading"):
+        search.fit(np.concatenate([xt, xv]), np.concatenate([yt, yv]))
+    return [float(e) for e in 1.0 - search.cv_results_["mean_test_score"]]
+
+
 def timed(fn):
     t0 = time.perf_counter()
     out = fn()
@@ -64,15 +79,17 @@ def main() -> None:
     parser.add_argument("--test", type=int, default=10_000, help="test digits (the next ones in MNIST's file)")
     parser.add_argument("--C", type=float, default=1.0)
     parser.add_argument("--gamma-scale", type=float, default=2.0, help="gamma in multiples of 1 / (d x variance)")
+    parser.add_argument("--valid", type=int, default=2_000, help="validation digits for the grid (0: no grid)")
     parser.add_argument("--threads", type=int, default=None, help="torch and joblib threads (default: torch's)")
     parser.add_argument("--raw-dir", default=default_raw_dir(), help="MNIST raw folder (env MNIST_RAW_DIR)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     threads = torch.get_num_threads()
-    x, y = load_mnist(args.n + args.test, args.raw_dir, labels=True)
+    x, y = load_mnist(args.n + args.test + args.valid, args.raw_dir, labels=True)
     x, y = x.numpy().astype(np.float64), y.numpy()
-    xt, yt, xs = x[: args.n], y[: args.n], x[args.n :]
+    xt, yt, xs = x[: args.n], y[: args.n], x[args.n : args.n + args.test]
+    xv, yv = x[args.n + args.test :], y[args.n + args.test :]
     gamma = args.gamma_scale / (xt.shape[1] * float(xt.var()))
     print(f"threads={threads} n={args.n} test={args.test} C={args.C} gamma={gamma:.5f} load={load_average():.2f}")
 
@@ -110,6 +127,16 @@ def main() -> None:
           f"both {result['speedup']}x; support vectors {result['support_vectors']} "
           f"(same: {result['same_support']}); test predictions differing: {result['predictions_differing']}; "
           f"largest decision-value gap {gap:.1e}")  # fmt: skip
+    if args.valid:
+        scale = 1.0 / (xt.shape[1] * float(xt.var()))
+        grid = {"C": [1.0, 10.0, 100.0], "gamma": [f * scale for f in (1.0, 2.0, 4.0)]}
+        ref_errors, ref_grid = timed(lambda: libsvm_grid(grid, xt, yt, xv, yv, threads))
+        new_table, new_grid = timed(lambda: grid_errors("rbf", grid, xt, yt, xv, yv, n_jobs=threads))
+        same = ref_errors == [r["valid_error"] for r in new_table]
+        result |= {"grid_points": 9, "sklearn_grid_s": round(ref_grid, 1), "precomputed_grid_s": round(new_grid, 1),
+                   "grid_speedup": round(ref_grid / new_grid, 1), "grid_same_errors": same}  # fmt: skip
+        print(f"the 3 x 3 rbf grid of evaluate_svm@ on {args.valid} validation digits: GridSearchCV {ref_grid:.1f} s, "
+              f"grid_errors {new_grid:.1f} s, {ref_grid / new_grid:.1f}x; the same validation errors: {same}")  # fmt: skip
     print(json.dumps(result))
 
 
