@@ -94,18 +94,13 @@ class PrecomputedSVC:
     def _k(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return kernel_matrix(self.kernel, a, b, self.gamma_, self.degree, self.coef0)
 
-    def fit_kernel(self, k: np.ndarray, x: np.ndarray, y: np.ndarray) -> PrecomputedSVC:
-        """Fit on a kernel matrix K(x, x) already computed with this model's parameters."""
-        self.gamma_ = resolve_gamma(self.gamma, x)
-        self.svc_ = SVC(kernel="precomputed", C=self.C, cache_size=self.cache_size).fit(k, y)
-        self.support_vectors_ = np.ascontiguousarray(x[self.svc_.support_], dtype=np.float64)
-        self.n_fit_ = len(x)
-        return self
-
     def fit(self, x: np.ndarray, y: np.ndarray) -> PrecomputedSVC:
         x = np.ascontiguousarray(x, dtype=np.float64)
         self.gamma_ = resolve_gamma(self.gamma, x)
-        return self.fit_kernel(self._k(x, x), x, y)
+        self.svc_ = SVC(kernel="precomputed", C=self.C, cache_size=self.cache_size).fit(self._k(x, x), y)
+        self.support_vectors_ = x[self.svc_.support_]
+        self.n_fit_ = len(x)
+        return self
 
     def _test_kernel(self, x: np.ndarray) -> np.ndarray:
         k = np.zeros((len(x), self.n_fit_))
