@@ -34,7 +34,7 @@ from sklearn.svm import SVC
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import default_raw_dir, load_average, load_mnist  # noqa: E402
-from pipeline.evaluation.kernels import PrecomputedSVC, grid_errors, squared_distances  # noqa: E402
+from pipeline.evaluation.kernels import PrecomputedSVC, grid_errors, resolve_gamma, squared_distances  # noqa: E402
 
 
 def float64_peak(n: int = 2048, repeats: int = 3) -> float:
@@ -90,7 +90,8 @@ def main() -> None:
     x, y = x.numpy().astype(np.float64), y.numpy()
     xt, yt, xs = x[: args.n], y[: args.n], x[args.n : args.n + args.test]
     xv, yv = x[args.n + args.test :], y[args.n + args.test :]
-    gamma = args.gamma_scale / (xt.shape[1] * float(xt.var()))
+    scale = resolve_gamma("scale", xt)  # scikit-learn's gamma='scale' of the training digits
+    gamma = args.gamma_scale * scale
     print(f"threads={threads} n={args.n} test={args.test} C={args.C} gamma={gamma:.5f} load={load_average():.2f}")
 
     peak = float64_peak()
@@ -128,7 +129,6 @@ def main() -> None:
           f"(same: {result['same_support']}); test predictions differing: {result['predictions_differing']}; "
           f"largest decision-value gap {gap:.1e}")  # fmt: skip
     if args.valid:
-        scale = 1.0 / (xt.shape[1] * float(xt.var()))
         grid = {"C": [1.0, 10.0, 100.0], "gamma": [f * scale for f in (1.0, 2.0, 4.0)]}
         ref_errors, ref_grid = timed(lambda: libsvm_grid(grid, xt, yt, xv, yv, threads))
         new_table, new_grid = timed(lambda: grid_errors("rbf", grid, xt, yt, xv, yv, n_jobs=threads))
