@@ -32,16 +32,27 @@ from pipeline.utils import get_device  # noqa: E402
 D = 784
 
 
+def _by_ranks(scores: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
+    """The masks as first written: ranks (argsort of argsort, two sorts per row) < count."""
+    return scores.argsort(dim=-1).argsort(dim=-1) < counts.view(-1, 1, 1)
+
+
+def _by_one_sort(scores: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
+    """The masks as the pipeline drew them until the selection: the first counts[k] of one sort order, scattered."""
+    k, m, d = scores.shape
+    by_rank = (torch.arange(d, device=scores.device) < counts.view(k, 1, 1)).expand(k, m, d)
+    return torch.empty(k, m, d, dtype=torch.bool, device=scores.device).scatter_(-1, scores.argsort(dim=-1), by_rank)
+
+
+MASKS = {"ranks": _by_ranks, "one_sort": _by_one_sort}  # baselines for `lowest_ranked` (the same masks)
+
+
 @contextmanager
-def ranks_masks() -> Iterator[None]:
-    """Inside: masks drawn as first written, ranks (argsort of argsort, two sorts per row) < count. The same masks
-    as `lowest_ranked` (tests/test_lockstep.py): a baseline for its one-sort speed."""
-
-    def by_ranks(scores: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
-        return scores.argsort(dim=-1).argsort(dim=-1) < counts.view(-1, 1, 1)
-
+def baseline_masks(kind: str) -> Iterator[None]:
+    """Inside: masks drawn by an earlier way of `MASKS` (the same masks as `lowest_ranked`, tests/test_lockstep.py),
+    a baseline for the selection's speed."""
     saved = lockstep.lowest_ranked
-    lockstep.lowest_ranked = by_ranks
+    lockstep.lowest_ranked = MASKS[kind]
     try:
         yield
     finally:

@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> None:
                 t0 = time.perf_counter()
                 trials = halving_search(
                     chosen, e.finetune_lr, train.x, train.y, valid.x, valid.y, max_epochs=e.max_epochs,
-                    patience=e.patience, rungs=e.rungs, eta=e.eta, batch_size=v.finetune.batch_size,
+                    patience=e.patience, rungs=e.rungs, eta=e.eta, batch_size=v.finetune_for(e.dataset).batch_size,
                     seed=params.seed, device=device, group_size=group, progress=not args.no_progress,
                 )  # fmt: skip
                 seconds = time.perf_counter() - t0

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import time
+from pathlib import Path
 
 from pipeline.cli import configure_logging, tool_parser
 
@@ -37,13 +38,54 @@ def committed_is_current(stage: str) -> bool:
         return False
 
 
+# What a pretrained candidate's weights depend on besides its spec, params and data: the code that trains it.
+PRETRAIN_CODE = ("pipeline/training/search.py", "pipeline/training/lockstep.py", "pipeline/training/loop.py",
+                 "pipeline/data/corruption.py", "pipeline/models/dense_ae.py", "pipeline/utils.py")  # fmt: skip
+
+
+class StackCache:
+    """The stacks extend pretrains, kept under models/extend/<dataset>/<stack>/ so a follow-up does not pay again.
+
+    A file is named by the candidate and a hash of everything its weights depend on (layers, seed, minibatch,
+    device, torch threads, the data's fingerprint and the pretraining code), so a changed input is a miss,
+    never a stale hit."""
+
+    def __init__(self, dataset, stack, layers, seed, batch_size, device, x_train, x_valid) -> None:
+        import torch
+
+        from pipeline import paths
+        from pipeline.training.checkpoints import data_fingerprint
+        from pipeline.utils import file_digest
+
+        self.root = paths.extend_cache(dataset, stack)
+        code = [file_digest(Path(__file__).resolve().parents[1] / f, "sha256") for f in PRETRAIN_CODE]
+        self.context = [layers, seed, batch_size, device.type, torch.get_num_threads(),
+                        data_fingerprint(x_train), data_fingerprint(x_valid), code]  # fmt: skip
+
+    def path(self, spec) -> Path:
+        from pipeline.training.checkpoints import config_hash
+
+        return self.root / f"{spec.name}-{config_hash(spec, *self.context)}.pt"
+
+    def load(self, spec) -> list | None:
+        import torch
+
+        path = self.path(spec)
+        return torch.load(path, weights_only=True)["weights"] if path.is_file() else None
+
+    def save(self, spec, weights: list) -> None:
+        from pipeline.utils import save_torch
+
+        save_torch({"spec": spec.name, "weights": weights}, self.path(spec))
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = tool_parser(__doc__, "reports/search")
     parser.add_argument("--dataset", required=True)
     parser.add_argument("--stack", required=True)
     for name, kind in (("hidden", int), ("lr", float), ("epochs", int), ("noise", float), ("finetune-lr", float)):
         parser.add_argument(f"--{name}", type=kind, nargs="+", help="replaces the params' grid")
-    parser.add_argument("--finetune-batch-size", type=int, help="replaces vincent.finetune.batch_size")
+    parser.add_argument("--finetune-batch-size", type=int, help="replaces the row's fine-tuning batch size")
     parser.add_argument("--rungs", type=int, nargs="*", help="halving rungs (none given: every candidate to the end)")
     parser.add_argument("--top", type=int, default=5, help="per model, test errors of the best on validation")
     parser.add_argument("--tag", default="extended", help="output name: <dataset>-<stack>-<tag>")
@@ -72,9 +114,10 @@ def main(argv: list[str] | None = None) -> None:
     grid = {k: getattr(args, k) for k in ("lr", "epochs", "noise") if getattr(args, k)}
     stack = v.stacks[args.stack].model_copy(update=grid)
     pretrain = v.pretrain.model_copy(update={"hidden": args.hidden} if args.hidden else {})
-    lrs = args.finetune_lr or v.finetune.lr
-    rungs = v.finetune.rungs if args.rungs is None else args.rungs
-    batch = args.finetune_batch_size or v.finetune.batch_size
+    f = v.finetune_for(args.dataset)
+    lrs = args.finetune_lr or f.lr
+    rungs = f.rungs if args.rungs is None else args.rungs
+    batch = args.finetune_batch_size or f.batch_size
     v = v.model_copy(update={"stacks": {**v.stacks, args.stack: stack}, "pretrain": pretrain})
     specs = stack_specs(v, args.stack)
     device = get_device(args.device)
@@ -87,15 +130,21 @@ def main(argv: list[str] | None = None) -> None:
     if committed.is_file() and committed_is_current(stage):
         trained = {c["name"]: c["weights"] for c in torch.load(committed, weights_only=False)["candidates"]}
     new = [s for s in specs if s.name not in trained]
-    log.info("%s: %d candidates, %d read from %s, %d to pretrain", stage, len(specs), len(specs) - len(new),
-             committed, len(new))  # fmt: skip
+    cache = StackCache(args.dataset, args.stack, stack.layers, params.seed, v.pretrain.batch_size, device, train.x,
+                       valid.x)  # fmt: skip
+    cached = {s.name: w for s in new if (w := cache.load(s)) is not None}
+    trained |= cached
+    log.info("%s: %d candidates, %d read from %s, %d from %s, %d to pretrain", stage, len(specs),
+             len(specs) - len(new), committed, len(cached), cache.root, len(new) - len(cached))  # fmt: skip
     start = time.perf_counter()
-    if new:
+    if to_train := [s for s in new if s.name not in cached]:
         stacks, _ = pretrain_stacks(
-            new, stack.layers, train.x, valid.x, seed=params.seed, batch_size=v.pretrain.batch_size,
+            to_train, stack.layers, train.x, valid.x, seed=params.seed, batch_size=v.pretrain.batch_size,
             device=device, group_size=group_size(v, device), progress=not args.no_progress,
         )  # fmt: skip
-        trained |= {s.name: stacks[s.name].weights for s in new}
+        for s in to_train:
+            trained[s.name] = stacks[s.name].weights
+            cache.save(s, stacks[s.name].weights)
     by_name = {s.name: s for s in specs}
     rows = []
     for spec in v.models.values():
@@ -103,8 +152,8 @@ def main(argv: list[str] | None = None) -> None:
             continue
         candidates = {s.name: trained[s.name][: spec.layers] for s in specs}
         trials = halving_search(
-            candidates, lrs, train.x, train.y, valid.x, valid.y, max_epochs=v.finetune.max_epochs,
-            patience=v.finetune.patience, rungs=rungs, eta=v.finetune.eta,
+            candidates, lrs, train.x, train.y, valid.x, valid.y, max_epochs=f.max_epochs,
+            patience=f.patience, rungs=rungs, eta=f.eta,
             batch_size=batch, seed=params.seed, device=device, group_size=group_size(v, device),
             progress=not args.no_progress,
         )  # fmt: skip

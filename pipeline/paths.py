@@ -50,6 +50,11 @@ def finetuned_model(dataset: str, model: str, stack: str) -> Path:
     return Path(f"models/finetune/{dataset}/{stack}/{model}.pt")
 
 
+def extend_cache(dataset: str, stack: str) -> Path:
+    """Stacks `python -m pipeline.extend` pretrained (outside DVC), one file per candidate and context hash."""
+    return Path(f"models/extend/{dataset}/{stack}")
+
+
 def checkpoint_dir(stage: str, dataset: str, name: str) -> Path:
     return Path(f"models/checkpoints/{stage}/{dataset}/{name}")
 

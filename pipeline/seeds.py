@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> None:
     train, valid, test = splits["train"], splits["valid"], splits["test"]
     rows: list[dict] = []
     for model in args.models or list(v.models):
-        spec, f = v.models[model], v.finetune
+        spec, f = v.models[model], v.finetune_for(args.dataset)
         finetuned = read_json(paths.results("finetune", f"{args.dataset}/{spec.stack}"))[model]
         selected = next(t for t in finetuned["trials"] if t["name"] == finetuned["selected"])
         stack = StackSpec(**selected["pretrain"])

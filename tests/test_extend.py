@@ -97,3 +97,36 @@ def test_finetune_batch_size_reaches_the_search_and_the_summary(project: Path, m
     assert "at batch size 10" in (project / "out/basic-sda-b10.md").read_text()
     with pytest.raises(SystemExit):
         extend.main([*ARGS, "--finetune-batch-size", "0"])
+
+
+def test_a_follow_up_reads_the_stacks_it_pretrained(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    extend.main([*ARGS, "--tag", "first"])
+    cached = sorted(p.name for p in (project / "models/extend/basic/sda").iterdir())
+    assert len(cached) == 1 and cached[0].startswith("h8-lr0.1-e2-nu0.25-")
+    seen: list[list[str]] = []
+    original = search.pretrain_stacks
+
+    def spy(specs, *a, **k):
+        seen.append([s.name for s in specs])
+        return original(specs, *a, **k)
+
+    monkeypatch.setattr(search, "pretrain_stacks", spy)
+    extend.main([*ARGS, "--finetune-batch-size", "4", "--tag", "again"])
+    assert seen == []  # the same candidate, params and data: read, not trained
+    first = pd.read_csv(project / "out/basic-sda-first.csv")
+    again = pd.read_csv(project / "out/basic-sda-again.csv")
+    assert list(first["candidate"]) == list(again["candidate"]) and (again["finetune_batch_size"] == 4).all()
+    extend.main([*ARGS, "--epochs", "3", "--tag", "other"])  # another epoch count is another candidate
+    assert seen == [["h8-lr0.1-e3-nu0.25"]]
+    params = yaml.safe_load((project / "params.yaml").read_text())  # another seed: a miss, not a stale hit
+    (project / "params.yaml").write_text(yaml.safe_dump(params | {"seed": params["seed"] + 1}))
+    extend.main([*ARGS, "--tag", "seed"])
+    assert seen[-1] == ["h8-lr0.1-e2-nu0.25"]
+
+
+def test_a_row_of_its_own_fine_tunes_with_its_batch_size(project: Path) -> None:
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["vincent"]["rows"]["basic"] = {"finetune": {"batch_size": 4}}
+    (project / "params.yaml").write_text(yaml.safe_dump(params))
+    extend.main([*ARGS, "--tag", "row"])
+    assert (pd.read_csv(project / "out/basic-sda-row.csv")["finetune_batch_size"] == 4).all()

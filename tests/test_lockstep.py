@@ -130,15 +130,33 @@ def test_masking_group_destroys_exactly_the_count_per_row():
 
 
 def test_lowest_ranked_is_the_rank_definition_ties_included():
-    # The masks were first defined as ranks (argsort of argsort) < count; lowest_ranked scatters the sort order
-    # instead (one sort). The two must agree bit for bit, also where scores tie, or pretrained stacks would change.
-    counts = torch.tensor([0, 78, 196, 314, D])
-    for levels in (2, 16, 1024, None):
-        scores = torch.rand(5, 40, D, generator=_gen(11))
-        if levels is not None:
-            scores = (scores * levels).floor()  # many ties
-        expected = scores.argsort(dim=-1).argsort(dim=-1) < counts.view(5, 1, 1)
-        assert torch.equal(lowest_ranked(scores, counts), expected)
+    # The masks were first defined as ranks (argsort of argsort) < count; lowest_ranked selects them without
+    # sorting every row. The two must agree bit for bit, also where scores tie at the boundary, or pretrained
+    # stacks would change. 784 components, as MNIST's, with the pipeline's counts (nu = 0.1, 0.25, 0.4).
+    d = 784
+    cases = ([0, 78, 196], [196], [314, 314, 1, d - 1], [0, d, 196, 196], [0, 0])
+    for levels in (2, 3, 16, 1024, None):  # None: uniform scores, as the pipeline draws them
+        for counts in cases:
+            counts = torch.tensor(counts)
+            scores = torch.rand(len(counts), 64, d, generator=_gen(11))
+            if levels is not None:
+                scores = (scores * levels).floor()  # many ties, in every row
+            expected = scores.argsort(dim=-1).argsort(dim=-1) < counts.view(-1, 1, 1)
+            assert torch.equal(lowest_ranked(scores, counts), expected), (levels, counts.tolist())
+
+
+def test_lowest_ranked_sorts_only_the_rows_that_tie_at_the_boundary():
+    # Uniform scores with a few rows forced to tie across the boundary: only those take the sorting path, and
+    # a row sorted alone is ordered as it is among the others (the fallback depends on that).
+    d, count = 784, 196
+    scores = torch.rand(1, 500, d, generator=_gen(12))
+    for row in (3, 250, 499):
+        kth = scores[0, row].sort().values[count - 1]
+        scores[0, row, scores[0, row].argsort()[count - 1 : count + 3]] = kth  # four equal scores across it
+    expected = scores.argsort(dim=-1).argsort(dim=-1) < count
+    assert torch.equal(lowest_ranked(scores, torch.tensor([count])), expected)
+    rows = [3, 250, 499]
+    assert torch.equal(scores[0, rows].argsort(dim=-1), scores.argsort(dim=-1)[0, rows])
 
 
 def test_masking_group_keeps_values_it_does_not_destroy():

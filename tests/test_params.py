@@ -95,7 +95,11 @@ def test_every_param_a_stage_declares_is_in_the_params_file(params_file: str) ->
         for key in stage.get("do", stage).get("params", []):
             node = raw
             for part in key.split("."):
-                if part.startswith("${"):  # a foreach item: the mapping above it must exist
+                if part in ("${item}", "${item.dataset}"):  # one entry per row of the table (e.g. vincent.rows)
+                    missing = [d for d in raw["vincent"]["datasets"] if d not in node]
+                    assert not missing, f"{params_file}: {key} (stage {name}) has no entry for {missing}"
+                    break
+                if part.startswith("${"):  # another foreach item: the mapping above it must exist
                     break
                 assert isinstance(node, dict) and part in node, f"{params_file}: {key} (stage {name}) is missing"
                 node = node[part]
@@ -120,3 +124,17 @@ def test_a_stack_no_model_uses_is_an_error_and_models_of_groups_the_columns() ->
         parse_params({"vincent": {"stacks": stacks, "models": models}})
     ok = parse_params({"vincent": {"stacks": {"dbn": stacks["dbn"]}, "models": models}})
     assert list(ok.vincent.models_of("dbn")) == ["dbn1", "dbn3"]
+
+
+def test_a_row_replaces_only_the_fine_tuning_keys_it_names() -> None:
+    base = {"lr": [0.1, 0.2], "max_epochs": 50, "patience": 5, "batch_size": 32, "rungs": [5], "eta": 4}
+    params = parse_params({"vincent": {"finetune": base, "rows": {"basic": {"finetune": {"batch_size": 8}}}}})
+    row = params.vincent.finetune_for("basic")
+    assert row.batch_size == 8 and row.model_dump() == base | {"batch_size": 8}
+    assert params.vincent.finetune_for("rect") == params.vincent.finetune  # not listed: the defaults
+    empty = parse_params({"vincent": {"finetune": base, "rows": {"basic": {}}}})
+    assert empty.vincent.finetune_for("basic") == empty.vincent.finetune
+    assert_params_error({"vincent": {"rows": {"basic": {"finetune": {"bacth_size": 8}}}}},
+                        ["vincent.rows.basic.finetune.bacth_size", "unknown key"])  # fmt: skip
+    assert_params_error({"vincent": {"rows": {"basic": {"finetune": {"batch_size": 0}}}}},
+                        ["vincent.rows.basic.finetune.batch_size", "0", "greater than 0"])  # fmt: skip

@@ -282,3 +282,14 @@ def test_the_whole_table_with_no_row_run_yet_lists_every_row_as_pending(tmp_path
     examples = {d: f"figures/datasets/{d}.png" for d in params.vincent.datasets}
     md = table_markdown(params, table, pending, later, examples, "abc")
     assert "0 of 12 cells filled; rows pending: basic, rect." in md
+
+
+def test_the_row_note_names_what_a_row_changes():
+    from pipeline.params.finetune import FinetuneParams
+    from pipeline.reporting.vincent import row_note
+
+    base = FinetuneParams(lr=[0.1], batch_size=32)
+    assert row_note(base, base) == ""
+    assert (
+        row_note(base, base.model_copy(update={"batch_size": 8})) == " (batch_size 8: this row's own, `vincent.rows`)"
+    )

@@ -15,6 +15,7 @@ from pydantic import Field, ValidationError, model_validator
 from pipeline.params.base import MNIST_TEST, MNIST_TRAIN, NoiseLevel, ParamsError, PositiveGrid, PositiveInt, Section
 from pipeline.params.benchmarks import BenchmarkName, BenchmarksParams
 from pipeline.params.explore import ExploreParams
+from pipeline.params.finetune import FinetuneParams, RowParams
 from pipeline.params.zoo import ZooParams, ZooVariant  # noqa: F401 (ZooVariant: re-exported)
 
 DatasetName = Literal["basic", "full"] | BenchmarkName
@@ -116,18 +117,6 @@ class StackParams(Section):
         return self
 
 
-class FinetuneParams(Section):
-    """Every (pretrained candidate, lr) pair, fine-tuned by successive halving with early stopping."""
-
-    lr: PositiveGrid = [0.1]
-    max_epochs: PositiveInt = 100
-    patience: PositiveInt = 15
-    batch_size: PositiveInt = 32
-    rungs: list[PositiveInt] = [5, 15]
-    """at each rung epoch only the best 1/eta of the running candidates (on validation) go on"""
-    eta: Annotated[int, Field(ge=2)] = 3
-
-
 class ModelSpec(Section):
     """One column of the table: the first `layers` layers of a stack's candidates, fine-tuned."""
 
@@ -186,6 +175,9 @@ class VincentParams(Section):
     pretrain: PretrainParams = PretrainParams()
     stacks: dict[str, StackParams] = {}
     finetune: FinetuneParams = FinetuneParams()
+    rows: dict[DatasetName, RowParams] = {}
+    """per row of vincent.datasets, what its search does differently; a row not listed uses the defaults (DVC's
+    stages declare vincent.rows.<dataset> as a param, so params.yaml lists every row, `{}` for the defaults)"""
     models: dict[str, ModelSpec] = {}
     svm: SvmParams = SvmParams()
     probe: ProbeParams = ProbeParams()
@@ -207,6 +199,11 @@ class VincentParams(Section):
                 raise ValueError(f"vincent.models.{name}.layers = {m.layers}: stack {m.stack!r} has only "
                                  f"{self.stacks[m.stack].layers}")  # fmt: skip
         return self
+
+    def finetune_for(self, dataset: str) -> FinetuneParams:
+        """vincent.finetune with what vincent.rows.<dataset>.finetune replaces."""
+        row = self.rows.get(dataset)
+        return self.finetune if row is None else row.apply(self.finetune)
 
     def models_of(self, stack: str) -> dict[str, ModelSpec]:
         """The models (columns) built on one stack, in params order: the stages finetune/evaluate@<dataset>-<stack>."""

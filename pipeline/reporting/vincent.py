@@ -15,6 +15,7 @@ import pandas as pd
 
 from pipeline.data.arrays import DataFileError
 from pipeline.params import Params
+from pipeline.params.finetune import FinetuneParams
 from pipeline.reporting.tables import bold_mask, markdown_table, probe_markdown, vincent_markdown
 
 
@@ -152,6 +153,12 @@ def selection_rows(params: Params, finetuned: dict[str, dict], evaluated: dict[s
     return rows
 
 
+def row_note(default: FinetuneParams, row: FinetuneParams) -> str:
+    """What this row's fine-tuning does differently from vincent.finetune (vincent.rows), for the search's sentence."""
+    changed = [f"{k} {v}" for k, v in row.model_dump().items() if v != getattr(default, k) and k != "lr"]
+    return f" ({', '.join(changed)}: this row's own, `vincent.rows`)" if changed else ""
+
+
 def search_lines(params: Params, finetuned: dict[str, dict]) -> list[str]:
     v = params.vincent
     lines = []
@@ -178,7 +185,7 @@ def row_markdown(
     mcnemar: list[list[str]],
 ) -> str:
     v = params.vincent
-    f = v.finetune
+    f = v.finetune_for(dataset)
     stacks = "; ".join(f"`{k}` {s.kind}, lr {s.lr}, epochs {s.epochs}" + (f", noise {s.noise}" if s.kind == "ae" else "")
                        for k, s in v.stacks.items())  # fmt: skip
     lines = [
@@ -199,7 +206,8 @@ def row_markdown(
         "",
         f"Pretraining grids, {v.pretrain.hidden} units per layer: {stacks}. Fine-tuning: every (pretrained candidate, "
         f"learning rate in {f.lr}) pair by successive halving (rungs {f.rungs}, the best 1/{f.eta} go on), early "
-        f"stopping after {f.patience} epochs without improvement, at most {f.max_epochs} epochs. These compact grids are "
+        f"stopping after {f.patience} epochs without improvement, at most {f.max_epochs} epochs"
+        f"{row_note(v.finetune, f)}. These compact grids are "
         "drawn from the wide search in `reports/search/` (`python -m pipeline.explore`).",
         "",
         *search_lines(params, finetuned),

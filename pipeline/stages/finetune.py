@@ -33,7 +33,8 @@ def main(params, args: argparse.Namespace) -> None:
     from pipeline.training.halving import halving_search, ranked
     from pipeline.utils import get_device, save_torch, write_history_csv, write_json
 
-    v, dataset, stack, f = params.vincent, args.dataset, args.stack, params.vincent.finetune
+    v, dataset, stack = params.vincent, args.dataset, args.stack
+    f = v.finetune_for(dataset)  # vincent.finetune, with what vincent.rows.<dataset> changes
     with row_stage("finetune", params, args, {"finetune": f.model_dump()}) as models:
         start = time.perf_counter()
         splits = load_splits(paths.prepared(dataset))
