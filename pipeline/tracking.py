@@ -210,9 +210,17 @@ def log_artifacts(paths: list[str | Path], artifact_path: str = "figures") -> No
 def log_dataset(x: Any, y: Any, name: str, source: str | Path, context: str) -> None:
     """Record a prepared split (numpy arrays) as an input of the active run: name, digest, shape, source."""
     import mlflow.data
+    from mlflow.exceptions import MlflowException
 
     dataset = mlflow.data.from_numpy(features=x, targets=y, source=str(source), name=name)
-    mlflow.log_input(dataset, context=context)
+    try:
+        mlflow.log_input(dataset, context=context)
+    except MlflowException as exc:
+        # Two stages of one row starting at once (python -m pipeline.repro -j 2) both find the split new in the
+        # sqlite store and both insert it; the second insert fails. Once inserted it is found, so the retry links it.
+        if "UNIQUE constraint failed" not in str(exc):
+            raise
+        mlflow.log_input(dataset, context=context)
 
 
 def log_model(module: Any, name: str, x_example: Any) -> str:

@@ -69,3 +69,36 @@ def test_stages_launched_by_one_dvc_repro_or_pipeline_repro_share_one_invocation
     assert keys[0] == keys[1] and ":10:" in keys[0]
     monkeypatch.setattr(tracking.psutil, "Process", lambda: Fake(200, [sys.executable, "-m", "x"], [shell]))
     assert ":200:" in tracking.invocation_key()  # a stage run on its own is its own invocation
+
+
+def test_a_split_another_stage_inserted_first_is_linked_not_a_failure(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two stages of a row started at once both insert the new split into the sqlite store; the later insert fails
+    # with an IntegrityError, and the stage must go on (retry: the split is found and linked to its run).
+    import mlflow
+    import numpy as np
+    from mlflow.exceptions import MlflowException
+
+    from pipeline import tracking
+
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    x, y = np.zeros((4, 3), np.float32), np.arange(4)
+    with mlflow.start_run():
+        tracking.log_dataset(x, y, "basic/train", tmp_path, "training")  # the winner of the race
+    real, calls = mlflow.log_input, []
+
+    def lose_the_race_once(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise MlflowException("(sqlite3.IntegrityError) UNIQUE constraint failed: datasets.experiment_id")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(mlflow, "log_input", lose_the_race_once)
+    with mlflow.start_run() as run:
+        tracking.log_dataset(x, y, "basic/train", tmp_path, "training")
+    assert len(calls) == 2
+    assert [d.dataset.name for d in mlflow.get_run(run.info.run_id).inputs.dataset_inputs] == ["basic/train"]
+    monkeypatch.setattr(mlflow, "log_input", lambda *a, **k: (_ for _ in ()).throw(MlflowException("other")))
+    with mlflow.start_run(), pytest.raises(MlflowException, match="other"):
+        tracking.log_dataset(x, y, "basic/train", tmp_path, "training")
