@@ -8,7 +8,7 @@ Printed in one run, on n MNIST digits (and a --valid validation set), at the bat
    minibatch, nothing else (benchmarks/lockstep.py's dae_epoch, rbm_epoch, mlp_epoch):
    - DAE 784 -> h (vincent.pretrain.hidden[0]), masking 0.25, batch vincent.pretrain.batch_size: `TiedAEGroup`;
    - RBM 784 -> h, CD-1, same batch: `RBMGroup`;
-   - fine-tuning 784-h-h-h-10, batch vincent.finetune.batch_size: `MLPGroup`;
+   - fine-tuning 784-h-h-h-10, the basic row's batch (vincent.finetune, with vincent.rows.basic): `MLPGroup`;
    each in seconds and as a fraction of the float32 matmul peak measured in the same run (before and
    after; FLOP counts in benchmarks/common.py: 10 n 784 h for the DAE and the RBM, five products per
    minibatch each; 6 n P - 2 n 784 h for the MLP with P weights).
@@ -187,7 +187,7 @@ def sharing(v) -> dict:
     )
 
     print("fine-tuning, candidate-epochs (one candidate for one epoch = 1):")
-    f = v.finetune
+    f = v.finetune_for("basic")
     print(f"  {'model':<8}{'cands':>6}{'halving':>9}{'without':>9}{'saved':>7}  last run "
           f"(max_epochs {f.max_epochs}, rungs {f.rungs}, eta {f.eta}; halving = its upper bound)")  # fmt: skip
     for name, m in v.models.items():
@@ -272,11 +272,11 @@ def main() -> None:
     params = load_params(args.params)
     v, seed = params.vincent, params.seed
     h = args.hidden or v.pretrain.hidden[0]
-    pre_batch, ft_batch = v.pretrain.batch_size, v.finetune.batch_size
+    pre_batch, ft_batch = v.pretrain.batch_size, v.finetune_for("basic").batch_size
     ae_lr = next((s.lr[0] for s in v.stacks.values() if s.kind == "ae" and max(s.noise) > 0),
                  next((s.lr[0] for s in v.stacks.values() if s.kind == "ae"), 0.1))  # fmt: skip
     rbm_lr = next((s.lr[0] for s in v.stacks.values() if s.kind == "rbm"), 0.1)
-    ft_lr = v.finetune.lr[0]
+    ft_lr = v.finetune_for("basic").lr[0]
     device = get_device(args.device)
     x_all, y_all = load_mnist(args.n + args.valid, args.raw_dir, labels=True)
     x, y, x_valid, y_valid = x_all[: args.n], y_all[: args.n], x_all[args.n :], y_all[args.n :]
