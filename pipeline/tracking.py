@@ -1,19 +1,16 @@
 """MLflow tracking: one parent run per pipeline invocation, one child run per stage, nested runs per candidate.
 
-A `dvc repro` (or one `dvc exp run` experiment) runs every stage as a child process of one DVC
-process; the stages find their shared parent run by tagging it with that process's id and start
-time. A stage run on its own gets a parent of its own. `PIPELINE_PARENT_RUN_ID` overrides both.
-The parent is named after the DVC experiment (`DVC_EXP_NAME`), else after a hash of params.yaml.
+The stages of one `dvc repro` (or `dvc exp run` experiment, or `pipeline.repro`) find their shared parent run by
+a tag naming that process (id and start time); a stage run alone gets a parent of its own, and
+`PIPELINE_PARENT_RUN_ID` overrides both. The parent is named after `DVC_EXP_NAME`, else a hash of params.yaml.
 
-Conventions MLflow users expect: the experiment is tagged for model training (the UI opens on its
-runs); metric keys are the same across candidates (a candidate is a nested run, named and tagged);
-prepared datasets are run inputs; trained networks are MLflow models with a signature and an input
-example (`mlflow.pyfunc.load_model(uri).predict(x)`).
+Conventions MLflow users expect: the experiment is tagged for model training (the UI opens on its runs); metric
+keys are the same across candidates (a candidate is a nested run, named and tagged); prepared datasets are run
+inputs; trained networks are MLflow models with a signature and an input example (`pyfunc ... .predict(x)`).
 
-The store is `MLFLOW_TRACKING_URI` when set, else the sqlite file `mlflow.db` at the repo root;
-browse it with `mlflow ui --backend-store-uri sqlite:///mlflow.db`. Parallel workers
-(`dvc queue start -j 2`) should share one `mlflow server` instead of the sqlite file. A server that
-does not answer stops the stage within seconds, naming the URI.
+The store is `MLFLOW_TRACKING_URI` when set, else the sqlite file `mlflow.db` at the repo root (`mlflow ui
+--backend-store-uri sqlite:///mlflow.db`). Parallel `dvc queue` workers should share one `mlflow server`. A
+server that does not answer stops the stage within seconds, naming the URI.
 """
 
 from __future__ import annotations
@@ -32,6 +29,7 @@ import mlflow
 import psutil
 from mlflow.tracking import MlflowClient
 
+from pipeline import paths
 from pipeline.errors import StageError
 
 PARENT_ENV = "PIPELINE_PARENT_RUN_ID"
@@ -207,22 +205,6 @@ def log_artifacts(paths: list[str | Path], artifact_path: str = "figures") -> No
         mlflow.log_artifact(str(path), artifact_path=artifact_path)
 
 
-def log_dataset(x: Any, y: Any, name: str, source: str | Path, context: str) -> None:
-    """Record a prepared split (numpy arrays) as an input of the active run: name, digest, shape, source."""
-    import mlflow.data
-    from mlflow.exceptions import MlflowException
-
-    dataset = mlflow.data.from_numpy(features=x, targets=y, source=str(source), name=name)
-    try:
-        mlflow.log_input(dataset, context=context)
-    except MlflowException as exc:
-        # Two stages of one row starting at once (python -m pipeline.repro -j 2) both find the split new in the
-        # sqlite store and both insert it; the second insert fails. Once inserted it is found, so the retry links it.
-        if "UNIQUE constraint failed" not in str(exc):
-            raise
-        mlflow.log_input(dataset, context=context)
-
-
 def log_model(module: Any, name: str, x_example: Any) -> str:
     """Log a torch module as an MLflow model with a signature and an input example; return its model URI.
 
@@ -288,12 +270,22 @@ def log_timing(stage: str, seconds: float) -> None:
 
 
 def log_splits(splits: Mapping[str, Any], dataset: str) -> None:
-    """Log each split of a prepared dataset (objects with .x and .y tensors) as an input of the active run."""
-    from pipeline import paths
+    """Log each split of a prepared dataset (objects with .x and .y tensors) as an input of the active run: name,
+    digest, shape, source. Two stages of a row starting at once (pipeline.repro -j 2) may both insert a split new
+    to the sqlite store; the later insert fails, and its retry finds the split and links it."""
+    import mlflow.data
+    from mlflow.exceptions import MlflowException
 
     for split, data in splits.items():
         context = {"train": "training", "valid": "validation", "test": "testing"}.get(split, split)
-        log_dataset(data.x.numpy(), data.y.numpy(), f"{dataset}/{split}", paths.prepared(dataset), context)
+        source, name = str(paths.prepared(dataset)), f"{dataset}/{split}"
+        inputs = mlflow.data.from_numpy(features=data.x.numpy(), targets=data.y.numpy(), source=source, name=name)
+        try:
+            mlflow.log_input(inputs, context=context)
+        except MlflowException as exc:
+            if "UNIQUE constraint failed" not in str(exc):
+                raise
+            mlflow.log_input(inputs, context=context)
 
 
 def log_to_parent(

@@ -27,6 +27,7 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     v["pretrain"] |= {"hidden": [8]}
     v["stacks"]["sda"] |= {"lr": [0.1], "epochs": [2], "noise": [0.25]}
     v["finetune"] |= {"lr": [0.1, 0.3], "max_epochs": 3, "patience": 2, "rungs": [1], "eta": 2}
+    v["rows"] = {"basic": {}}  # the repo's basic row has its own fine-tuning grid; here the one above
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     monkeypatch.chdir(tmp_path)
     return tmp_path

@@ -76,16 +76,18 @@ def test_a_split_another_stage_inserted_first_is_linked_not_a_failure(
 ) -> None:
     # Two stages of a row started at once both insert the new split into the sqlite store; the later insert fails
     # with an IntegrityError, and the stage must go on (retry: the split is found and linked to its run).
+    from types import SimpleNamespace
+
     import mlflow
-    import numpy as np
+    import torch
     from mlflow.exceptions import MlflowException
 
     from pipeline import tracking
 
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
-    x, y = np.zeros((4, 3), np.float32), np.arange(4)
+    train = {"train": SimpleNamespace(x=torch.zeros(4, 3), y=torch.arange(4))}
     with mlflow.start_run():
-        tracking.log_dataset(x, y, "basic/train", tmp_path, "training")  # the winner of the race
+        tracking.log_splits(train, "basic")  # the winner of the race
     real, calls = mlflow.log_input, []
 
     def lose_the_race_once(*args, **kwargs):
@@ -96,9 +98,9 @@ def test_a_split_another_stage_inserted_first_is_linked_not_a_failure(
 
     monkeypatch.setattr(mlflow, "log_input", lose_the_race_once)
     with mlflow.start_run() as run:
-        tracking.log_dataset(x, y, "basic/train", tmp_path, "training")
+        tracking.log_splits(train, "basic")
     assert len(calls) == 2
     assert [d.dataset.name for d in mlflow.get_run(run.info.run_id).inputs.dataset_inputs] == ["basic/train"]
     monkeypatch.setattr(mlflow, "log_input", lambda *a, **k: (_ for _ in ()).throw(MlflowException("other")))
     with mlflow.start_run(), pytest.raises(MlflowException, match="other"):
-        tracking.log_dataset(x, y, "basic/train", tmp_path, "training")
+        tracking.log_splits(train, "basic")
