@@ -272,11 +272,12 @@ def main() -> None:
     params = load_params(args.params)
     v, seed = params.vincent, params.seed
     h = args.hidden or v.pretrain.hidden[0]
-    pre_batch, ft_batch = v.pretrain.batch_size, v.finetune_for("basic").batch_size
+    ft = v.finetune_for("basic")  # the basic column's fine-tuning (vincent.finetune with vincent.rows.basic)
+    pre_batch, ft_batch = v.pretrain.batch_size, ft.batch_size
     ae_lr = next((s.lr[0] for s in v.stacks.values() if s.kind == "ae" and max(s.noise) > 0),
                  next((s.lr[0] for s in v.stacks.values() if s.kind == "ae"), 0.1))  # fmt: skip
     rbm_lr = next((s.lr[0] for s in v.stacks.values() if s.kind == "rbm"), 0.1)
-    ft_lr = v.finetune_for("basic").lr[0]
+    ft_lr = ft.lr[0]
     device = get_device(args.device)
     x_all, y_all = load_mnist(args.n + args.valid, args.raw_dir, labels=True)
     x, y, x_valid, y_valid = x_all[: args.n], y_all[: args.n], x_all[args.n :], y_all[args.n :]

@@ -38,9 +38,15 @@ def committed_is_current(stage: str) -> bool:
         return False
 
 
-# What a pretrained candidate's weights depend on besides its spec, params and data: the code that trains it.
-PRETRAIN_CODE = ("pipeline/training/search.py", "pipeline/training/lockstep.py", "pipeline/training/loop.py",
-                 "pipeline/data/corruption.py", "pipeline/models/dense_ae.py", "pipeline/utils.py")  # fmt: skip
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def pretrain_code() -> list[str]:
+    """The code a pretrained candidate's weights depend on: the pretrain stage's .py deps in dvc.yaml."""
+    import yaml
+
+    deps = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["pretrain"]["deps"]
+    return [d for d in deps if d.endswith(".py")]
 
 
 class StackCache:
@@ -58,7 +64,7 @@ class StackCache:
         from pipeline.utils import file_digest
 
         self.root = paths.extend_cache(dataset, stack)
-        code = [file_digest(Path(__file__).resolve().parents[1] / f, "sha256") for f in PRETRAIN_CODE]
+        code = [file_digest(ROOT / f, "sha256") for f in pretrain_code()]
         self.context = [layers, seed, batch_size, device.type, torch.get_num_threads(),
                         data_fingerprint(x_train), data_fingerprint(x_valid), code]  # fmt: skip
 
