@@ -118,14 +118,13 @@ def main(argv: list[str] | None = None) -> None:
     check_choice("--dataset", args.dataset, "vincent.datasets", v.datasets)
     check_choice("--stack", args.stack, "vincent.stacks", list(v.stacks))
     grid = {k: getattr(args, k) for k in ("lr", "epochs", "noise") if getattr(args, k)}
-    stack = v.stacks[args.stack].model_copy(update=grid)
+    stack = v.stack_for(args.dataset, args.stack).model_copy(update=grid)
     pretrain = v.pretrain.model_copy(update={"hidden": args.hidden} if args.hidden else {})
     f = v.finetune_for(args.dataset)
     lrs = args.finetune_lr or f.lr
     rungs = f.rungs if args.rungs is None else args.rungs
     batch = args.finetune_batch_size or f.batch_size
-    v = v.model_copy(update={"stacks": {**v.stacks, args.stack: stack}, "pretrain": pretrain})
-    specs = stack_specs(v, args.stack)
+    specs = stack_specs(pretrain.hidden, stack)
     device = get_device(args.device)
     splits = load_splits(paths.prepared(args.dataset), device)
     train, valid, test = splits["train"], splits["valid"], splits["test"]

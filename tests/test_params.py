@@ -91,18 +91,28 @@ def test_every_param_a_stage_declares_is_in_the_params_file(params_file: str) ->
     """DVC needs each declared param key in the file itself (schema defaults do not count)."""
     raw = yaml.safe_load((ROOT / params_file).read_text())
     stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    # the entries one matrix item stands for: a row of the table (e.g. vincent.rows.<d>), a stack (vincent.stacks.<s>)
+    items = {"${item}": raw["vincent"]["datasets"], "${item.dataset}": raw["vincent"]["datasets"],
+             "${item.stack}": list(raw["vincent"]["stacks"])}  # fmt: skip
+
+    def walk(node: object, parts: list[str], key: str, stage: str) -> None:
+        if not parts:
+            return
+        part, rest = parts[0], parts[1:]
+        if part in items:
+            missing = [e for e in items[part] if not isinstance(node, dict) or e not in node]
+            assert not missing, f"{params_file}: {key} (stage {stage}) has no entry for {missing}"
+            for entry in items[part]:
+                walk(node[entry], rest, key, stage)
+            return
+        if part.startswith("${"):  # another foreach item: the mapping above it must exist
+            return
+        assert isinstance(node, dict) and part in node, f"{params_file}: {key} (stage {stage}) is missing"
+        walk(node[part], rest, key, stage)
+
     for name, stage in stages.items():
         for key in stage.get("do", stage).get("params", []):
-            node = raw
-            for part in key.split("."):
-                if part in ("${item}", "${item.dataset}"):  # one entry per row of the table (e.g. vincent.rows)
-                    missing = [d for d in raw["vincent"]["datasets"] if d not in node]
-                    assert not missing, f"{params_file}: {key} (stage {name}) has no entry for {missing}"
-                    break
-                if part.startswith("${"):  # another foreach item: the mapping above it must exist
-                    break
-                assert isinstance(node, dict) and part in node, f"{params_file}: {key} (stage {name}) is missing"
-                node = node[part]
+            walk(raw, key.split("."), key, name)
 
 
 def test_every_row_of_the_table_must_be_made_and_listed_once() -> None:
@@ -138,3 +148,23 @@ def test_a_row_replaces_only_the_fine_tuning_keys_it_names() -> None:
                         ["vincent.rows.basic.finetune.bacth_size", "unknown key"])  # fmt: skip
     assert_params_error({"vincent": {"rows": {"basic": {"finetune": {"batch_size": 0}}}}},
                         ["vincent.rows.basic.finetune.batch_size", "0", "greater than 0"])  # fmt: skip
+
+
+def test_a_row_replaces_only_the_stack_grid_keys_it_names() -> None:
+    stacks = {"dbn": {"kind": "rbm", "layers": 3, "lr": [0.01, 0.1], "epochs": [25, 100]},
+              "sda": {"kind": "ae", "layers": 3, "lr": [0.1], "epochs": [100], "noise": [0.1, 0.25]}}  # fmt: skip
+    models = {"dbn3": {"stack": "dbn", "layers": 3, "table_name": "DBN-3"},
+              "sda3": {"stack": "sda", "layers": 3, "table_name": "SdA-3"}}  # fmt: skip
+    rows = {"basic": {"stacks": {"dbn": {"lr": [0.1], "epochs": [100]}, "sda": {}}}}
+    v = parse_params({"vincent": {"stacks": stacks, "models": models, "rows": rows}}).vincent
+    assert v.stack_for("basic", "dbn").model_dump() == stacks["dbn"] | {"lr": [0.1], "epochs": [100], "noise": [0.0]}
+    assert v.stack_for("basic", "sda") == v.stacks["sda"]  # `{}`: the stack's own grid
+    assert v.stack_for("rect", "dbn") == v.stacks["dbn"]  # a row not listed: the defaults
+    bad = {"vincent": {"stacks": stacks, "models": models, "rows": {"basic": {"stacks": {"sad": {}}}}}}
+    assert_params_error(bad, ["vincent.rows.basic.stacks.sad", "not a key of vincent.stacks", "['dbn', 'sda']"])
+    bad["vincent"]["rows"] = {"basic": {"stacks": {"dbn": {"noise": [0.25]}}}}  # the stack's own rules still hold
+    assert_params_error(bad, ["vincent.rows.basic.stacks.dbn", "only allowed for kind 'ae'"])
+    bad["vincent"]["rows"] = {"basic": {"stacks": {"dbn": {"kind": "ae"}}}}  # kind and depth are the stack's
+    assert_params_error(bad, ["vincent.rows.basic.stacks.dbn.kind", "unknown key"])
+    bad["vincent"]["rows"] = {"basic": {"stacks": {"dbn": {"epochs": []}}}}
+    assert_params_error(bad, ["vincent.rows.basic.stacks.dbn.epochs", "at least 1 item"])

@@ -12,10 +12,21 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import Field, ValidationError, model_validator
 
-from pipeline.params.base import MNIST_TEST, MNIST_TRAIN, NoiseLevel, ParamsError, PositiveGrid, PositiveInt, Section
+from pipeline.params.base import (
+    MNIST_TEST,
+    MNIST_TRAIN,
+    IntGrid,
+    NoiseLevel,
+    ParamsError,
+    PositiveGrid,
+    PositiveInt,
+    Section,
+)
 from pipeline.params.benchmarks import BenchmarkName, BenchmarksParams
 from pipeline.params.explore import ExploreParams
-from pipeline.params.finetune import FinetuneParams, RowParams
+from pipeline.params.finetune import FinetuneParams
+from pipeline.params.rows import RowParams
+from pipeline.params.stacks import ModelSpec, StackParams
 from pipeline.params.zoo import ZooParams, ZooVariant  # noqa: F401 (ZooVariant: re-exported)
 
 DatasetName = Literal["basic", "full"] | BenchmarkName
@@ -83,9 +94,6 @@ class CorruptParams(Section):
         return [(kind, level) for kind in kinds for level in getattr(self, kind)]
 
 
-IntGrid = Annotated[list[PositiveInt], Field(min_length=1)]
-
-
 class PretrainParams(Section):
     """Greedy layer-wise pretraining, shared by every stack."""
 
@@ -94,37 +102,6 @@ class PretrainParams(Section):
     batch_size: PositiveInt = 32
     group_size: Annotated[int, Field(ge=0)] = 0
     """candidates trained in lockstep (one batched matmul): 0 = 16 on CUDA, 1 on a CPU (where grouping does not pay)"""
-
-
-class StackParams(Section):
-    """One pretraining stage (pretrain@<stack>): every candidate of its grid, as a tree of shared prefixes."""
-
-    kind: Literal["rbm", "ae"]
-    """rbm: Bernoulli RBMs by CD-1 (DBN); ae: tied sigmoid autoencoders (SAA with noise 0, SdA with masking)"""
-    layers: PositiveInt
-    lr: PositiveGrid
-    epochs: IntGrid
-    """epochs per layer; the shorter runs' first layers are snapshots of the longest"""
-    noise: Annotated[list[NoiseLevel], Field(min_length=1)] = [0.0]
-    """masking levels nu (a fixed count of zeroed pixels per example); kind ae only"""
-
-    @model_validator(mode="after")
-    def _noise_only_for_ae(self) -> StackParams:
-        if self.kind == "rbm" and self.noise != [0.0]:
-            raise ValueError(f"noise = {self.noise} is only allowed for kind 'ae'")
-        if max(self.noise) >= 1.0:
-            raise ValueError(f"noise = {self.noise}: a masking level must be below 1")
-        return self
-
-
-class ModelSpec(Section):
-    """One column of the table: the first `layers` layers of a stack's candidates, fine-tuned."""
-
-    stack: str
-    """a key of vincent.stacks"""
-    layers: PositiveInt
-    table_name: str
-    """the model's column in the paper's table (DBN-1, DBN-3, SAA-3, SdA-3)"""
 
 
 class RbfGrid(Section):
@@ -177,7 +154,7 @@ class VincentParams(Section):
     finetune: FinetuneParams = FinetuneParams()
     rows: dict[DatasetName, RowParams] = {}
     """per row of vincent.datasets, what its search does differently; a row not listed uses the defaults (DVC's
-    stages declare vincent.rows.<dataset> as a param, so params.yaml lists every row, `{}` for the defaults)"""
+    stages declare vincent.rows.<dataset>.finetune and .stacks.<stack> as params, so params.yaml lists them all)"""
     models: dict[str, ModelSpec] = {}
     svm: SvmParams = SvmParams()
     probe: ProbeParams = ProbeParams()
@@ -198,7 +175,14 @@ class VincentParams(Section):
             if m.layers > self.stacks[m.stack].layers:
                 raise ValueError(f"vincent.models.{name}.layers = {m.layers}: stack {m.stack!r} has only "
                                  f"{self.stacks[m.stack].layers}")  # fmt: skip
+        for dataset, row in self.rows.items():
+            row.check_stacks(dataset, self.stacks)
         return self
+
+    def stack_for(self, dataset: str, stack: str) -> StackParams:
+        """vincent.stacks.<stack> with the grid keys vincent.rows.<dataset>.stacks.<stack> replaces."""
+        row = self.rows.get(dataset)
+        return self.stacks[stack] if row is None else row.apply_stack(stack, self.stacks[stack])
 
     def finetune_for(self, dataset: str) -> FinetuneParams:
         """vincent.finetune with what vincent.rows.<dataset>.finetune replaces."""

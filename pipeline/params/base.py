@@ -10,6 +10,7 @@ MNIST_TRAIN, MNIST_TEST = 60_000, 10_000
 NoiseLevel = Annotated[float, Field(ge=0.0, le=1.0)]
 PositiveInt = Annotated[int, Field(gt=0)]
 PositiveGrid = Annotated[list[Annotated[float, Field(gt=0)]], Field(min_length=1)]
+IntGrid = Annotated[list[PositiveInt], Field(min_length=1)]
 
 
 class ParamsError(ValueError):

@@ -10,9 +10,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from pipeline.params.base import NoiseLevel, PositiveGrid, PositiveInt, Section
-
-IntGrid = Annotated[list[PositiveInt], Field(min_length=1)]
+from pipeline.params.base import IntGrid, NoiseLevel, PositiveGrid, PositiveInt, Section
 
 
 class ExploreParams(Section):

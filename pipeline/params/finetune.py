@@ -1,4 +1,4 @@
-"""Fine-tuning's params: the search every row runs (vincent.finetune), and what one row changes (vincent.rows)."""
+"""Fine-tuning's params: the search every row runs (vincent.finetune), and the keys one row may replace."""
 
 from __future__ import annotations
 
@@ -30,12 +30,3 @@ class FinetuneOverride(Section):
     batch_size: PositiveInt | None = None
     rungs: list[PositiveInt] | None = None
     eta: Annotated[int, Field(ge=2)] | None = None
-
-
-class RowParams(Section):
-    """One row of the table's own settings (`vincent.rows.<dataset>`): empty for the defaults."""
-
-    finetune: FinetuneOverride = FinetuneOverride()
-
-    def apply(self, base: FinetuneParams) -> FinetuneParams:
-        return base.model_copy(update=self.finetune.model_dump(exclude_none=True))

@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 
 from pipeline.data.arrays import DataFileError
-from pipeline.params import Params
+from pipeline.params import Params, StackParams
 from pipeline.params.finetune import FinetuneParams
 from pipeline.reporting.tables import bold_mask, markdown_table, probe_markdown, vincent_markdown
 
@@ -159,6 +159,13 @@ def row_note(default: FinetuneParams, row: FinetuneParams) -> str:
     return f" ({', '.join(changed)}: this row's own, `vincent.rows`)" if changed else ""
 
 
+def stack_note(name: str, default: StackParams, row: StackParams) -> str:
+    """One stack's pretraining grid for the search's sentence, marked where the row has its own (vincent.rows)."""
+    noise = f", noise {row.noise}" if row.kind == "ae" else ""
+    own = " (this row's own, `vincent.rows`)" if row != default else ""
+    return f"`{name}` {row.kind}, lr {row.lr}, epochs {row.epochs}{noise}{own}"
+
+
 def search_lines(params: Params, finetuned: dict[str, dict]) -> list[str]:
     v = params.vincent
     lines = []
@@ -186,8 +193,7 @@ def row_markdown(
 ) -> str:
     v = params.vincent
     f = v.finetune_for(dataset)
-    stacks = "; ".join(f"`{k}` {s.kind}, lr {s.lr}, epochs {s.epochs}" + (f", noise {s.noise}" if s.kind == "ae" else "")
-                       for k, s in v.stacks.items())  # fmt: skip
+    stacks = "; ".join(stack_note(k, v.stacks[k], v.stack_for(dataset, k)) for k in v.stacks)
     lines = [
         f"# Vincent et al. 2008, Table 1, row `{dataset}`: our reproduction",
         "",

@@ -30,12 +30,12 @@ def main(params, args: argparse.Namespace) -> None:
 
     v, dataset, stack = params.vincent, args.dataset, args.stack
     with row_stage("pretrain", params, args, {"pretrain": v.pretrain.model_dump()}):
-        spec = v.stacks[stack]
+        spec = v.stack_for(dataset, stack)  # vincent.stacks.<stack>, with what vincent.rows.<dataset> changes
         start = time.perf_counter()
         splits = load_splits(paths.prepared(dataset))
         tracking.log_splits({k: splits[k] for k in ("train", "valid")}, dataset)
         device = get_device(v.device)
-        specs = stack_specs(v, stack)
+        specs = stack_specs(v.pretrain.hidden, spec)
         log.info("%s %s: %d candidates, %d layers, on %s", dataset, stack, len(specs), spec.layers, device)
         checkpoints = paths.checkpoint_dir("pretrain", dataset, stack)
         stacks, cost = pretrain_stacks(

@@ -6,20 +6,17 @@ import itertools
 
 import torch
 
-from pipeline.params import VincentParams
+from pipeline.params import StackParams, VincentParams
 from pipeline.training.search import StackSpec
 
 INPUT_DIM = 784
 GPU_GROUP = 16  # candidates per lockstep group on CUDA when vincent.pretrain.group_size is 0
 
 
-def stack_specs(v: VincentParams, stack: str) -> list[StackSpec]:
-    """Every pretraining candidate of vincent.stacks[stack]: hidden x lr x noise x epochs, in a fixed order."""
-    s = v.stacks[stack]
-    return [
-        StackSpec(s.kind, h, lr, e, nu)
-        for h, lr, nu, e in itertools.product(v.pretrain.hidden, s.lr, s.noise, s.epochs)
-    ]
+def stack_specs(hidden: list[int], s: StackParams) -> list[StackSpec]:
+    """Every pretraining candidate of a stack (`VincentParams.stack_for`: a row's own grid) with vincent.pretrain.hidden
+    units per layer: hidden x lr x noise x epochs, in a fixed order."""
+    return [StackSpec(s.kind, h, lr, e, nu) for h, lr, nu, e in itertools.product(hidden, s.lr, s.noise, s.epochs)]
 
 
 def group_size(v: VincentParams, device: torch.device) -> int:
