@@ -134,10 +134,13 @@ def test_a_row_of_its_own_fine_tunes_with_its_batch_size(project: Path) -> None:
 
 
 def test_a_row_of_its_own_pretrains_its_grid_unless_a_flag_replaces_it(project: Path) -> None:
+    def pretraining_rates(tag: str) -> set[str]:
+        return set(pd.read_csv(project / f"out/basic-sda-{tag}.csv")["candidate"].str.split("-").str[1])
+
     params = yaml.safe_load((project / "params.yaml").read_text())
     params["vincent"]["rows"]["basic"] = {"stacks": {"sda": {"lr": [0.3]}}}
     (project / "params.yaml").write_text(yaml.safe_dump(params))
     extend.main([*ARGS, "--tag", "row-stack"])
-    assert set(pd.read_csv(project / "out/basic-sda-row-stack.csv")["candidate"].str.split("-").str[1]) == {"lr0.3"}
+    assert pretraining_rates("row-stack") == {"lr0.3"}
     extend.main([*ARGS, "--lr", "0.1", "--tag", "row-stack-flag"])
-    assert set(pd.read_csv(project / "out/basic-sda-row-stack-flag.csv")["candidate"].str.split("-").str[1]) == {"lr0.1"}
+    assert pretraining_rates("row-stack-flag") == {"lr0.1"}
