@@ -168,9 +168,11 @@ def sharing(v) -> dict:
     stacks, models = {}, {}
     print("pretraining, layer-epochs (one layer of one candidate for one epoch = 1):")
     print(f"  {'stack':<8}{'kind':<6}{'cands':>6}{'layers':>7}{'shared':>8}{'scratch':>9}{'saved':>7}  last run")
-    for name in v.stacks:
-        st = v.stack_for("basic", name)  # the basic row's grid (vincent.stacks with vincent.rows.basic)
-        specs = stack_specs(v.pretrain.hidden, st)
+    # the basic row's grids (vincent.stacks with vincent.rows.basic), each stack's candidates once
+    grids = {name: v.stack_for("basic", name) for name in v.stacks}
+    specs_of = {name: stack_specs(v.pretrain.hidden, st) for name, st in grids.items()}
+    for name, st in grids.items():
+        specs = specs_of[name]
         shared, scratch = shared_layer_epochs(specs, st.layers), scratch_layer_epochs(specs, st.layers)
         rec = recorded_work("pretrain", name)
         last = (
@@ -181,8 +183,7 @@ def sharing(v) -> dict:
                         "layer_epochs_from_scratch": scratch, "last_run": rec}  # fmt: skip
     shared = sum(s["layer_epochs_shared"] for s in stacks.values())
     scratch = sum(s["layer_epochs_from_scratch"] for s in stacks.values())
-    per_model = sum(scratch_layer_epochs(stack_specs(v.pretrain.hidden, v.stack_for("basic", m.stack)), m.layers)
-                    for m in v.models.values())  # fmt: skip
+    per_model = sum(scratch_layer_epochs(specs_of[m.stack], m.layers) for m in v.models.values())
     print(f"  {'total':<27}{shared:>8}{scratch:>9}{saved(shared, scratch):>7}")
     print(
         f"  every model from scratch (shallower models pretrained apart): {per_model}, {saved(shared, per_model)} saved"
@@ -193,7 +194,7 @@ def sharing(v) -> dict:
     print(f"  {'model':<8}{'cands':>6}{'halving':>9}{'without':>9}{'saved':>7}  last run "
           f"(max_epochs {f.max_epochs}, rungs {f.rungs}, eta {f.eta}; halving = its upper bound)")  # fmt: skip
     for name, m in v.models.items():
-        n = len(stack_specs(v.pretrain.hidden, v.stack_for("basic", m.stack))) * len(f.lr)
+        n = len(specs_of[m.stack]) * len(f.lr)
         bound, without = halving_bound(n, f.max_epochs, f.rungs, f.eta), n * f.max_epochs
         rec = recorded_work("finetune", m.stack, name)
         last = (
