@@ -40,14 +40,28 @@ class Breach:
         return (abs(difference) if self.two_sided else difference) - self.allowed
 
 
-def read_report(path: str | Path) -> pd.DataFrame:
+def read_report(path: str | Path, columns: tuple[str, ...] = ("error_pct",)) -> pd.DataFrame:
+    """A report CSV with `dataset`, `model` and the numeric `columns` (an empty cell is NaN: a missing result)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: report not found; run `dvc repro report` first")
-    table = pd.read_csv(path)
-    missing = {"dataset", "model", "error_pct"} - set(table.columns)
+    try:
+        table = pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path}: not a readable CSV report ({str(exc).splitlines()[0]})") from None
+    missing = {"dataset", "model", *columns} - set(table.columns)
     if missing:
-        raise ValueError(f"{path}: missing columns {sorted(missing)}")
+        raise ValueError(f"{path}: missing columns {sorted(missing)}; expected dataset, model, {', '.join(columns)}")
+    for column in columns:
+        numbers = pd.to_numeric(table[column], errors="coerce")
+        bad = table[column].notna() & numbers.isna()
+        if bad.any():
+            i = int(bad.to_numpy().argmax())
+            raise ValueError(
+                f"{path}, line {i + 2} ({table['dataset'].iloc[i]}, {table['model'].iloc[i]}): {column} "
+                f"{table[column].iloc[i]!r} is not a number; expected a test error in percent (or an empty cell)"
+            )
+        table[column] = numbers.astype(float)
     return table
 
 
@@ -150,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  {stage}: {', '.join(reasons)}")
             print(bar)
             return 1 if args.fail_on_stale else 0
-        table = read_report(args.report)
+        table = read_report(args.report, ("error_pct",) if args.reference else ("error_pct", "paper_error_pct"))
         if args.reference:
             reference = read_report(args.reference)
             breaches = against_reference(table, reference, params.check.smoke_tolerance_pct)

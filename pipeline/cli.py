@@ -43,13 +43,13 @@ def run_stage(
     args = parser.parse_args()
     configure_logging()
 
-    from pipeline.data.arrays import DataFileError
     from pipeline.params import ParamsError, load_params
     from pipeline.training.errors import CheckpointError, TrainingError
+    from pipeline.utils import DamagedFileError
 
     set_threads()
 
-    known = (ParamsError, StageError, DataFileError, FileNotFoundError, CheckpointError, TrainingError)
+    known = (ParamsError, StageError, DamagedFileError, FileNotFoundError, CheckpointError, TrainingError)
     try:
         body(load_params(args.params), args)
     except known as exc:

@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> None:
                     continue
                 chosen = {
                     s.name: stacks[s.name].weights[:depth] for s in specs
-                    if kind == "rbm" or (s.noise == 0) == (column == "SAA-3")
+                    if (kind == "rbm" or (s.noise == 0) == (column == "SAA-3")) and stacks[s.name].diverged is None
                 }  # fmt: skip
                 t0 = time.perf_counter()
                 trials = halving_search(

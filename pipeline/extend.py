@@ -100,8 +100,6 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"--finetune-batch-size {args.finetune_batch_size}: expected a positive number of rows")
     configure_logging()
 
-    import torch
-
     from pipeline import paths
     from pipeline.cli import check_choice, set_threads
     from pipeline.data.arrays import load_splits
@@ -110,7 +108,7 @@ def main(argv: list[str] | None = None) -> None:
     from pipeline.training.halving import halving_search, ranked
     from pipeline.training.lockstep import MLPGroup
     from pipeline.training.search import pretrain_stacks
-    from pipeline.utils import atomic_path, get_device, write_csv
+    from pipeline.utils import atomic_path, get_device, load_torch, write_csv
 
     set_threads()
     params = load_params(args.params)
@@ -131,9 +129,13 @@ def main(argv: list[str] | None = None) -> None:
 
     stage = f"pretrain@{args.dataset}-{args.stack}"
     trained: dict[str, list] = {}
+    diverged: set[str] = set()  # candidates whose pretraining diverged: never fine-tuned
     committed = paths.pretrained_model(args.dataset, args.stack)
     if committed.is_file() and committed_is_current(stage):
-        trained = {c["name"]: c["weights"] for c in torch.load(committed, weights_only=False)["candidates"]}
+        for c in load_torch(committed, stage, ("candidates",))["candidates"]:
+            trained[c["name"]] = c["weights"]
+            if c.get("status", "ok") != "ok":
+                diverged.add(c["name"])
     new = [s for s in specs if s.name not in trained]
     cache = StackCache(args.dataset, args.stack, stack.layers, params.seed, v.pretrain.batch_size, device, train.x,
                        valid.x)  # fmt: skip
@@ -149,13 +151,17 @@ def main(argv: list[str] | None = None) -> None:
         )  # fmt: skip
         for s in to_train:
             trained[s.name] = stacks[s.name].weights
-            cache.save(s, stacks[s.name].weights)
+            if stacks[s.name].diverged is not None:
+                log.warning("%s: pretraining diverged (%s); not fine-tuned", s.name, stacks[s.name].diverged)
+                diverged.add(s.name)
+            else:
+                cache.save(s, stacks[s.name].weights)
     by_name = {s.name: s for s in specs}
     rows = []
     for spec in v.models.values():
         if spec.stack != args.stack:
             continue
-        candidates = {s.name: trained[s.name][: spec.layers] for s in specs}
+        candidates = {s.name: trained[s.name][: spec.layers] for s in specs if s.name not in diverged}
         trials = halving_search(
             candidates, lrs, train.x, train.y, valid.x, valid.y, max_epochs=f.max_epochs,
             patience=f.patience, rungs=rungs, eta=f.eta,

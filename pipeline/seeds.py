@@ -62,6 +62,10 @@ def main(argv: list[str] | None = None) -> None:
                 [stack], spec.layers, train.x, valid.x, seed=seed, batch_size=v.pretrain.batch_size, device=device,
                 progress=not args.no_progress,
             )  # fmt: skip
+            if stacks[stack.name].diverged is not None:
+                raise SystemExit(
+                    f"seeds: {stack.name} seed {seed}: pretraining diverged ({stacks[stack.name].diverged})"
+                )
             (trial,) = halving_search(
                 {stack.name: stacks[stack.name].weights[: spec.layers]}, [selected["lr"]], train.x, train.y, valid.x,
                 valid.y, max_epochs=f.max_epochs, patience=f.patience, rungs=[], eta=2, batch_size=f.batch_size,

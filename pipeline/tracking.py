@@ -174,13 +174,13 @@ def stage_run(stage: str, experiment: str, params: Mapping[str, Any], run_name: 
 
 
 @contextlib.contextmanager
-def candidate_run(name: str, params: Mapping[str, Any]) -> Iterator[str]:
-    """A nested run for one candidate of a stage's grid (its params logged, tagged `candidate`); yield its id.
-
-    Inside it, metric keys are the same for every candidate (e.g. `layer0.valid_loss`), so the MLflow UI
-    compares candidates on one chart.
+def candidate_run(name: str, params: Mapping[str, Any], tags: Mapping[str, str] | None = None) -> Iterator[str]:
+    """A nested run for one candidate of a stage's grid (params logged, tagged `candidate` and `tags`); yields its id.
+    Its metric keys are the same for every candidate (`layer0.valid_loss`), so the MLflow UI compares them in one chart.
     """
-    with mlflow.start_run(run_name=name, nested=True, tags={"candidate": name, "pipeline.role": "candidate"}) as run:
+    with mlflow.start_run(
+        run_name=name, nested=True, tags={"candidate": name, "pipeline.role": "candidate", **(tags or {})}
+    ) as run:
         log_params(params)
         yield run.info.run_id
 

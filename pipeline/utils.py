@@ -8,6 +8,7 @@ half-written file where a good one was.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -23,9 +24,25 @@ if TYPE_CHECKING:
     import torch
 
 
+class DamagedFileError(RuntimeError):
+    """A file a stage reads exists but cannot be read (truncated, corrupt, another layout); the message names it."""
+
+
+@functools.cache
+def umask() -> int:
+    """The process's file-creation mask, read once (reading it means setting it and setting it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary file path next to `path`; rename it onto `path` only on success."""
+    """Yield a temporary file path next to `path`; rename it onto `path` only on success.
+
+    The file gets the mode `open()` would give it (0o666 less the umask), not mkstemp's owner-only 0o600,
+    so a team sharing a DVC cache or workspace (`cache.shared group`) can read what a stage wrote.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -33,6 +50,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        tmp_path.chmod(0o666 & ~umask())
         os.replace(tmp_path, path)
     finally:
         tmp_path.unlink(missing_ok=True)
@@ -44,7 +62,7 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
-    tmp.chmod(0o755)
+    tmp.chmod(0o777 & ~umask())  # mkdtemp's 0o700 would hide the folder from the group
     try:
         yield tmp
         old = None
@@ -82,6 +100,32 @@ def save_torch(obj: Any, path: str | os.PathLike) -> None:
     torch.save(obj, buffer)
     with atomic_path(path) as tmp:
         tmp.write_bytes(buffer.getvalue())
+
+
+def load_torch(path: str | os.PathLike, what: str, keys: tuple[str, ...] = (), weights_only: bool = False) -> Any:
+    """torch.load a file a stage wrote (`what` says which stage writes it), on the CPU.
+
+    A missing file raises FileNotFoundError, one that cannot be read or lacks `keys` DamagedFileError, each naming
+    the file and what writes it, instead of torch's traceback.
+    """
+    import pickle
+
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: not found; it is written by {what}")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=weights_only)
+    except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError) as exc:
+        raise DamagedFileError(
+            f"{path}: cannot be read ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}); the file is truncated "
+            f"or corrupt: restore it with `dvc checkout {path}` or rerun {what}"
+        ) from None
+    missing = [k for k in keys if not isinstance(obj, dict) or k not in obj]
+    if missing:
+        raise DamagedFileError(f"{path}: lacks {missing}; expected the layout {what} writes: rerun it")
+    return obj
 
 
 def write_csv(path: str | os.PathLike, rows: list[dict[str, Any]]) -> None:

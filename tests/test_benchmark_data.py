@@ -14,7 +14,15 @@ import pytest
 from scipy import stats
 
 from pipeline.data.arrays import DataFileError, load_split
-from pipeline.data.benchmarks import DATASETS, PUBLISHED_SIZES, Sizes, generate, write_benchmark, write_published
+from pipeline.data.benchmarks import (
+    DATASETS,
+    PUBLISHED_SIZES,
+    Sizes,
+    generate,
+    make_recipe,
+    write_benchmark,
+    write_published,
+)
 from pipeline.data.benchmarks.convex import class_means, is_convex
 from pipeline.data.benchmarks.mnist_variants import RotRecipe, rotate, select_digits
 from pipeline.data.benchmarks.published import PUBLISHED, find_zip, load_published
@@ -144,6 +152,23 @@ def test_write_benchmark_folder_and_manifest(mnist, tmp_path):
     assert (np.load(folder / "idx_valid.npy") < 60_000).all()  # MNIST indices of the digits
 
 
+def test_the_folder_depends_on_the_data_alone_not_on_package_versions(mnist, tmp_path, monkeypatch):
+    """Another numpy or torch with the same arrays must not change the folder's bytes (its DVC hash): the versions
+    go to provenance(), which the stage writes to results/benchmark/<dataset>.json."""
+    from pipeline.data.benchmarks import manifest as manifest_module
+
+    def folder_bytes(folder):
+        return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+    write_benchmark(tmp_path / "a", "bg-img", Sizes(20, 10, 20), 1, *mnist)
+    monkeypatch.setattr(manifest_module, "package_versions", lambda: {"numpy": "0.0-other", "torch": "9.9"})
+    write_benchmark(tmp_path / "b", "bg-img", Sizes(20, 10, 20), 1, *mnist)
+    assert folder_bytes(tmp_path / "a") == folder_bytes(tmp_path / "b")
+    assert "packages" not in json.loads((tmp_path / "a/manifest.json").read_text())
+    described = manifest_module.provenance("bg-img", make_recipe("bg-img"))
+    assert described["packages"]["numpy"] == "0.0-other" and len(described["rejected_fraction"]) == 20
+
+
 # --- the published-file loader, on small synthetic fixtures ---------------------------------------
 
 
@@ -222,6 +247,7 @@ def test_the_benchmark_stage_writes_the_folder_its_figure_and_results(tmp_path: 
     )
     results = json.loads((tmp_path / "results/benchmark/rect.json").read_text())
     assert results["source"] == "generated" and results["train"]["class_counts"] == [20, 20]
+    assert results["provenance"]["packages"]["numpy"] == np.__version__
     assert (tmp_path / "reports/figures/datasets/rect.png").stat().st_size > 2_000
 
     bad = parse_params({"benchmarks": {"datasets": {"rect": {**spec, "recipe": {"no_such_field": 1}}}}})

@@ -214,6 +214,53 @@ def test_pretraining_rejects_inputs_outside_the_unit_interval(binary_data):
         _pretrain([StackSpec("ae", HIDDEN, 0.1, 1)], (x_train * 2, x_valid), layers=1)
 
 
+@pytest.mark.parametrize("kind", ["ae", "rbm"])
+def test_train_loss_is_the_mean_per_example_like_the_valid_loss(binary_data, kind):
+    """At a rate too small to move the weights, an epoch's training loss is the untrained loss of the training set,
+    per example, on the same scale as the validation loss (it once was divided by the minibatch size again)."""
+    x_train, _ = binary_data
+    spec = StackSpec(kind, HIDDEN, 1e-12, 1)
+    stacks, _ = _pretrain([spec], (x_train, x_train), layers=1)
+    history = stacks[spec.name].history[0]
+    if kind == "ae":  # noiseless: the reconstruction loss itself
+        assert history["train_loss"][0] == pytest.approx(history["valid_loss"][0], rel=1e-5)
+    else:  # CD-1's loss reads a sampled hidden layer, the validation loss its probabilities: close, not equal
+        assert history["train_loss"][0] == pytest.approx(history["valid_loss"][0], rel=0.05)
+
+
+@pytest.mark.parametrize("kind", ["ae", "rbm"])
+def test_a_diverged_candidate_is_marked_and_gets_no_more_layers(binary_data, kind, caplog):
+    good, bad = StackSpec(kind, HIDDEN, 0.1, 2), StackSpec(kind, HIDDEN, 1e8, 2)
+    stacks, _ = _pretrain([good, bad], binary_data)
+    alone, _ = _pretrain([good], binary_data)
+    _assert_same_stack(stacks[good.name], alone[good.name])  # the others are untouched
+    assert stacks[good.name].status == "ok" and stacks[good.name].diverged is None
+    marked = stacks[bad.name]
+    assert marked.status == "diverged"
+    assert marked.diverged["layer"] == 0 and marked.diverged["epoch"] == 1
+    assert marked.diverged["loss"] in ("train_loss", "valid_loss")
+    assert not math.isfinite(float(marked.diverged["value"])) or marked.diverged["value"] > marked.diverged["limit"]
+    assert marked.weights == [] and len(marked.history) == 1  # no usable layer, no layer above
+    assert f"{bad.name.split('-e')[0]}" in caplog.text and "diverged at epoch 1" in caplog.text
+
+
+def test_a_candidate_read_before_the_shared_run_diverged_is_sound(binary_data, monkeypatch):
+    """Layer 0 serves every epoch count of a prefix: a divergence at epoch 3 spoils the 4-epoch candidate only."""
+    short, long = StackSpec("ae", HIDDEN, 0.1, 2), StackSpec("ae", HIDDEN, 0.1, 4)
+    step, calls = TiedAEGroup.step, []
+
+    def blowing_up(self, x, x_in):
+        layer0 = x.shape[-1] == WIDTH
+        calls.extend([1] if layer0 else [])
+        loss = step(self, x, x_in)
+        return loss * 1e9 if layer0 and len(calls) > 2 * 200 // BATCH else loss  # layer 0 from epoch 3
+
+    monkeypatch.setattr(TiedAEGroup, "step", blowing_up)
+    stacks, _ = _pretrain([short, long], binary_data, layers=2)
+    assert stacks[short.name].status == "ok" and len(stacks[short.name].weights) == 2
+    assert stacks[long.name].diverged == {**stacks[long.name].diverged, "layer": 0, "epoch": 3, "loss": "train_loss"}
+
+
 # --- halving_search ----------------------------------------------------------------------------------
 
 RUNGS, ETA, MAX_EPOCHS, PATIENCE = [2, 4], 2, 8, 3

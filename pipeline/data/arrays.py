@@ -13,11 +13,28 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from pipeline.utils import DamagedFileError
+
 SPLITS = ("train", "valid", "test")
 
 
-class DataFileError(RuntimeError):
-    """A raw data file is missing, truncated or corrupted."""
+class DataFileError(DamagedFileError):
+    """A raw or prepared data file is missing, truncated or corrupted."""
+
+
+def load_array(path: str | Path, mmap: bool = False) -> np.ndarray:
+    """np.load a prepared array; a missing, truncated or corrupt file raises an error naming it."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: prepared data not found; run `dvc repro` for the stage that writes it")
+    try:
+        return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise DataFileError(
+            f"{path}: cannot be read as a .npy array ({str(exc).splitlines()[0][:200]}); the file is truncated or "
+            f"corrupt (an interrupted copy, a full disk): restore it with `dvc checkout {path.parent}` or rerun the "
+            "stage that writes it"
+        ) from None
 
 
 def save_dataset(folder: Path, x: np.ndarray, y: np.ndarray, indices: dict[str, np.ndarray]) -> None:
@@ -46,17 +63,24 @@ def load_split(folder: str | Path, split: str, device: str | torch.device = "cpu
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; expected one of {SPLITS}")
     x_path, y_path = folder / f"x_{split}.npy", folder / f"y_{split}.npy"
-    for path in (x_path, y_path):
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: prepared data not found; run `dvc repro prepare` first")
-    x = torch.from_numpy(np.load(x_path)).to(device=device, dtype=torch.float32).div_(255.0)
-    y = torch.from_numpy(np.load(y_path).astype(np.int64)).to(device)
+    x_raw, y_raw = load_array(x_path), load_array(y_path)
+    if x_raw.dtype != np.uint8 or x_raw.ndim != 2:
+        raise DataFileError(
+            f"{x_path}: a {x_raw.dtype} array of shape {x_raw.shape}; expected uint8 of shape (n, pixels)"
+        )
+    if y_raw.ndim != 1 or len(y_raw) != len(x_raw) or not np.issubdtype(y_raw.dtype, np.integer):
+        raise DataFileError(
+            f"{y_path}: a {y_raw.dtype} array of shape {y_raw.shape}; expected {len(x_raw)} integer labels, one per "
+            f"row of {x_path.name}"
+        )
+    x = torch.from_numpy(x_raw).to(device=device, dtype=torch.float32).div_(255.0)
+    y = torch.from_numpy(y_raw.astype(np.int64)).to(device)
     return Split(x, y)
 
 
 def load_uint8(path: str | Path) -> torch.Tensor:
     """A uint8 .npy image array as float32 in [0, 1]."""
-    return torch.from_numpy(np.load(path)).float().div_(255.0)
+    return torch.from_numpy(load_array(path)).float().div_(255.0)
 
 
 def load_splits(folder: str | Path, device: str | torch.device = "cpu") -> dict[str, Split]:

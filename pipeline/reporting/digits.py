@@ -15,7 +15,9 @@ def digit_rows(
 ) -> Figure:
     """One row of 28x28 images per entry of `rows` (each an (n, 784) array in [0, 1] or uint8).
 
-    The default draws ink dark on white, as digits are usually shown; cmap="gray" shows pixel values as they are.
+    The default draws ink dark on white, as digits are usually shown; cmap="gray" shows pixel values as they are,
+    each image in a gray frame, so that a white region reaching the border does not merge with the white page
+    (a convex image's white region would look like the background).
     """
     n_rows, n_cols = len(rows), max(len(r) for r in rows)
     fig, axes = plt.subplots(n_rows, n_cols, figsize=(0.9 * n_cols + 1.6, 0.95 * n_rows + 0.6), squeeze=False)
@@ -25,7 +27,8 @@ def digit_rows(
             ax.set_xticks([])
             ax.set_yticks([])
             for spine in ax.spines.values():
-                spine.set_visible(False)
+                spine.set_visible(cmap == "gray" and j < len(images))
+                spine.set_edgecolor("0.55")
             if j < len(images):
                 vmax = 255 if images.dtype == np.uint8 else 1.0
                 ax.imshow(images[j].reshape(28, 28), cmap=cmap, vmin=0, vmax=vmax, interpolation="nearest")

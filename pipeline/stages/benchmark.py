@@ -7,8 +7,9 @@ bg-img, rot-bg-img) or from scratch (rect, rect-img, convex), every unknown of t
 parameter (pipeline/data/benchmarks), seeded by the params seed, offline: a faithful substitute that
 every report marks as generated. `published` reads the LISA zip from benchmarks.zips or the data mirror,
 else downloads it, and verifies its SHA1. Either way data/prepared/<dataset>/ holds x_/y_/idx_<split>.npy
-and manifest.json (recipe, seed, package versions, SHA-256 of every source image and array), and
-reports/figures/datasets/<dataset>.png shows ten training examples per class.
+and manifest.json (recipe, seed, SHA-256 of every source image and array: nothing else, so that the folder's
+DVC hash depends on the data alone), results/benchmark/<dataset>.json the sizes, class counts and provenance
+(package versions), and reports/figures/datasets/<dataset>.png shows ten training examples per class.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ def main(params, args: argparse.Namespace) -> None:
     from pipeline import paths, tracking
     from pipeline.data import benchmarks, mnist
     from pipeline.data.benchmarks.common import Sizes
+    from pipeline.data.benchmarks.manifest import provenance
     from pipeline.data.benchmarks.published import find_zip
     from pipeline.reporting.digits import samples_figure
     from pipeline.utils import save_figure, write_json
@@ -68,9 +70,11 @@ def main(params, args: argparse.Namespace) -> None:
         title = f"{name} ({spec.source}): {DESCRIPTIONS[name]}"
         # pixel values as they are (white = 1), as the recipes describe the images
         save_figure(samples_figure(x, y, b.examples_per_class, title, cmap="gray"), paths.dataset_figure(name))
+        recipe = benchmarks.make_recipe(name, **spec.recipe) if spec.source == "generated" else None
         summary = {
             "source": spec.source,
             "description": DESCRIPTIONS[name],
+            "provenance": provenance(name, recipe, spec.source),
             **{split: {"n": int(len(labels)), "class_counts": np.bincount(labels).tolist(),
                        "pixel_mean": round(float(np.load(folder / f"x_{split}.npy").mean() / 255), 6)}
                for split in ("train", "valid", "test") for labels in [np.load(folder / f"y_{split}.npy")]},

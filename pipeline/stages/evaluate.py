@@ -32,7 +32,7 @@ def main(params, args: argparse.Namespace) -> None:
     from pipeline.evaluation.svm import feature_svm
     from pipeline.models.mlp import MLPClassifier
     from pipeline.training.search import propagate
-    from pipeline.utils import write_json
+    from pipeline.utils import load_torch, write_json
 
     v, dataset, stack = params.vincent, args.dataset, args.stack
     with row_stage("evaluate", params, args, {"probe": v.probe.model_dump()}) as models:
@@ -40,10 +40,11 @@ def main(params, args: argparse.Namespace) -> None:
         splits = load_splits(paths.prepared(dataset))
         tracking.log_splits(splits, dataset)
         n_jobs = torch.get_num_threads()
-        pretrained = torch.load(paths.pretrained_model(dataset, stack), weights_only=False)
+        pretrained = load_torch(paths.pretrained_model(dataset, stack), f"pretrain@{dataset}-{stack}", ("candidates",))
         out = {}
         for model, spec in models.items():
-            saved = torch.load(paths.finetuned_model(dataset, model, stack), weights_only=False)
+            saved = load_torch(paths.finetuned_model(dataset, model, stack), f"finetune@{dataset}-{stack}",
+                               ("sizes", "state_dict", "pretrain_candidate", "runners_up"))  # fmt: skip
             mlp = MLPClassifier(saved["sizes"])
             mlp.load_state_dict(saved["state_dict"])
             predicted = mlp.predict(splits["test"].x)

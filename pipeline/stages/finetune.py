@@ -24,14 +24,12 @@ def main(params, args: argparse.Namespace) -> None:
     import shutil
     import time
 
-    import torch
-
     from pipeline import paths, tracking
     from pipeline.data.arrays import load_splits
     from pipeline.models.mlp import DigitPredictor, MLPClassifier
     from pipeline.training.grid import group_size
     from pipeline.training.halving import halving_search, ranked
-    from pipeline.utils import get_device, save_torch, write_history_csv, write_json
+    from pipeline.utils import get_device, load_torch, save_torch, write_history_csv, write_json
 
     v, dataset, stack = params.vincent, args.dataset, args.stack
     f = v.finetune_for(dataset)  # vincent.finetune, with what vincent.rows.<dataset> changes
@@ -40,12 +38,17 @@ def main(params, args: argparse.Namespace) -> None:
         splits = load_splits(paths.prepared(dataset))
         train, valid = splits["train"], splits["valid"]
         tracking.log_splits({k: splits[k] for k in ("train", "valid")}, dataset)
-        pretrained = torch.load(paths.pretrained_model(dataset, stack), weights_only=False)
-        hparams = {c["name"]: c["hparams"] for c in pretrained["candidates"]}
+        pretrained = load_torch(paths.pretrained_model(dataset, stack), f"pretrain@{dataset}-{stack}", ("candidates",))
+        # A candidate whose pretraining diverged is marked so by pretrain and never fine-tuned (nor selected).
+        usable = [c for c in pretrained["candidates"] if c.get("status", "ok") == "ok"]
+        for c in pretrained["candidates"]:
+            if c not in usable:
+                log.warning("%s: skipping pretraining candidate %s (%s)", stack, c["name"], c["status"])
+        hparams = {c["name"]: c["hparams"] for c in usable}
         device = get_device(v.device)
         results = {}
         for model, spec in models.items():
-            stacks = {c["name"]: c["weights"][: spec.layers] for c in pretrained["candidates"]}
+            stacks = {c["name"]: c["weights"][: spec.layers] for c in usable}
             log.info("%s %s: %d candidates (%d stacks x %d learning rates) from pretrain@%s-%s", dataset, model,
                      len(stacks) * len(f.lr), len(stacks), len(f.lr), dataset, stack)  # fmt: skip
             checkpoint = paths.checkpoint_dir("finetune", dataset, model) / "search.pt"

@@ -7,14 +7,16 @@ drawn afresh for every minibatch; layer k trains on the clean codes of layers < 
 (hidden x lr x noise x epochs of vincent.stacks.<stack>) are trained as a tree of shared prefixes:
 the shorter epoch counts read the first layer from snapshots of the longest run (pipeline/training/search.py).
 Writes models/pretrain/<dataset>/<stack>.pt with every candidate's layers; each model of the table built on this
-stack (DBN-1 and DBN-3 share `dbn`) fine-tunes its first `layers` layers.
+stack (DBN-1 and DBN-3 share `dbn`) fine-tunes its first `layers` layers. A candidate whose loss diverged is kept
+with status "diverged" (the layer, epoch and loss) and never fine-tuned; when every candidate diverged, the stage
+fails and writes nothing.
 """
 
 from __future__ import annotations
 
 import argparse
 
-from pipeline.cli import log, row_args, row_stage, run_stage
+from pipeline.cli import StageError, log, row_args, row_stage, run_stage
 
 
 def main(params, args: argparse.Namespace) -> None:
@@ -45,19 +47,33 @@ def main(params, args: argparse.Namespace) -> None:
         )  # fmt: skip
         log.info("%s: %d layer-epochs trained instead of %d (%.0f%% saved by sharing)", stack, cost.trained,
                  cost.from_scratch, 100 * cost.saved_fraction)  # fmt: skip
+        diverged = {name: s.diverged for name, s in stacks.items() if s.diverged is not None}
+        if len(diverged) == len(stacks):
+            shutil.rmtree(checkpoints, ignore_errors=True)  # the same params would diverge again: nothing to resume
+            raise StageError(
+                f"every candidate of vincent.stacks.{stack} on {dataset} diverged, so there is nothing to fine-tune: "
+                + "; ".join(
+                    f"{n}: layer {d['layer']} epoch {d['epoch']} {d['loss']} {float(d['value']):.4g} > {d['limit']:.4g}"
+                    for n, d in diverged.items()
+                )  # fmt: skip
+                + f". Lower the learning rates of vincent.rows.{dataset}.stacks.{stack} (or vincent.stacks.{stack}.lr)"
+            )
         candidates, summary = [], {}
         for s in specs:
             result = stacks[s.name]
             hparams = dataclasses.asdict(s)
-            with tracking.candidate_run(s.name, hparams):
+            with tracking.candidate_run(s.name, hparams, {"status": result.status}):
                 tracking.log_history(
                     {f"layer{layer}.{k}": x for layer, h in enumerate(result.history) for k, x in h.items()}
                 )
-            candidates.append({"name": s.name, "hparams": hparams, "weights": result.weights,
-                               "visible_biases": result.visible_biases, "history": result.history})  # fmt: skip
+            candidates.append({"name": s.name, "hparams": hparams, "weights": result.weights, "status": result.status,
+                               "diverged": result.diverged, "visible_biases": result.visible_biases,
+                               "history": result.history})  # fmt: skip
             summary[s.name] = {
-                "final_train_loss": [h["train_loss"][-1] for h in result.history],
-                "final_valid_loss": [h["valid_loss"][-1] for h in result.history],
+                "status": result.status,
+                "final_train_loss": [h["train_loss"][-1] for h in result.history if h["train_loss"]],
+                "final_valid_loss": [h["valid_loss"][-1] for h in result.history if h["valid_loss"]],
+                **({"diverged": result.diverged} if result.diverged else {}),
             }
             for layer, h in enumerate(result.history, start=1):
                 write_history_csv(paths.plot_data("pretrain", f"{dataset}/{stack}/{s.name}-layer{layer}"), h)

@@ -20,15 +20,14 @@ FIGURES = ("probes", "finetune_curves", "pretrain_curves", "reconstructions")
 
 
 def main(params, args: argparse.Namespace) -> None:
-    import numpy as np
     import torch
 
     from pipeline import paths, tracking
-    from pipeline.data.arrays import load_split
+    from pipeline.data.arrays import load_array, load_split
     from pipeline.data.corruption import masking
     from pipeline.reporting import figures, tables
     from pipeline.reporting import vincent as report
-    from pipeline.utils import atomic_path, save_figure, write_json
+    from pipeline.utils import atomic_path, load_torch, save_figure, write_json
 
     v, dataset = params.vincent, args.dataset
     check_choice("--dataset", dataset, "vincent.datasets", v.datasets)
@@ -49,7 +48,8 @@ def main(params, args: argparse.Namespace) -> None:
         fig = {name: paths.vincent_row_figure(dataset, name) for name in FIGURES}
         save_figure(figures.probe_plot(probes), fig["probes"])
         save_figure(figures.training_curves(report.selected_curves(finetuned)), fig["finetune_curves"])
-        stacks = {s: torch.load(paths.pretrained_model(dataset, s), weights_only=False) for s in v.stacks}
+        stacks = {s: load_torch(paths.pretrained_model(dataset, s), f"pretrain@{dataset}-{s}", ("candidates",))
+                  for s in v.stacks}  # fmt: skip
         selected = {m: next(c for c in stacks[spec.stack]["candidates"] if c["name"] == evaluated[m]["record"]["selected"]["pretrain_candidate"])
                     for m, spec in v.models.items()}  # fmt: skip
         save_figure(figures.pretrain_curves({m: selected[m]["history"][: spec.layers] for m, spec in v.models.items()}),
@@ -72,7 +72,7 @@ def main(params, args: argparse.Namespace) -> None:
         stages = [source, *(f"evaluate_svm@{dataset}-{k}" for k in ("rbf", "poly")),
                   *(f"{stage}@{dataset}-{s}" for s in v.stacks for stage in ("pretrain", "finetune", "evaluate"))]  # fmt: skip
         sizes = {
-            s: len(np.load(paths.prepared(dataset) / f"y_{s}.npy", mmap_mode="r")) for s in ("train", "valid", "test")
+            s: len(load_array(paths.prepared(dataset) / f"y_{s}.npy", mmap=True)) for s in ("train", "valid", "test")
         }
         text = report.row_markdown(params, dataset, table, finetuned, evaluated, probes, report.stage_seconds(stages),
                                    shown, tracking.git_commit(), sizes, report.mcnemar_rows(chosen))  # fmt: skip

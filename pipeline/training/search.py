@@ -10,10 +10,14 @@ computed twice:
   one batched product for all: worth it on a GPU, group_size 1 on a CPU.
 Layer j > 0 trains on the clean codes of the candidate's own layers < j. Every layer-group is run by
 `run_epochs`, so it is checkpointed each epoch and an interrupted search resumes where it stopped.
+A candidate whose training or validation loss stops being finite or passes DIVERGED_FACTOR times its untrained
+loss (about log 2 per input) has diverged (too large a rate): it is frozen at its initial weights, marked
+`status="diverged"` with the layer, epoch and loss, and gets no further layers; the others go on.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -23,12 +27,13 @@ import torch
 
 from pipeline.models.dense_ae import init_range, uniform_weights
 from pipeline.training.checkpoints import config_hash, data_fingerprint
-from pipeline.training.errors import DivergenceError
 from pipeline.training.lockstep import RBMGroup, TiedAEGroup
 from pipeline.training.loop import History, check_input, run_epochs
 from pipeline.utils import make_generator
 
 CHUNK_ROWS = 4096  # rows gathered and corrupted at once
+DIVERGED_FACTOR = 10.0  # a loss above this many times the untrained layer's validation loss has diverged
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -64,6 +69,11 @@ class Stack:
     weights: list[tuple[torch.Tensor, torch.Tensor]] = field(default_factory=list)  # encoder (W (out, in), b), CPU
     visible_biases: list[torch.Tensor] = field(default_factory=list)
     history: list[History] = field(default_factory=list)  # per layer: train_loss, valid_loss per epoch
+    diverged: dict | None = None  # where training diverged: layer, epoch, loss (name), value, limit
+
+    @property
+    def status(self) -> str:
+        return "ok" if self.diverged is None else "diverged"
 
 
 @dataclass
@@ -89,22 +99,25 @@ class _Node:
     parent_epoch: int | None = None
     result: dict[int, tuple] = field(default_factory=dict)  # epoch -> (W, b, c)
     history: History = field(default_factory=dict)
+    diverged: dict | None = None  # epoch, loss, value, limit: the epoch it diverged at (see `Stack.diverged`)
 
 
 class _Snapshots:
-    """The weights at the snapshot epochs and the noise generator's state, checkpointed with the group
-    (run_epochs' `extra`; run_epochs itself saves the minibatch-order generator)."""
+    """The weights at the snapshot epochs, the noise generator's state and the candidates that diverged (by
+    index in the group), checkpointed with the group (run_epochs' `extra`; run_epochs saves the order generator)."""
 
     def __init__(self, noise: torch.Generator):
         self.saved: dict[int, dict[str, torch.Tensor]] = {}
+        self.diverged: dict[int, dict] = {}
         self.noise = noise
 
     def state_dict(self) -> dict:
-        return {"saved": self.saved, "noise": self.noise.get_state()}
+        return {"saved": self.saved, "noise": self.noise.get_state(), "diverged": self.diverged}
 
     def load_state_dict(self, state: dict) -> None:
         self.saved = state["saved"]
         self.noise.set_state(state["noise"])
+        self.diverged = state.get("diverged", {})
 
 
 def propagate(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -152,15 +165,21 @@ def pretrain_stacks(
             _train_group(group, layer, data, seed, batch_size, device, checkpoint_dir, progress)
         for node in level:
             for s in node.specs:
+                stack = stacks[s.name]
+                stack.history.append({k: v[: s.epochs] for k, v in node.history.items()})
+                # Layer 0 serves several epoch counts: a candidate read before the divergence is sound.
+                if node.diverged is not None and node.diverged["epoch"] <= s.epochs:
+                    stack.diverged = {"layer": layer, **node.diverged}
+                    continue
                 w, b, c = node.result[s.epochs if layer == 0 else node.epochs]
-                stacks[s.name].weights.append((w, b))
-                stacks[s.name].visible_biases.append(c)
-                stacks[s.name].history.append({k: v[: s.epochs] for k, v in node.history.items()})
-        # Above layer 0 every candidate epoch count is its own branch.
+                stack.weights.append((w, b))
+                stack.visible_biases.append(c)
+        # Above layer 0 every candidate epoch count is its own branch; a diverged candidate gets no more layers.
         level = [
-            _Node([s for s in node.specs if s.epochs == e], e, [e], parent=node, parent_epoch=e)
+            _Node(alive, e, [e], parent=node, parent_epoch=e)
             for node in level
             for e in sorted({s.epochs for s in node.specs})
+            if (alive := [s for s in node.specs if s.epochs == e and stacks[s.name].diverged is None])
         ]
     return stacks, cost
 
@@ -210,23 +229,42 @@ def _train_group(group, layer, data, seed, batch_size, device, checkpoint_dir, p
     snaps = _Snapshots(noise)
     keep = {e for n in group for e in n.snapshots}
     chunk = batch_size * max(1, CHUNK_ROWS // batch_size)
+    limits = DIVERGED_FACTOR * (model.loss(valid_in) if kind == "rbm" else model.loss(valid_in, xv))
+    initial = {k: v.clone() for k, v in model.state_dict().items()}
 
     def train_epoch(epoch: int) -> dict[str, float]:
+        for i in snaps.diverged:  # frozen (after a resume too: the rates are not checkpointed)
+            model.lr[i] = 0.0
         perm = torch.randperm(x.shape[1], generator=order, device=device)
         total = torch.zeros(len(group), dtype=torch.float64, device=device)
         for start in range(0, len(perm), chunk):
             clean = x[:, perm[start : start + chunk]]
             noisy = None if kind == "rbm" else model.corrupt(clean, noise)
             for s in range(0, clean.shape[1], batch_size):
-                if kind == "rbm":
-                    total += model.step(clean[:, s : s + batch_size], noise)
-                else:
-                    total += model.step(clean[:, s : s + batch_size], noisy[:, s : s + batch_size])
+                batch = clean[:, s : s + batch_size]
+                # step returns the mean loss per example of the minibatch: weighted by its rows, the epoch's sum
+                loss = model.step(batch, noise) if kind == "rbm" else model.step(batch, noisy[:, s : s + batch_size])
+                total += loss * batch.shape[1]
         valid = model.loss(valid_in) if kind == "rbm" else model.loss(valid_in, xv)
+        metrics = {}
+        for i, values in enumerate(zip(total / x.shape[1], valid, strict=True)):
+            if i in snaps.diverged:
+                continue
+            losses = {"train_loss": float(values[0]), "valid_loss": float(values[1])}
+            bad = [k for k, v in losses.items() if not math.isfinite(v) or v > float(limits[i])]
+            if bad:
+                value = losses[bad[0]]
+                snaps.diverged[i] = {"epoch": epoch, "loss": bad[0], "limit": float(limits[i]),
+                                     "value": value if math.isfinite(value) else str(value)}  # fmt: skip
+                log.warning("%s layer %d diverged at epoch %d: %s %.4g > %.4g (%.0fx the untrained loss); frozen",
+                            names[i], layer, epoch, bad[0], value, limits[i], DIVERGED_FACTOR)  # fmt: skip
+                for key, tensor in model.state_dict().items():  # finite again, so the others' checks still hold
+                    tensor[i] = initial[key][i]
+                model.lr[i] = 0.0
+            metrics |= {f"{i}.{k}": v for k, v in losses.items() if math.isfinite(v)}
         if epoch in keep:
             snaps.saved[epoch] = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-        metrics = {f"{i}.train_loss": float(t) / x.shape[1] for i, t in enumerate(total)}
-        return metrics | {f"{i}.valid_loss": float(v) for i, v in enumerate(valid)}
+        return metrics
 
     run_hash = config_hash(
         kind, names, epochs, batch_size, seed, device.type, data_fingerprint(x), data_fingerprint(xv)
@@ -238,9 +276,8 @@ def _train_group(group, layer, data, seed, batch_size, device, checkpoint_dir, p
         config_hash=run_hash, on_epoch=None, progress=progress,
     )  # fmt: skip
     for i, node in enumerate(group):
-        node.history = {key: history[f"{i}.{key}"] for key in ("train_loss", "valid_loss")}
+        node.history = {key: history.get(f"{i}.{key}", []) for key in ("train_loss", "valid_loss")}
+        node.diverged = snaps.diverged.get(i)
         for e in node.snapshots:
             st = snaps.saved[e]
             node.result[e] = (st["weight"][i], st["hidden_bias"][i], st["visible_bias"][i])
-    if not all(math.isfinite(v) for n in group for v in n.history["valid_loss"]):
-        raise DivergenceError("the validation loss is not finite", model=", ".join(names), layer=layer)

@@ -2,9 +2,11 @@
 
 The manifest records what is needed to trust and reproduce the arrays: dataset name, source ("generated"
 or "published"), the seed and split sizes, every recipe parameter (including each [P] choice), the
-versions of the packages that touch the pixels, the SHA-256 of every natural image used (with how many
-patches each split took from it), the published zip's SHA1 where the data were read from a file, and the
-SHA-256 of every array written.
+SHA-256 of every natural image used (with how many patches each split took from it), the published zip's
+SHA1 where the data were read from a file, and the SHA-256 of every array written. It holds nothing that
+can change while the arrays stay the same, so the folder's DVC hash depends on the data alone: the versions
+of the packages that touch the pixels and the images' rejection rates are `provenance()`, which the stage
+writes to results/benchmark/<dataset>.json, a file no stage depends on.
 
 `idx_<split>.npy` holds, for the MNIST variants, the index of each example's digit among the 70,000
 MNIST images (train file first); for the other datasets, the example's position in its split.
@@ -75,22 +77,28 @@ def build_manifest(
         "seed": seed,
         "sizes": {s: int(len(arrays[s][1])) for s in SPLITS},
         "recipe": {"class": type(recipe).__name__, **dataclasses.asdict(recipe)} if recipe is not None else None,
-        "packages": package_versions(),
         "arrays_sha256": {f"{k}_{s}": array_sha256(arrays[s][i]) for s in SPLITS for i, k in enumerate("xy")},
         "label_counts": {s: np.bincount(arrays[s][1], minlength=2).tolist() for s in SPLITS},
     }
     if source == "generated" and name in IMAGE_DATASETS:
-        from pipeline.data.benchmarks.images import image_records, rejection_rates
+        from pipeline.data.benchmarks.images import image_records
 
         usage = image_usage(record)
-        threshold = getattr(recipe, "std_threshold", 0.05)
-        rates = rejection_rates(threshold)
-        manifest["images"] = [
-            {**rec, "patches": usage[rec["name"]], "rejected_fraction": rates[rec["name"]]} for rec in image_records()
-        ]
+        manifest["images"] = [{**rec, "patches": usage[rec["name"]]} for rec in image_records()]
     if extra:
         manifest.update(extra)
     return manifest
+
+
+def provenance(name: str, recipe: Any = None, source: str = "generated") -> dict[str, Any]:
+    """What describes how a dataset was made without defining its arrays: package versions and, for the image
+    rows, the fraction of windows each image's variance threshold rejects."""
+    out: dict[str, Any] = {"packages": package_versions()}
+    if source == "generated" and name in IMAGE_DATASETS:
+        from pipeline.data.benchmarks.images import rejection_rates
+
+        out["rejected_fraction"] = rejection_rates(getattr(recipe, "std_threshold", 0.05))
+    return out
 
 
 def write_dataset(folder: str | Path, arrays: Arrays, manifest: dict[str, Any], record: dict | None = None) -> Path:

@@ -1,0 +1,280 @@
+"""Bad input a user meets, each case: its input, the exit code and the words the message must contain.
+
+Every case runs a real entry point (`python -m pipeline.stages.<stage>`, `pipeline.check`, `pipeline.extend`)
+in-process through runpy, in its own copy of a tiny project, and asserts three things: the exit code, a message
+naming the file, key or value and what was expected, with no traceback; and that every file that existed before
+the case is byte-identical after it, with no file added (nothing half-written, nothing lost).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import runpy
+import shutil
+import socket
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from tests.conftest import SMOKE_PARAMS, tiny_prepared
+
+Setup = Callable[[Path], None]
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    module: str
+    argv: list[str]
+    words: list[str]
+    setup: Setup = lambda project: None
+    code: int = 2
+    env: dict[str, str] = field(default_factory=dict)
+
+
+# --- what a case changes in its project --------------------------------------------------------------------
+
+
+def params_edit(edit: Callable[[dict], None]) -> Setup:
+    def setup(project: Path) -> None:
+        params = yaml.safe_load((project / "params.yaml").read_text())
+        edit(params)
+        (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+    return setup
+
+
+def write(rel: str, data: bytes) -> Setup:
+    def setup(project: Path) -> None:
+        (project / rel).parent.mkdir(parents=True, exist_ok=True)
+        (project / rel).write_bytes(data)
+
+    return setup
+
+
+def truncate(rel: str, keep: int) -> Setup:
+    def setup(project: Path) -> None:
+        path = project / rel
+        path.write_bytes(path.read_bytes()[:keep])
+
+    return setup
+
+
+def remove(rel: str) -> Setup:
+    def setup(project: Path) -> None:
+        target = project / rel
+        shutil.rmtree(target) if target.is_dir() else target.unlink()
+
+    return setup
+
+
+def npy(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return buffer.getvalue()
+
+
+def torch_bytes(obj: object) -> bytes:
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    return buffer.getvalue()
+
+
+def report_csv(cell: str = "3.10", header: str = "dataset,model,error_pct,ci95_pct,paper_error_pct") -> Setup:
+    rows = f"{header}\nbasic,SdA-3,{cell},0.15,2.80\nbasic,SVM_rbf,3.03,0.15,3.03\n"
+    return write("report.csv", rows.encode())
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def set_key(path: str, value: object) -> Callable[[dict], None]:
+    def edit(params: dict) -> None:
+        *parents, last = path.split(".")
+        node = params
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[last] = value
+
+    return edit
+
+
+PRETRAIN = ["--dataset", "basic", "--stack", "sda"]
+SDA_PT = "models/pretrain/basic/sda.pt"
+STAGE = "pipeline.stages.{}".format
+
+CASES = [
+    # The params schema
+    Case("params-missing", STAGE("pretrain"), ["--params", "nope.yaml", *PRETRAIN], ["nope.yaml", "not found"]),
+    Case("params-not-yaml", STAGE("pretrain"), PRETRAIN, ["params.yaml", "not valid YAML"],
+         write("params.yaml", b"seed: [1, 2\nvincent: {")),
+    Case("params-unknown-key", STAGE("pretrain"), PRETRAIN, ["vincent.pretrian"],
+         params_edit(set_key("vincent.pretrian", {"hidden": [8]}))),
+    Case("params-seed-type", STAGE("pretrain"), PRETRAIN, ["seed", "abc"], params_edit(set_key("seed", "abc"))),
+    Case("params-seed-negative", STAGE("pretrain"), PRETRAIN, ["seed", "-1"], params_edit(set_key("seed", -1))),
+    Case("params-eta-range", STAGE("finetune"), PRETRAIN, ["vincent.finetune.eta", "2"],
+         params_edit(set_key("vincent.finetune.eta", 1))),
+    Case("params-lr-negative", STAGE("pretrain"), PRETRAIN, ["vincent.stacks.sda.lr", "-0.1"],
+         params_edit(set_key("vincent.stacks.sda.lr", [-0.1]))),
+    Case("params-empty-grid", STAGE("pretrain"), PRETRAIN, ["vincent.stacks.sda.epochs"],
+         params_edit(set_key("vincent.stacks.sda.epochs", []))),
+    Case("params-device", STAGE("pretrain"), PRETRAIN, ["vincent.device", "tpu"],
+         params_edit(set_key("vincent.device", "tpu"))),
+    Case("params-row-unknown-stack", STAGE("pretrain"), PRETRAIN, ["vincent.rows.basic.stacks", "saa"],
+         params_edit(set_key("vincent.rows.basic.stacks.saa", {"lr": [0.1]}))),
+    Case("params-row-misspelt", STAGE("pretrain"), PRETRAIN, ["vincent.rows.basic", "finetun"],
+         params_edit(set_key("vincent.rows.basic.finetun", {}))),
+    Case("params-row-noise-on-rbm", STAGE("pretrain"), PRETRAIN, ["vincent.rows.basic.stacks.dbn", "noise"],
+         params_edit(set_key("vincent.rows.basic.stacks.dbn", {"noise": [0.25]}))),
+    Case("params-noise-above-one", STAGE("pretrain"), PRETRAIN, ["vincent.stacks.sda.noise", "1.5"],
+         params_edit(set_key("vincent.stacks.sda.noise", [1.5]))),
+    Case("params-check-negative", "pipeline.check", ["--report", "report.csv"], ["check.allowed_excess_pct", "-1"],
+         lambda p: (report_csv()(p), params_edit(set_key("check.allowed_excess_pct", {"SdA-3": -1}))(p))),
+    # The command line
+    Case("cli-unknown-dataset", STAGE("pretrain"), ["--dataset", "mnist", "--stack", "sda"],
+         ["--dataset", "'mnist'", "vincent.datasets"]),
+    Case("cli-unknown-stack", STAGE("pretrain"), ["--dataset", "basic", "--stack", "sdae"],
+         ["--stack", "'sdae'", "vincent.stacks"]),
+    Case("cli-missing-argument", STAGE("finetune"), ["--dataset", "basic"], ["--stack", "required"]),
+    Case("cli-benchmark-not-listed", STAGE("benchmark"), ["--dataset", "convex"],
+         ["--dataset", "'convex'", "benchmarks.datasets"]),
+    Case("cli-extend-batch", "pipeline.extend", ["--dataset", "basic", "--stack", "sda", "--finetune-batch-size", "0"],
+         ["--finetune-batch-size 0", "positive"]),
+    # Damaged prepared data
+    Case("data-truncated", STAGE("pretrain"), PRETRAIN, ["data/prepared/basic/x_train.npy", "truncated"],
+         truncate("data/prepared/basic/x_train.npy", 1000)),
+    Case("data-not-npy", STAGE("pretrain"), PRETRAIN, ["data/prepared/basic/x_valid.npy", "cannot be read"],
+         write("data/prepared/basic/x_valid.npy", b"this is not an array\n" * 50)),
+    Case("data-missing-file", STAGE("pretrain"), PRETRAIN, ["data/prepared/basic/y_train.npy", "not found"],
+         remove("data/prepared/basic/y_train.npy")),
+    Case("data-missing-folder", STAGE("finetune"), PRETRAIN, ["data/prepared/basic/x_train.npy", "not found"],
+         remove("data/prepared/basic")),
+    Case("data-wrong-dtype", STAGE("pretrain"), PRETRAIN, ["data/prepared/basic/x_train.npy", "float64", "uint8"],
+         write("data/prepared/basic/x_train.npy", npy(np.zeros((120, 784))))),
+    Case("data-label-count", STAGE("pretrain"), PRETRAIN, ["data/prepared/basic/y_valid.npy", "40 integer labels"],
+         write("data/prepared/basic/y_valid.npy", npy(np.zeros(39, dtype=np.uint8)))),
+    # Damaged model files
+    Case("model-truncated", STAGE("finetune"), PRETRAIN, [SDA_PT, "truncated", "pretrain@basic-sda"],
+         write(SDA_PT, torch_bytes({"candidates": [{"name": "x", "weights": [torch.zeros(8, 8)]}]})[:300])),
+    Case("model-garbage", STAGE("evaluate"), PRETRAIN, [SDA_PT, "cannot be read"], write(SDA_PT, b"\x00garbage" * 64)),
+    Case("model-wrong-layout", STAGE("finetune"), PRETRAIN, [SDA_PT, "lacks ['candidates']", "pretrain@basic-sda"],
+         write(SDA_PT, torch_bytes({"weights": []}))),
+    Case("model-missing", STAGE("finetune"), PRETRAIN, [SDA_PT, "not found", "pretrain@basic-sda"]),
+    Case("model-finetuned-layout", STAGE("evaluate"), PRETRAIN,
+         ["models/finetune/basic/sda/sda3.pt", "lacks", "finetune@basic-sda"],
+         lambda p: (write(SDA_PT, torch_bytes({"candidates": []}))(p),
+                    write("models/finetune/basic/sda/sda3.pt", torch_bytes({"sizes": [784, 10]}))(p))),
+    # Training that cannot succeed
+    Case("pretrain-all-diverged", STAGE("pretrain"), PRETRAIN, ["every candidate", "diverged", "vincent.stacks.sda"],
+         params_edit(set_key("vincent.stacks.sda.lr", [1.0e8]))),
+    # The gate's inputs
+    Case("gate-cell-not-number", "pipeline.check", ["--report", "report.csv"],
+         ["report.csv, line 2", "error_pct 'abc'", "not a number"], report_csv("abc")),
+    Case("gate-missing-column", "pipeline.check", ["--report", "report.csv"], ["report.csv", "paper_error_pct"],
+         report_csv(header="dataset,model,error_pct,ci95_pct,paper")),
+    Case("gate-report-missing", "pipeline.check", ["--report", "nothing.csv"], ["nothing.csv", "not found"]),
+    Case("gate-report-empty", "pipeline.check", ["--report", "report.csv"], ["report.csv", "not a readable CSV"],
+         write("report.csv", b"")),
+    Case("gate-reference-not-number", "pipeline.check", ["--report", "report.csv", "--reference", "ref.csv"],
+         ["ref.csv, line 3", "error_pct '2,9'"],
+         lambda p: (report_csv()(p), write("ref.csv", b'dataset,model,error_pct\nbasic,SdA-3,3.1\nbasic,DBN-1,"2,9"\n')(p))),
+    # The tracking server
+    Case("tracking-dead-server", STAGE("pretrain"), PRETRAIN, ["http://127.0.0.1:", "does not answer", "Start it"],
+         env={"MLFLOW_TRACKING_URI": "http://127.0.0.1:{port}"}),
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def base_project(tmp_path_factory) -> Path:
+    """params.yaml of the smoke profile (one basic row) and a tiny prepared `basic`."""
+    project = tmp_path_factory.mktemp("bad-inputs") / "base"
+    project.mkdir()
+    params = yaml.safe_load(SMOKE_PARAMS.read_text())
+    params["vincent"]["datasets"] = ["basic"]
+    params["vincent"]["rows"] = {"basic": params["vincent"]["rows"]["basic"]}
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    tiny_prepared(project)
+    return project
+
+
+def snapshot(root: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in root.rglob("*") if p.is_file()
+    }
+
+
+def run_entry_point(module: str, argv: list[str]) -> int:
+    """Run `python -m module argv...` in this process; its exit code (an uncaught exception fails the test)."""
+    saved = sys.argv
+    sys.argv = [module, *argv]
+    try:
+        runpy.run_module(module, run_name="__main__", alter_sys=True)
+    except SystemExit as exit_:
+        return exit_.code if isinstance(exit_.code, int) else 1
+    except BaseException:
+        pytest.fail(f"python -m {module} {' '.join(argv)} raised instead of exiting:\n{traceback.format_exc()}")
+    finally:
+        sys.argv = saved
+    return 0
+
+
+@pytest.fixture
+def isolated_mlflow(monkeypatch):
+    """The stages run in this process set MLflow's process-wide experiment (and its variable) and URI: undone after
+    the case, so that the next test in this worker starts clean."""
+    import mlflow.tracking._tracking_service.utils as uri_state
+    import mlflow.tracking.fluent as fluent
+
+    monkeypatch.setattr(fluent, "_active_experiment_id", None)
+    monkeypatch.setattr(uri_state, "_tracking_uri", None)
+    saved = os.environ.pop("MLFLOW_EXPERIMENT_ID", None)
+    yield
+    os.environ.pop("MLFLOW_EXPERIMENT_ID", None)
+    if saved is not None:
+        os.environ["MLFLOW_EXPERIMENT_ID"] = saved
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_bad_input_stops_with_a_clear_message(
+    case: Case, base_project: Path, tmp_path: Path, monkeypatch, capsys, isolated_mlflow
+):
+    project = tmp_path / "project"
+    shutil.copytree(base_project, project)
+    case.setup(project)
+    monkeypatch.chdir(project)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")  # outside the project
+    monkeypatch.setenv("PIPELINE_OFFLINE", "1")
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    for key, value in case.env.items():
+        monkeypatch.setenv(key, value.format(port=closed_port()))
+    before = snapshot(project)
+    start = time.perf_counter()
+    code = run_entry_point(case.module, case.argv)
+    seconds = time.perf_counter() - start
+    out = capsys.readouterr()
+    message = out.err + out.out
+    assert code == case.code, f"exit {code}, expected {case.code}:\n{message}"
+    assert "Traceback" not in message, message
+    for word in case.words:
+        assert word in message, f"{word!r} not in the message:\n{message}"
+    assert snapshot(project) == before, "files changed, added or removed by a failed run"
+    assert seconds < 60, f"took {seconds:.0f} s to fail"
+
+
+def test_the_suite_covers_every_kind_of_input() -> None:
+    kinds = {c.id.split("-")[0] for c in CASES}
+    assert {"params", "cli", "data", "model", "gate", "tracking", "pretrain"} <= kinds
+    assert len(CASES) >= 30
