@@ -266,6 +266,12 @@ def test_the_whole_table_lists_pending_rows_marks_substitutes_and_counts_sdA_win
     assert "| rot | 14.00 | — | 9.66 [U] |" in md
     assert "`rot`: SVM_rbf 12.00% vs the paper's 11.11 (+0.89)" in md
     assert "### rect (pending)" in md
+    calibrated = {"source": "generated", "recipe": {"x": 1}, "calibration": "reports/calibration/rot.md"}
+    params = parse_params({"vincent": {"datasets": ["basic", "rot", "rect"]},
+                           "benchmarks": {"datasets": {"rot": calibrated, "rect": {}}}})  # fmt: skip
+    md = table_markdown(params, table, pending, later, examples, "abc")
+    assert "| rot ‡ |" in md and "‡ generated and calibrated" in md
+    assert "a CALIBRATED substitute" in md and "reports/calibration/rot.md" in md
 
 
 def test_the_whole_table_with_no_row_run_yet_lists_every_row_as_pending(tmp_path) -> None:

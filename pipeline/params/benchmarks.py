@@ -25,11 +25,16 @@ class BenchmarkSpec(Section):
     """generated only; none: the published sizes (10000/2000/50000; rect 1000/200/50000; convex 6000/2000/50000)"""
     recipe: dict[str, bool | int | float | str] = {}
     """generated only: values for the recipe's named unknowns (pipeline/data/benchmarks), e.g. {combine: overwrite}"""
+    calibration: str | None = None
+    """generated only: the committed report of the calibration that chose `recipe`'s values on SVM_rbf validation
+    error (reports/calibration/<row>.md); the row is then a calibrated substitute in every report"""
 
     @model_validator(mode="after")
     def _generated_only(self) -> BenchmarkSpec:
-        if self.source == "published" and (self.sizes is not None or self.recipe):
-            raise ValueError("sizes and recipe apply to generated datasets only (a published file comes as published)")
+        if self.source == "published" and (self.sizes is not None or self.recipe or self.calibration):
+            raise ValueError(
+                "sizes, recipe and calibration apply to generated datasets only (a published file comes as published)"
+            )
         return self
 
 

@@ -14,9 +14,10 @@ import pandas as pd
 
 from pipeline.params import Params
 from pipeline.reporting.tables import TABLE_COLUMNS, bold_mask, markdown_table, vincent_markdown
-from pipeline.reporting.vincent import DESCRIPTIONS, dataset_origin, is_generated
+from pipeline.reporting.vincent import DESCRIPTIONS, calibration_of, dataset_origin, is_generated
 
 SUBSTITUTE = "†"
+CALIBRATED = "‡"
 
 
 def read_rows(paths: dict[str, Path]) -> tuple[pd.DataFrame, list[str]]:
@@ -80,7 +81,10 @@ def table_markdown(params: Params, table: pd.DataFrame, pending: list[str], late
     """reports/vincent2008.md: the table of every row run so far, the claim, later results, the datasets."""
     datasets = params.vincent.datasets
     labelled = table.copy()
-    labelled["dataset"] = [f"{d} {SUBSTITUTE}" if is_generated(params, d) else d for d in labelled["dataset"]]
+    labelled["dataset"] = [
+        f"{d} {CALIBRATED if calibration_of(params, d) else SUBSTITUTE}" if is_generated(params, d) else d
+        for d in labelled["dataset"]
+    ]
     cells = int(table["error_pct"].notna().sum()) if len(table) else 0
     ours, paper = best_or_tied(table), paper_best_or_tied(table) if len(table) else {}
     lines = [
@@ -89,7 +93,9 @@ def table_markdown(params: Params, table: pd.DataFrame, pending: list[str], late
         f"Assembled by `dvc repro` (stage `table`) from the rows' reports, code revision `{revision}`. "
         f"{cells} of {6 * len(datasets)} cells filled" + (f"; rows pending: {', '.join(pending)}." if pending else "."),
         f"{SUBSTITUTE} generated from the published recipe (a substitute for Larochelle et al.'s file; see "
-        "`data/prepared/<dataset>/manifest.json`): compare its SVM_rbf cell first.",
+        "`data/prepared/<dataset>/manifest.json`): compare its SVM_rbf cell first. "
+        f"{CALIBRATED} generated and calibrated: the recipe's unknowns tuned on SVM_rbf validation error alone, "
+        "so that the row is as hard as the paper's (`reports/calibration/<dataset>.md`).",
         "",
         vincent_markdown(labelled) if len(table) else "(no row run yet)",
         "",

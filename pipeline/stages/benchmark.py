@@ -15,6 +15,7 @@ DVC hash depends on the data alone), results/benchmark/<dataset>.json the sizes,
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from pipeline.cli import StageError, check_choice, log, run_stage
 
@@ -49,6 +50,9 @@ def main(params, args: argparse.Namespace) -> None:
     b, name = params.benchmarks, args.dataset
     check_choice("--dataset", name, "benchmarks.datasets", b.datasets)
     spec = b.datasets[name]
+    if spec.calibration is not None and not Path(spec.calibration).is_file():
+        raise StageError(f"benchmarks.datasets.{name}.calibration: {spec.calibration} not found; expected the "
+                         "committed report of the calibration that chose the recipe's values")  # fmt: skip
     logged = {"dataset": name, "seed": params.seed, "spec": spec.model_dump()}
     with tracking.stage_run("benchmark", params.tracking.experiment, logged, run_name=f"benchmark {name}"):
         start = time.perf_counter()
