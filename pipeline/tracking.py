@@ -8,9 +8,8 @@ Conventions MLflow users expect: the experiment is tagged for model training (th
 keys are the same across candidates (a candidate is a nested run, named and tagged); prepared datasets are run
 inputs; trained networks are MLflow models with a signature and an input example (`pyfunc ... .predict(x)`).
 
-The store is `MLFLOW_TRACKING_URI` when set, else the sqlite file `mlflow.db` at the repo root (`mlflow ui
---backend-store-uri sqlite:///mlflow.db`). Parallel `dvc queue` workers should share one `mlflow server`. A
-server that does not answer stops the stage within seconds, naming the URI.
+The store is `MLFLOW_TRACKING_URI` when set, else the sqlite file `mlflow.db` at the repo root. Parallel workers
+share one `mlflow server`; a server that does not answer, or a URI MLflow cannot use, stops the stage at once.
 """
 
 from __future__ import annotations
@@ -36,6 +35,7 @@ PARENT_ENV = "PIPELINE_PARENT_RUN_ID"
 INVOCATION_TAG = "pipeline.invocation"
 EXPERIMENT_KIND_TAG, EXPERIMENT_KIND = "mlflow.experimentKind", "custom_model_development"
 SERVER_TIMEOUT_S = 5.0
+SCHEMES = ("", "file", "sqlite", "postgresql", "mysql", "mssql", "http", "https", "databricks", "databricks-uc", "uc")
 
 
 class TrackingError(StageError):
@@ -49,11 +49,12 @@ def tracking_uri() -> str:
 
 
 def check_server(uri: str, timeout: float = SERVER_TIMEOUT_S) -> None:
-    """Raise TrackingError at once when `uri` is an HTTP tracking server that does not answer its health check.
-
-    MLflow's own client retries a dead server for minutes before failing with a traceback.
-    """
-    if not uri.startswith(("http://", "https://")):
+    """Raise TrackingError at once for a URI MLflow cannot use, or an HTTP tracking server that does not answer its
+    health check (MLflow's own client retries a dead server for minutes before failing with a traceback)."""
+    if (scheme := uri.split("://")[0].split("+")[0] if "://" in uri else "") not in SCHEMES:
+        raise TrackingError(f"MLFLOW_TRACKING_URI {uri!r}: MLflow has no store for {scheme}://; expected one of "
+                            "sqlite:///<file>, postgresql://..., http(s)://<host>:<port>, file:<folder> or a folder")  # fmt: skip
+    if scheme not in ("http", "https"):
         return
     import urllib.request
 
@@ -152,11 +153,8 @@ def _experiment(name: str) -> str:
 
 @contextlib.contextmanager
 def stage_run(stage: str, experiment: str, params: Mapping[str, Any], run_name: str | None = None) -> Iterator[str]:
-    """Start the MLflow child run of `stage` (params logged flat); yield its run id.
-
-    The DVC stage name comes from DVC's own `DVC_STAGE` variable when present (so matrix stages are
-    named like `pretrain@sda-25`), else `stage`.
-    """
+    """Start the MLflow child run of `stage` (params logged flat); yield its run id. The DVC stage name comes from
+    DVC's own `DVC_STAGE` variable when present (so matrix stages are named like `pretrain@sda-25`), else `stage`."""
     logging.getLogger("alembic").setLevel(logging.WARNING)
     uri = tracking_uri()
     check_server(uri)

@@ -198,6 +198,8 @@ CASES = [
          ["ref.csv, line 3", "error_pct '2,9'"],
          lambda p: (report_csv()(p), write("ref.csv", b'dataset,model,error_pct\nbasic,SdA-3,3.1\nbasic,DBN-1,"2,9"\n')(p))),
     # The tracking server
+    Case("tracking-unknown-scheme", STAGE("pretrain"), PRETRAIN, ["MLFLOW_TRACKING_URI", "ftp://", "sqlite:///"],
+         env={"MLFLOW_TRACKING_URI": "ftp://store.example/mlflow"}),
     Case("tracking-dead-server", STAGE("pretrain"), PRETRAIN, ["http://127.0.0.1:", "does not answer", "Start it"],
          env={"MLFLOW_TRACKING_URI": "http://127.0.0.1:{port}"}),
 ]  # fmt: skip
