@@ -65,7 +65,8 @@ from benchmarks.lockstep import dae_epoch, mlp_epoch, rbm_epoch  # noqa: E402
 from pipeline.params import load_params  # noqa: E402
 from pipeline.training.grid import stack_specs  # noqa: E402
 from pipeline.training.halving import halving_search, schedule  # noqa: E402
-from pipeline.training.search import StackSpec, initial_weights, pretrain_stacks  # noqa: E402
+from pipeline.training.layer_group import initial_weights  # noqa: E402
+from pipeline.training.search import StackSpec, pretrain_stacks  # noqa: E402
 from pipeline.utils import get_device  # noqa: E402
 
 NOISE = 0.25  # the DAE's masking level (SdA-3's)

@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> None:
     test = splits["test"]
     for column, ranked in best.items():
         for rank, (t, row) in enumerate(ranked, start=1):
-            net = MLPGroup([t.best_params], [t.lr], device)
+            net = MLPGroup([t.best_params], [t.lr], device, head=t.head)
             row["test_error_pct"] = round(100 * float(net.errors(test.x, test.y)[0]), 3)
             row["valid_rank"] = rank
         if ranked:

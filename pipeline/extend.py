@@ -147,7 +147,7 @@ def main(argv: list[str] | None = None) -> None:
     if to_train := [s for s in new if s.name not in cached]:
         stacks, _ = pretrain_stacks(
             to_train, stack.layers, train.x, valid.x, seed=params.seed, batch_size=v.pretrain.batch_size,
-            device=device, group_size=group_size(v, device), progress=not args.no_progress,
+            device=device, group_size=group_size(v, device), progress=not args.no_progress, labels=(train.y, valid.y),
         )  # fmt: skip
         for s in to_train:
             trained[s.name] = stacks[s.name].weights
@@ -172,7 +172,11 @@ def main(argv: list[str] | None = None) -> None:
         for t in trials:  # selection is final: only now is the test split read, for the best few
             s = by_name[t.stack]
             tested = rank[t.name] <= args.top
-            error = float(MLPGroup([t.best_params], [t.lr], device).errors(test.x, test.y)[0]) if tested else None
+            error = (
+                float(MLPGroup([t.best_params], [t.lr], device, head=t.head).errors(test.x, test.y)[0])
+                if tested
+                else None
+            )
             rows.append({
                 "model": spec.table_name, "candidate": t.name, "new_stack": s in new, "hidden": s.hidden,
                 "pretrain_lr": s.lr, "pretrain_epochs": s.epochs, "noise": s.noise, "finetune_lr": t.lr,

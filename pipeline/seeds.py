@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> None:
             start = time.perf_counter()
             stacks, _ = pretrain_stacks(
                 [stack], spec.layers, train.x, valid.x, seed=seed, batch_size=v.pretrain.batch_size, device=device,
-                progress=not args.no_progress,
+                progress=not args.no_progress, labels=(train.y, valid.y),
             )  # fmt: skip
             if stacks[stack.name].diverged is not None:
                 raise SystemExit(
@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> None:
                 valid.y, max_epochs=f.max_epochs, patience=f.patience, rungs=[], eta=2, batch_size=f.batch_size,
                 seed=seed, device=device, progress=not args.no_progress,
             )  # fmt: skip
-            net = MLPGroup([trial.best_params], [trial.lr], device)
+            net = MLPGroup([trial.best_params], [trial.lr], device, head=trial.head)
             test_error = float(net.errors(test.x, test.y)[0])
             seconds = time.perf_counter() - start
             rows.append({"model": spec.table_name, "entry": model, "candidate": selected["name"], "seed": seed,

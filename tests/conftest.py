@@ -118,3 +118,19 @@ def tiny_prepared(
         y = rng.integers(0, 10, n).astype(np.uint8)
         np.save(folder / f"x_{split}.npy", (rng.random((n, 784)) < 0.1 + 0.05 * y[:, None]).astype(np.uint8) * 255)
         np.save(folder / f"y_{split}.npy", y)
+
+
+@pytest.fixture
+def isolated_mlflow(monkeypatch):
+    """The stages run in this process set MLflow's process-wide experiment (and its variable) and URI: undone after
+    the case, so that the next test in this worker starts clean."""
+    import mlflow.tracking._tracking_service.utils as uri_state
+    import mlflow.tracking.fluent as fluent
+
+    monkeypatch.setattr(fluent, "_active_experiment_id", None)
+    monkeypatch.setattr(uri_state, "_tracking_uri", None)
+    saved = os.environ.pop("MLFLOW_EXPERIMENT_ID", None)
+    yield
+    os.environ.pop("MLFLOW_EXPERIMENT_ID", None)
+    if saved is not None:
+        os.environ["MLFLOW_EXPERIMENT_ID"] = saved

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import runpy
 import shutil
 import socket
@@ -237,22 +236,6 @@ def run_entry_point(module: str, argv: list[str]) -> int:
     finally:
         sys.argv = saved
     return 0
-
-
-@pytest.fixture
-def isolated_mlflow(monkeypatch):
-    """The stages run in this process set MLflow's process-wide experiment (and its variable) and URI: undone after
-    the case, so that the next test in this worker starts clean."""
-    import mlflow.tracking._tracking_service.utils as uri_state
-    import mlflow.tracking.fluent as fluent
-
-    monkeypatch.setattr(fluent, "_active_experiment_id", None)
-    monkeypatch.setattr(uri_state, "_tracking_uri", None)
-    saved = os.environ.pop("MLFLOW_EXPERIMENT_ID", None)
-    yield
-    os.environ.pop("MLFLOW_EXPERIMENT_ID", None)
-    if saved is not None:
-        os.environ["MLFLOW_EXPERIMENT_ID"] = saved
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])

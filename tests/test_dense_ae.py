@@ -12,8 +12,9 @@ from sklearn.decomposition import PCA
 
 from pipeline.data.corruption import corrupt
 from pipeline.models.dense_ae import DenseAEConfig, DenseAutoencoder
+from pipeline.training.layer_group import initial_weights
 from pipeline.training.loop import train_model
-from pipeline.training.search import StackSpec, initial_weights, pretrain_stacks
+from pipeline.training.search import StackSpec, pretrain_stacks
 from tests.mnist_fixture import mnist
 
 

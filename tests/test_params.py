@@ -157,7 +157,8 @@ def test_a_row_replaces_only_the_stack_grid_keys_it_names() -> None:
               "sda3": {"stack": "sda", "layers": 3, "table_name": "SdA-3"}}  # fmt: skip
     rows = {"basic": {"stacks": {"dbn": {"lr": [0.1], "epochs": [100]}, "sda": {}}}}
     v = parse_params({"vincent": {"stacks": stacks, "models": models, "rows": rows}}).vincent
-    assert v.stack_for("basic", "dbn").model_dump() == stacks["dbn"] | {"lr": [0.1], "epochs": [100], "noise": [0.0]}
+    replaced = {"lr": [0.1], "epochs": [100], "noise": [0.0], "top": "softmax"}
+    assert v.stack_for("basic", "dbn").model_dump() == stacks["dbn"] | replaced
     assert v.stack_for("basic", "sda") == v.stacks["sda"]  # `{}`: the stack's own grid
     assert v.stack_for("rect", "dbn") == v.stacks["dbn"]  # a row not listed: the defaults
     bad = {"vincent": {"stacks": stacks, "models": models, "rows": {"basic": {"stacks": {"sad": {}}}}}}
@@ -166,5 +167,14 @@ def test_a_row_replaces_only_the_stack_grid_keys_it_names() -> None:
     assert_params_error(bad, ["vincent.rows.basic.stacks.dbn", "only allowed for kind 'ae'"])
     bad["vincent"]["rows"] = {"basic": {"stacks": {"dbn": {"kind": "ae"}}}}  # kind and depth are the stack's
     assert_params_error(bad, ["vincent.rows.basic.stacks.dbn.kind", "unknown key"])
+    bad["vincent"]["rows"] = {"basic": {"stacks": {"dbn": {"top": "joint"}}}}  # the head is the stack's too
+    assert_params_error(bad, ["vincent.rows.basic.stacks.dbn.top", "unknown key"])
+    joint = {"vincent": {"stacks": {**stacks, "dbn": {**stacks["dbn"], "top": "joint"}}, "models": models}}
+    assert parse_params(joint).vincent.stacks["dbn"].top == "joint"
+    joint["vincent"]["stacks"]["sda"]["top"] = "joint"
+    assert_params_error(joint, ["vincent.stacks.sda", "only allowed for kind 'rbm'"])
+    joint["vincent"]["stacks"]["sda"]["top"] = "softmax"
+    joint["vincent"]["models"] = {**models, "dbn1": {"stack": "dbn", "layers": 1, "table_name": "DBN-1"}}
+    assert_params_error(joint, ["vincent.models.dbn1.layers = 1", "joint top", "all its 3 layers"])
     bad["vincent"]["rows"] = {"basic": {"stacks": {"dbn": {"epochs": []}}}}
     assert_params_error(bad, ["vincent.rows.basic.stacks.dbn.epochs", "at least 1 item"])

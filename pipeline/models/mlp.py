@@ -2,6 +2,8 @@
 
 The hidden layers of `MLPClassifier.from_stack` start at the encoder weights of a greedy layer-wise
 stack (SAA, SdA or DBN); fine-tuning then trains all layers on the labels (Vincent et al. 2008, sec. 4).
+With `head="joint"` the output is the lab DBN's joint top RBM over (last hidden layer, label), classifying by
+its exact P(y | h) (`JointTop`; pipeline/training/joint.py).
 """
 
 from __future__ import annotations
@@ -16,6 +18,23 @@ from torch import nn
 from pipeline.models.dense_ae import init_range, uniform_weights
 
 OUTPUT_INITS = ("zero", "random")
+HEADS = ("softmax", "joint")
+
+
+class JointTop(nn.Module):
+    """A joint RBM over (h, y) as a classifier: logits_y = e_y + sum_j softplus(b_j + W_j h + U_jy), the exact
+    log P(y | h) up to a constant. Parameters in the order of MLPGroup's joint head: W (H, d), b (H), U (H, C), e (C)."""
+
+    def __init__(self, d: int, hidden: int, n_classes: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(hidden, d))
+        self.bias = nn.Parameter(torch.zeros(hidden))
+        self.label_weight = nn.Parameter(torch.zeros(hidden, n_classes))
+        self.label_bias = nn.Parameter(torch.zeros(n_classes))
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        a = F.linear(h, self.weight, self.bias).unsqueeze(-1) + self.label_weight
+        return self.label_bias + F.softplus(a).sum(-2)
 
 
 class MLPClassifier(nn.Module):
@@ -30,16 +49,22 @@ class MLPClassifier(nn.Module):
         *,
         generator: torch.Generator | None = None,
         output_init: str = "zero",
+        head: str = "softmax",
+        top_hidden: int = 0,
     ):
         super().__init__()
-        if len(sizes) < 1 or min(sizes) < 1 or n_classes < 2:
-            raise ValueError(f"bad MLP shape: sizes={list(sizes)}, n_classes={n_classes}")
-        if output_init not in OUTPUT_INITS:
-            raise ValueError(f"output_init={output_init!r}; expected one of {OUTPUT_INITS}")
+        if len(sizes) < 1 or min(sizes) < 1 or n_classes < 2 or (head == "joint" and top_hidden < 1):
+            raise ValueError(f"bad MLP shape: sizes={list(sizes)}, n_classes={n_classes}, top_hidden={top_hidden}")
+        if output_init not in OUTPUT_INITS or head not in HEADS:
+            raise ValueError(f"output_init={output_init!r}, head={head!r}; expected one of {OUTPUT_INITS}, {HEADS}")
         self.sizes = [int(s) for s in sizes]
         self.input_dim = self.sizes[0]
         self.n_classes = n_classes
+        self.head = head
         self.hidden = nn.ModuleList(nn.Linear(a, b) for a, b in pairwise(self.sizes))
+        if head == "joint":  # its weights come from the pretrained top RBM (from_params / load_state_dict)
+            self.output = JointTop(self.sizes[-1], top_hidden, n_classes)
+            return
         self.output = nn.Linear(self.sizes[-1], n_classes)
         with torch.no_grad():
             for layer in self.hidden:  # random init for sigmoid units (used when not pretrained)
@@ -75,6 +100,21 @@ class MLPClassifier(nn.Module):
                 layer.weight.copy_(w)
                 layer.bias.copy_(b)
         return mlp
+
+    @classmethod
+    def from_params(cls, params: Sequence[torch.Tensor], head: str = "softmax") -> MLPClassifier:
+        """From fine-tuned tensors in MLPGroup order: hidden (W, b) pairs, then the head's (W, b; or W, b, U, e)."""
+        n = 4 if head == "joint" else 2
+        sizes = [params[0].shape[1], *(w.shape[0] for w in params[:-n:2])]
+        mlp = cls(sizes, params[-1].shape[0], head=head, top_hidden=params[-n].shape[0] if head == "joint" else 0)
+        mlp.load_state_dict(dict(zip(mlp.state_dict(), params, strict=True)))
+        return mlp
+
+    @classmethod
+    def from_state_dict(cls, state: dict[str, torch.Tensor]) -> MLPClassifier:
+        """Rebuild a saved classifier, its shape read from the tensors (a joint head has `output.label_weight`)."""
+        head = "joint" if "output.label_weight" in state else "softmax"
+        return cls.from_params(list(state.values()), head)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Activations of the last hidden layer."""

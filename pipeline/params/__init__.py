@@ -175,6 +175,9 @@ class VincentParams(Section):
             if m.layers > self.stacks[m.stack].layers:
                 raise ValueError(f"vincent.models.{name}.layers = {m.layers}: stack {m.stack!r} has only "
                                  f"{self.stacks[m.stack].layers}")  # fmt: skip
+            if self.stacks[m.stack].top == "joint" and m.layers != self.stacks[m.stack].layers:
+                raise ValueError(f"vincent.models.{name}.layers = {m.layers}: stack {m.stack!r} ends in a joint top "
+                                 f"RBM, so its models use all its {self.stacks[m.stack].layers} layers")  # fmt: skip
         for dataset, row in self.rows.items():
             row.check_stacks(dataset, self.stacks)
         return self

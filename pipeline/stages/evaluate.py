@@ -45,8 +45,7 @@ def main(params, args: argparse.Namespace) -> None:
         for model, spec in models.items():
             saved = load_torch(paths.finetuned_model(dataset, model, stack), f"finetune@{dataset}-{stack}",
                                ("sizes", "state_dict", "pretrain_candidate", "runners_up"))  # fmt: skip
-            mlp = MLPClassifier(saved["sizes"])
-            mlp.load_state_dict(saved["state_dict"])
+            mlp = MLPClassifier.from_state_dict(saved["state_dict"])
             predicted = mlp.predict(splits["test"].x)
             wrong = torch.nonzero(predicted != splits["test"].y).flatten().tolist()  # for McNemar's test in the report
             test_error = len(wrong) / len(splits["test"])
@@ -55,14 +54,14 @@ def main(params, args: argparse.Namespace) -> None:
             # Selection is final: the runners-up on validation, tested only now, show how sensitive the result is.
             top = [{"name": saved["selected"], "valid_error": saved["valid_error"], "test_error": test_error}]
             for other in saved["runners_up"]:
-                net = MLPClassifier(saved["sizes"])
-                net.load_state_dict(other["state_dict"])
+                net = MLPClassifier.from_state_dict(other["state_dict"])
                 top.append({"name": other["name"], "valid_error": other["valid_error"],
                             "test_error": net.error_rate(splits["test"].x, splits["test"].y)})  # fmt: skip
             log.info("%s %s (%s): test error %.2f%%", dataset, model, saved["selected"], 100 * test_error)
 
             cand = next(c for c in pretrained["candidates"] if c["name"] == saved["pretrain_candidate"])
-            layers = cand["weights"][: spec.layers]
+            # The frozen sigmoid layers are probed; a joint top RBM (W, b, U, e) needs the label, so it is not.
+            layers = [w for w in cand["weights"][: spec.layers] if len(w) == 2]
             probes = []
             features = {s: split.x for s, split in splits.items()}
             planned = [(layer, kind) for layer in range(1, len(layers) + 1) for kind in ("logreg", "svm")

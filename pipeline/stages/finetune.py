@@ -69,14 +69,12 @@ def main(params, args: argparse.Namespace) -> None:
             best = top[0]
             log.info("%s %s: selected %s, validation error %.2f%% at epoch %d", dataset, model, best.name,
                      100 * best.best_error, best.best_epoch)  # fmt: skip
-            sizes = [best.best_params[0].shape[1], *(w.shape[0] for w in best.best_params[:-2:2])]
-            mlp = MLPClassifier(sizes)
-            names = list(mlp.state_dict())  # hidden.i.weight, hidden.i.bias, ..., output.weight, output.bias
-            mlp.load_state_dict(dict(zip(names, best.best_params, strict=True)))
+            mlp = MLPClassifier.from_params(best.best_params, best.head)
+            names = list(mlp.state_dict())  # hidden.i.weight, hidden.i.bias, ..., then the head's (output.*)
             # The next best on validation, kept so that evaluate can show (after selection) how sensitive the result is.
             runners_up = [{"name": t.name, "valid_error": t.best_error, "state_dict": dict(zip(names, t.best_params, strict=True))}
                           for t in top[1:]]  # fmt: skip
-            saved = {"dataset": dataset, "model": model, "sizes": sizes, "state_dict": mlp.state_dict(),
+            saved = {"dataset": dataset, "model": model, "sizes": mlp.sizes, "head": mlp.head, "state_dict": mlp.state_dict(),
                      "selected": best.name, "valid_error": best.best_error, "pretrain_candidate": best.stack,
                      "runners_up": runners_up}  # fmt: skip
             save_torch(saved, paths.finetuned_model(dataset, model, stack))

@@ -43,7 +43,7 @@ def main(params, args: argparse.Namespace) -> None:
         stacks, cost = pretrain_stacks(
             specs, spec.layers, splits["train"].x, splits["valid"].x, seed=params.seed,
             batch_size=v.pretrain.batch_size, device=device, group_size=group_size(v, device),
-            checkpoint_dir=checkpoints,
+            checkpoint_dir=checkpoints, labels=(splits["train"].y, splits["valid"].y),
         )  # fmt: skip
         log.info("%s: %d layer-epochs trained instead of %d (%.0f%% saved by sharing)", stack, cost.trained,
                  cost.from_scratch, 100 * cost.saved_fraction)  # fmt: skip

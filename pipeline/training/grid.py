@@ -16,7 +16,9 @@ GPU_GROUP = 16  # candidates per lockstep group on CUDA when vincent.pretrain.gr
 def stack_specs(hidden: list[int], s: StackParams) -> list[StackSpec]:
     """Every pretraining candidate of a stack (`VincentParams.stack_for`: a row's own grid) with vincent.pretrain.hidden
     units per layer: hidden x lr x noise x epochs, in a fixed order."""
-    return [StackSpec(s.kind, h, lr, e, nu) for h, lr, nu, e in itertools.product(hidden, s.lr, s.noise, s.epochs)]
+    return [
+        StackSpec(s.kind, h, lr, e, nu, s.top) for h, lr, nu, e in itertools.product(hidden, s.lr, s.noise, s.epochs)
+    ]
 
 
 def group_size(v: VincentParams, device: torch.device) -> int:

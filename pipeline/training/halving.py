@@ -34,7 +34,8 @@ class Trial:
     name: str
     stack: str
     lr: float
-    params: list[torch.Tensor]  # current weights (CPU): hidden W, b pairs then output W, b
+    params: list[torch.Tensor]  # current weights (CPU): hidden W, b pairs, then the head's (MLPGroup)
+    head: str = "softmax"  # "joint": a stack whose top is the lab DBN's joint RBM (training/joint.py)
     best_params: list[torch.Tensor] | None = None
     best_error: float = math.inf
     best_epoch: int = 0
@@ -80,7 +81,7 @@ def halving_search(
     if eta < 2:
         raise ValueError(f"eta={eta}: successive halving keeps 1/eta of the candidates, need eta >= 2")
     trials = [
-        Trial(f"{name}-ftlr{lr:g}", name, float(lr), _initial_params(layers))
+        Trial(f"{name}-ftlr{lr:g}", name, float(lr), *_initial_params(layers))
         for name, layers in stacks.items()
         for lr in lrs
     ]
@@ -147,15 +148,18 @@ def best_trial(trials: Sequence[Trial]) -> Trial:
     return ranked(trials)[0]
 
 
-def _initial_params(layers: list[tuple[torch.Tensor, torch.Tensor]], n_classes: int = 10) -> list[torch.Tensor]:
-    top = layers[-1][0].shape[0]
-    hidden = [p.detach().float().cpu().clone() for wb in layers for p in wb]
-    return hidden + [torch.zeros(n_classes, top), torch.zeros(n_classes)]
+def _initial_params(layers: list[tuple[torch.Tensor, ...]], n_classes: int = 10) -> tuple[list[torch.Tensor], str]:
+    """A stack's layers and the head's starting weights: a zero softmax layer on a stack of (W, b) pairs, or the
+    pretrained joint top RBM (W, b, U, e) itself; and which head that is."""
+    params = [p.detach().float().cpu().clone() for layer in layers for p in layer]
+    if len(layers[-1]) == 4:
+        return params, "joint"
+    return params + [torch.zeros(n_classes, layers[-1][0].shape[0]), torch.zeros(n_classes)], "softmax"
 
 
 def _train_segment(group: list[Trial], start, end, data, patience, batch_size, seed, device, bar) -> None:
     x_train, y_train, x_valid, y_valid = data
-    model = MLPGroup([t.params for t in group], [t.lr for t in group], device)
+    model = MLPGroup([t.params for t in group], [t.lr for t in group], device, head=group[0].head)
     alive = list(range(len(group)))  # positions in `group` of the candidates still in `model`
     for epoch in range(start + 1, end + 1):
         perm = torch.randperm(len(x_train), generator=make_generator(seed, "finetune", epoch), device="cpu").to(device)

@@ -8,7 +8,8 @@ its own learning rate (and, for autoencoders, its own masking level); the miniba
 
     TiedAEGroup   tied sigmoid (denoising) autoencoders, cross-entropy, plain SGD, closed-form gradient
     RBMGroup      Bernoulli RBMs trained by CD-1
-    MLPGroup      sigmoid MLPs with a softmax output, SGD on the mean cross-entropy, closed-form backward
+    MLPGroup      sigmoid MLPs with a softmax output (or the lab DBN's joint top RBM: training/joint.py), SGD on
+                  the mean cross-entropy, closed-form backward
 
 The closed-form steps are tested against autograd (and the RBM step against `RBM.cd_step`'s update). Each group is an nn.Module whose state is its weights, so the epoch
 loop (`run_epochs`) checkpoints and resumes it like any model.
@@ -174,43 +175,67 @@ class RBMGroup(_LayerGroup):
         return loss
 
 
-class MLPGroup(nn.Module):
-    """K sigmoid MLPs of one shape with a softmax output layer.
+def joint_logits(
+    h: torch.Tensor, w: torch.Tensor, b: torch.Tensor, u: torch.Tensor, e: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The joint top RBM's exact P(y | h) (training/joint.py): h (K, m, d), W (K, H, d), b (K, H), U (K, H, C), e (K, C)
+    -> logits (K, m, C) = e_y + sum_j softplus(a_jy), and a (K, m, H, C) = b_j + W_j h + U_jy."""
+    a = torch.baddbmm(b.unsqueeze(1), h, w.mT).unsqueeze(-1) + u.unsqueeze(1)
+    return e.unsqueeze(1) + F.softplus(a).sum(2), a
 
-    `params[k]` lists candidate k's tensors in `MLPClassifier` order: hidden (W (out, in), b) pairs, then
-    the output layer's W and b. `candidate_params(k)` gives them back (on CPU).
+
+class MLPGroup(nn.Module):
+    """K sigmoid MLPs of one shape with a softmax output layer, or (head "joint") the lab DBN's joint top RBM.
+
+    `params[k]` lists candidate k's tensors in `MLPClassifier` order: hidden (W (out, in), b) pairs, then the
+    head's: the output layer's W and b, or the top RBM's W (H, in), b (H), U (H, C), e (C).
+    `candidate_params(k)` gives them back (on CPU).
     """
 
+    HEADS = {"softmax": 2, "joint": 4}  # tensors of the head
+
     def __init__(
-        self, params: Sequence[Sequence[torch.Tensor]], lr: Sequence[float], device: torch.device | str = "cpu"
+        self,
+        params: Sequence[Sequence[torch.Tensor]],
+        lr: Sequence[float],
+        device: torch.device | str = "cpu",
+        head: str = "softmax",
     ):
         super().__init__()
+        n = self.HEADS.get(head, 0)
         shapes = {tuple(tuple(p.shape) for p in ps) for ps in params}
-        if not params or len(shapes) != 1 or len(params[0]) < 2 or len(params[0]) % 2:
-            raise ValueError("MLPGroup needs at least one candidate, all with the same (W, b) layer shapes")
+        if not n or not params or len(shapes) != 1 or len(params[0]) < n or (len(params[0]) - n) % 2:
+            raise ValueError(f"MLPGroup needs a head in {list(self.HEADS)} and at least one candidate, all with the "
+                             "same (W, b) layer shapes and head tensors")  # fmt: skip
         stacked = [torch.stack([ps[i] for ps in params]).float().to(device) for i in range(len(params[0]))]
-        self.weights = nn.ParameterList(nn.Parameter(w) for w in stacked[0:-2:2])
-        self.biases = nn.ParameterList(nn.Parameter(b) for b in stacked[1:-2:2])
-        self.out_weight, self.out_bias = nn.Parameter(stacked[-2]), nn.Parameter(stacked[-1])
+        self.head = head
+        self.weights = nn.ParameterList(nn.Parameter(w) for w in stacked[0:-n:2])
+        self.biases = nn.ParameterList(nn.Parameter(b) for b in stacked[1:-n:2])
+        self.out = nn.ParameterList(nn.Parameter(t) for t in stacked[-n:])
         self.lr = _per_candidate(lr, len(params), torch.device(device))
 
     def candidate_params(self, k: int) -> list[torch.Tensor]:
-        """Candidate k's tensors (hidden W, b pairs, then output W, b), cloned to CPU."""
-        out = []
-        for w, b in zip(self.weights, self.biases, strict=True):
-            out += [w[k].detach().cpu().clone(), b[k].detach().cpu().clone()]
-        return out + [self.out_weight[k].detach().cpu().clone(), self.out_bias[k].detach().cpu().clone()]
+        """Candidate k's tensors (hidden W, b pairs, then the head's), cloned to CPU."""
+        return [p[k].detach().cpu().clone() for pair in zip(self.weights, self.biases, strict=True) for p in pair] + [
+            p[k].detach().cpu().clone() for p in self.out
+        ]
 
     @property
     def size(self) -> int:
-        return self.out_weight.shape[0]
+        return self.out[0].shape[0]
+
+    def logits(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The head on the last hidden layer h (K, m, d): logits (K, m, C) and, for the joint top, its a (K, m, H, C)."""
+        if self.head == "joint":
+            return joint_logits(h, *self.out)
+        return torch.baddbmm(self.out[1].unsqueeze(1), h, self.out[0].mT), None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(m, d) or (K, m, d) -> (K, m, n_classes) logits."""
         h = x.expand(self.size, *x.shape[-2:])
         for w, b in zip(self.weights, self.biases, strict=True):
             h = torch.baddbmm(b.unsqueeze(1), h, w.mT).sigmoid()
-        return torch.baddbmm(self.out_bias.unsqueeze(1), h, self.out_weight.mT)
+        return self.logits(h)[0]
 
     @torch.no_grad()
     def step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -218,22 +243,28 @@ class MLPGroup(nn.Module):
 
         With h_0 = x, h_l = sigmoid(h_{l-1} W_l^T + b_l) and logits A = h_L V^T + c, the deltas are
         dA = (softmax(A) - onehot(y)) * lr / m,  dh_L = dA V,  dZ_l = dh_l * h_l (1 - h_l),  dh_{l-1} = dZ_l W_l;
-        each weight is updated (W_l -= dZ_l^T h_{l-1}) right after its delta has been passed down.
+        each weight is updated (W_l -= dZ_l^T h_{l-1}) right after its delta has been passed down. The joint top's
+        logits e_y + sum_j softplus(a_jy) give da_jy = dA_y sigmoid(a_jy), dh_L = (sum_y da_jy) W.
         """
         k, m = self.size, x.shape[-2]
         acts = [x.expand(k, m, x.shape[-1])]
         for w, b in zip(self.weights, self.biases, strict=True):
             acts.append(torch.baddbmm(b.unsqueeze(1), acts[-1], w.mT).sigmoid_())
-        logits = torch.baddbmm(self.out_bias.unsqueeze(1), acts[-1], self.out_weight.mT)
+        logits, a = self.logits(acts[-1])
         n_classes = logits.shape[-1]
         losses = F.cross_entropy(logits.reshape(k * m, n_classes), y.repeat(k), reduction="none").view(k, m).mean(1)
         errors = (logits.argmax(2) != y).float().mean(1)
         delta = logits.softmax(2)
         delta[:, torch.arange(m, device=x.device), y] -= 1.0
         delta.mul_((self.lr / m).view(-1, 1, 1))
-        down = torch.bmm(delta, self.out_weight)
-        self.out_weight.baddbmm_(delta.mT, acts[-1], alpha=-1)
-        self.out_bias.sub_(delta.sum(1))
+        if a is not None:  # the joint top: W, b, U, e
+            da = a.sigmoid_().mul_(delta.unsqueeze(2))
+            self.out[2].sub_(da.sum(1))
+            self.out[3].sub_(delta.sum(1))
+            delta = da.sum(3)
+        down = torch.bmm(delta, self.out[0]) if len(self.weights) else None
+        self.out[0].baddbmm_(delta.mT, acts[-1], alpha=-1)
+        self.out[1].sub_(delta.sum(1))
         for i in reversed(range(len(self.weights))):
             h = acts[i + 1]
             delta = down.mul_(h).mul_(1 - h)
@@ -245,7 +276,8 @@ class MLPGroup(nn.Module):
 
     @torch.no_grad()
     def errors(self, x: torch.Tensor, y: torch.Tensor, chunk: int = 2048) -> torch.Tensor:
-        """(K,) error rates on (x, y); (K, n) predictions are never all held at once."""
+        """(K,) error rates on (x, y); (K, n) predictions are never all held at once (nor the joint top's a)."""
+        chunk = chunk if self.head == "softmax" else chunk // 8
         wrong = torch.zeros(self.size, device=x.device)
         for xb, yb in zip(x.split(chunk), y.split(chunk), strict=True):
             wrong += (self(xb).argmax(2) != yb).float().sum(1)
@@ -259,9 +291,7 @@ class MLPGroup(nn.Module):
     def keep(self, index: torch.Tensor) -> None:
         """Keep only the candidates in `index` (successive halving drops the others)."""
         with torch.no_grad():
-            for plist in (self.weights, self.biases):
+            for plist in (self.weights, self.biases, self.out):
                 for i, p in enumerate(plist):
                     plist[i] = nn.Parameter(p[index].clone())
-            self.out_weight = nn.Parameter(self.out_weight[index].clone())
-            self.out_bias = nn.Parameter(self.out_bias[index].clone())
         self.lr = self.lr[index]
