@@ -139,9 +139,11 @@ def write_csv(path: str | os.PathLike, rows: list[dict[str, Any]]) -> None:
 
 
 def write_history_csv(path: str | os.PathLike, history: dict[str, list[float]]) -> None:
-    """Per-epoch curves ({metric: [value per epoch]}) as CSV: one row per epoch, column `epoch` first (1-based)."""
+    """Per-epoch curves ({metric: [value per epoch]}) as CSV: one row per epoch, column `epoch` first (1-based); a
+    curve that ends early (a candidate that diverged) leaves its later cells empty."""
     epochs = max((len(v) for v in history.values()), default=0)
-    write_csv(path, [{"epoch": e, **{k: v[e - 1] for k, v in history.items()}} for e in range(1, epochs + 1)])
+    write_csv(path, [{"epoch": e, **{k: v[e - 1] if e <= len(v) else "" for k, v in history.items()}}
+                     for e in range(1, epochs + 1)])  # fmt: skip
 
 
 def save_figure(fig: Any, path: str | os.PathLike, dpi: int = 110) -> None:

@@ -390,3 +390,35 @@ def test_killed_halving_search_resumes_identical(problem, tmp_path, monkeypatch)
         _search(problem, group_size=2, checkpoint_path=path)
     monkeypatch.setattr(halving, "_train_segment", segment)
     _assert_same_trials(_search(problem, group_size=2, checkpoint_path=path), reference)
+
+
+def test_the_pretrain_stage_marks_a_diverged_candidate_and_finetune_skips_it(tmp_path, monkeypatch, isolated_mlflow):
+    import argparse
+    import json
+
+    import yaml
+
+    from pipeline.params import parse_params
+    from pipeline.stages import finetune, pretrain
+    from tests.conftest import SMOKE_PARAMS, tiny_prepared
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    tiny_prepared(tmp_path)
+    raw = yaml.safe_load(SMOKE_PARAMS.read_text())
+    raw["vincent"]["datasets"] = ["basic"]
+    raw["vincent"]["rows"] = {"basic": {"finetune": {}, "stacks": {"dbn": {}, "sda": {"lr": [0.05, 1.0e8]}}}}
+    params = parse_params(raw)
+    args = argparse.Namespace(dataset="basic", stack="sda")
+    pretrain.main(params, args)
+    finetune.main(params, args)
+    results = json.loads((tmp_path / "results/pretrain/basic/sda.json").read_text())["candidates"]
+    assert {n: r["status"] for n, r in results.items()} == {
+        "h24-lr0.05-e1-nu0.25": "ok", "h24-lr0.05-e2-nu0.25": "ok",
+        "h24-lr1e+08-e1-nu0.25": "diverged", "h24-lr1e+08-e2-nu0.25": "diverged",
+    }  # fmt: skip
+    assert results["h24-lr1e+08-e2-nu0.25"]["diverged"]["layer"] == 0
+    curve = (tmp_path / "plots/pretrain/basic/sda/h24-lr1e+08-e1-nu0.25-layer1.csv").read_text().splitlines()
+    assert curve[0] == "epoch,train_loss,valid_loss" and len(curve) == 2
+    trials = json.loads((tmp_path / "results/finetune/basic/sda.json").read_text())["sda3"]["trials"]
+    assert {t["stack"] for t in trials} == {"h24-lr0.05-e1-nu0.25", "h24-lr0.05-e2-nu0.25"}

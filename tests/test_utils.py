@@ -44,3 +44,8 @@ def test_a_failed_atomic_write_leaves_the_old_file(tmp_path: Path) -> None:
         raise RuntimeError("interrupted")
     assert target.read_text() == '{\n  "x": 1\n}\n'
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json"]
+
+
+def test_a_curve_that_ends_early_leaves_its_later_cells_empty(tmp_path: Path) -> None:
+    utils.write_history_csv(tmp_path / "h.csv", {"train_loss": [3.0], "valid_loss": [2.5, 1e9]})
+    assert (tmp_path / "h.csv").read_text().splitlines() == ["epoch,train_loss,valid_loss", "1,3,2.5", "2,,1e+09"]
