@@ -15,17 +15,23 @@ share one `mlflow server`; a server that does not answer, or a URI MLflow cannot
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
+import json
 import logging
 import os
 import re
 import subprocess
+import tempfile
+import time
+import urllib.request
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import mlflow
 import psutil
+from mlflow.entities import Metric
 from mlflow.tracking import MlflowClient
 
 from pipeline import paths
@@ -56,8 +62,6 @@ def check_server(uri: str, timeout: float = SERVER_TIMEOUT_S) -> None:
                             "sqlite:///<file>, postgresql://..., http(s)://<host>:<port>, file:<folder> or a folder")  # fmt: skip
     if scheme not in ("http", "https"):
         return
-    import urllib.request
-
     try:
         with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout):
             pass
@@ -135,19 +139,24 @@ def _parent_run_id(client: MlflowClient, experiment_id: str, commit: str) -> str
     if run_id := os.environ.get(PARENT_ENV):
         return run_id
     key = invocation_key()
-    found = client.search_runs([experiment_id], filter_string=f"tags.`{INVOCATION_TAG}` = '{key}'", max_results=1)
-    if found:
-        return found[0].info.run_id
-    name = os.environ.get("DVC_EXP_NAME") or f"params-{params_hash()}"
-    tags = {INVOCATION_TAG: key, "git.commit": commit, "pipeline.role": "parent", "params.hash": params_hash()}
-    return client.create_run(experiment_id, run_name=name, tags=tags).info.run_id
+    # The key names a process on this machine, so its stages run here: a lock file makes find-or-create one step
+    # when two start at once (pipeline.repro -j 2; else each may create a parent). Released when closed.
+    with open(Path(tempfile.gettempdir()) / f"pipeline-parent-run-{os.getuid()}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        query = f"tags.`{INVOCATION_TAG}` = '{key}'"
+        if found := client.search_runs([experiment_id], filter_string=query, max_results=1):
+            return found[0].info.run_id
+        name = os.environ.get("DVC_EXP_NAME") or f"params-{params_hash()}"
+        tags = {INVOCATION_TAG: key, "git.commit": commit, "pipeline.role": "parent", "params.hash": params_hash()}
+        return client.create_run(experiment_id, run_name=name, tags=tags).info.run_id
 
 
 def _experiment(name: str) -> str:
-    """Set (creating if needed) the experiment, tagged for model training; return its id."""
+    """Set (creating if new) the experiment, tagged for model training (by the first of stages starting at once)."""
     exp = mlflow.set_experiment(name)
     if exp.tags.get(EXPERIMENT_KIND_TAG) is None:
-        MlflowClient().set_experiment_tag(exp.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
+        with contextlib.suppress(mlflow.MlflowException):  # the other stage's tag, inserted first: the same value
+            MlflowClient().set_experiment_tag(exp.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
     return exp.experiment_id
 
 
@@ -234,10 +243,6 @@ TIMINGS = Path("logs/timings")
 
 def log_history(history: Mapping[str, list[float]]) -> None:
     """Log per-epoch curves (key -> values for epochs 1, 2, ...) to the active run in batched calls."""
-    import time
-
-    from mlflow.entities import Metric
-
     run_id = mlflow.active_run().info.run_id
     now = int(time.time() * 1000)
     metrics = [
@@ -254,9 +259,6 @@ def log_timing(stage: str, seconds: float) -> None:
     The file is git-ignored and no DVC output: a timing changes on every run, and a deterministic
     rerun must leave every tracked file as it was. The Vincent report's time table reads these files.
     """
-    import json
-    import time
-
     from pipeline.utils import atomic_path
 
     name = os.environ.get("DVC_STAGE", stage)
@@ -270,7 +272,7 @@ def log_timing(stage: str, seconds: float) -> None:
 def log_splits(splits: Mapping[str, Any], dataset: str) -> None:
     """Log each split of a prepared dataset (objects with .x and .y tensors) as an input of the active run: name,
     digest, shape, source. Two stages of a row starting at once (pipeline.repro -j 2) may both insert a split new
-    to the sqlite store; the later insert fails, and its retry finds the split and links it."""
+    to the store (sqlite or PostgreSQL); the later insert fails, and its retry finds the split and links it."""
     import mlflow.data
     from mlflow.exceptions import MlflowException
 
@@ -281,7 +283,7 @@ def log_splits(splits: Mapping[str, Any], dataset: str) -> None:
         try:
             mlflow.log_input(inputs, context=context)
         except MlflowException as exc:
-            if "UNIQUE constraint failed" not in str(exc):
+            if not re.search("UNIQUE constraint failed|duplicate key value violates unique", str(exc)):
                 raise
             mlflow.log_input(inputs, context=context)
 
