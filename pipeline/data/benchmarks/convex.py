@@ -13,6 +13,13 @@ Recipe (LISA's ConvexNonConvex page and OpenML 40765; [P] marks our proposals):
   count_start=1.
 - [P] convexity test ("hull"): the on-pixel set S is convex iff every pixel whose centre lies in the convex
   hull of S's centres is on (digital convexity, S = conv(S) ∩ grid). A single set always passes it.
+- [P] `location` (default "uniform-image-square"): "contains-point" turns every half-plane of a set to contain
+  one uniform point of the image (drawn per set), "contains-centre" the image centre.
+- [P] `count_match_pool` (default 0, off): k > 0 draws k x as many convex candidates and keeps, for each
+  non-convex image, the candidate with the nearest on-pixel count (the two classes' count distributions
+  agree, not only their means: a count-only classifier is then at chance).
+- [P] `nonconvex_connected` (default False, the recipe as documented): True also redraws non-convex unions
+  made of more than one 8-connected piece (an easy non-convex case; calibration, reports/calibration/convex.md).
 - [P] label 1 = convex, 0 = non-convex; each split exactly balanced, in random order. On pixels are 255.
 The source paper says the parameters balance the two classes' mean number of on pixels;
 `class_means` reports them for a generated dataset.
@@ -31,6 +38,7 @@ from pipeline.data.benchmarks.common import PIXELS, SIDE, Arrays, Sizes, balance
 _ROW, _COL = np.divmod(np.arange(PIXELS), SIDE)
 _CENTRES = np.stack([_COL + 0.5, _ROW + 0.5], axis=1)  # (784, 2) as (x, y)
 CHUNK = 4096
+LOCATIONS = ("uniform-image-square", "contains-centre", "contains-point")
 
 
 @dataclass(frozen=True)
@@ -46,16 +54,28 @@ class ConvexRecipe:
     convexity_test: str = "hull"
     label_one: str = "convex"
     balanced: bool = True
+    nonconvex_connected: bool = False  # True: unions in more than one 8-connected piece are redrawn too
+    count_match_pool: int = 0  # k > 0: convex images picked from k x as many candidates to match on-pixel counts
 
 
-def intersections(counts: np.ndarray, g: np.random.Generator) -> np.ndarray:
-    """Boolean (n, 784): for each n, the pixels inside all of its counts[i] random half-planes (0: all pixels)."""
+def intersections(counts: np.ndarray, g: np.random.Generator, location: str = LOCATIONS[0]) -> np.ndarray:
+    """Boolean (n, 784): for each n, the pixels inside all of its counts[i] random half-planes (0: all pixels).
+
+    location: "uniform-image-square" (each half-plane's side as drawn), "contains-centre" or "contains-point"
+    (every half-plane of a set turned to contain the image centre, or one uniform point of the image per set).
+    """
+    if location not in LOCATIONS:
+        raise ValueError(f"location must be one of {LOCATIONS}, got {location!r}")
     n = len(counts)
     used = np.maximum(counts, 1)
     total = int(used.sum())
     q = g.random((total, 2)) * SIDE
     phi = g.random(total) * (2 * math.pi)
     normal = np.stack([np.cos(phi), np.sin(phi)], axis=1)
+    if location != LOCATIONS[0]:
+        ref = np.full((n, 2), SIDE / 2) if location == "contains-centre" else g.random((n, 2)) * SIDE
+        ref = np.repeat(ref, used, axis=0)
+        normal *= np.where(((ref - q) * normal).sum(1) >= 0, 1.0, -1.0)[:, None]
     offset = (q * normal).sum(1)
     starts = np.concatenate([[0], np.cumsum(used)[:-1]])
     out = np.empty((n, PIXELS), dtype=bool)
@@ -74,12 +94,14 @@ def _counts(n: int, p: float, g: np.random.Generator, start: int) -> np.ndarray:
     return g.geometric(p, size=n) - (1 - start)
 
 
-def sample_sets(n: int, p: float, min_pixels: int, g: np.random.Generator, start: int) -> np.ndarray:
+def sample_sets(
+    n: int, p: float, min_pixels: int, g: np.random.Generator, start: int, location: str = LOCATIONS[0]
+) -> np.ndarray:
     """n intersections with at least min_pixels on pixels (rejection sampling, in batches)."""
     kept: list[np.ndarray] = [np.zeros((0, PIXELS), dtype=bool)]
     have = 0
     while have < n:
-        batch = intersections(_counts(max(256, 2 * (n - have)), p, g, start), g)
+        batch = intersections(_counts(max(256, 2 * (n - have)), p, g, start), g, location)
         batch = batch[batch.sum(1) >= min_pixels]
         kept.append(batch[: n - have])
         have += len(kept[-1])
@@ -103,35 +125,68 @@ def is_convex(on: np.ndarray) -> bool:
     return not inside.any()
 
 
+def pieces(on: np.ndarray) -> int:
+    """Number of 8-connected pieces of one boolean 784-pixel image."""
+    from scipy import ndimage
+
+    return int(ndimage.label(on.reshape(SIDE, SIDE), np.ones((3, 3), dtype=bool))[1])
+
+
 def sample_nonconvex(n: int, recipe: ConvexRecipe, g: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """n non-convex unions (boolean (n, 784)) and how many sets each has."""
     kept, kept_m, have = [np.zeros((0, PIXELS), dtype=bool)], [np.zeros(0, dtype=np.int64)], 0
     while have < n:
         m = g.integers(recipe.nonconvex_min_sets, recipe.nonconvex_max_sets + 1, size=max(64, 2 * (n - have)))
-        sets = sample_sets(int(m.sum()), recipe.nonconvex_p, recipe.nonconvex_min_pixels, g, recipe.count_start)
+        sets = sample_sets(int(m.sum()), recipe.nonconvex_p, recipe.nonconvex_min_pixels, g, recipe.count_start,
+                           recipe.location)  # fmt: skip
         starts = np.concatenate([[0], np.cumsum(m)[:-1]])
         unions = np.logical_or.reduceat(sets, starts, axis=0)
         ok = np.fromiter((not is_convex(u) for u in unions), dtype=bool, count=len(unions))
+        if recipe.nonconvex_connected:
+            ok &= np.fromiter((ok[i] and pieces(u) == 1 for i, u in enumerate(unions)), dtype=bool, count=len(unions))
         kept.append(unions[ok][: n - have])
         kept_m.append(m[ok][: n - have])
         have += len(kept[-1])
     return np.concatenate(kept), np.concatenate(kept_m)
 
 
+def match_counts(pool: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """For each target on-pixel count in turn, the index of an unused pool entry with the nearest count."""
+    order = np.argsort(pool, kind="stable")
+    sorted_counts = pool[order].astype(np.float64)
+    used = np.zeros(len(pool), dtype=bool)
+    picks = np.empty(len(targets), dtype=np.int64)
+    for i, t in enumerate(targets):
+        j = int(np.searchsorted(sorted_counts, t))
+        lo, hi = j - 1, j
+        while lo >= 0 and used[lo]:
+            lo -= 1
+        while hi < len(pool) and used[hi]:
+            hi += 1
+        best = lo if hi >= len(pool) or (lo >= 0 and t - sorted_counts[lo] <= sorted_counts[hi] - t) else hi
+        used[best] = True
+        picks[i] = order[best]
+    return picks
+
+
 def generate_convex(
     sizes: Sizes, seed: int, recipe: ConvexRecipe = ConvexRecipe(), record: dict | None = None
 ) -> Arrays:
     """convex vs non-convex white regions; see the module docstring."""
-    if recipe.convexity_test != "hull" or recipe.location != "uniform-image-square" or recipe.label_one != "convex":
-        raise ValueError("only convexity_test='hull', location='uniform-image-square', label_one='convex' exist")
+    if recipe.convexity_test != "hull" or recipe.location not in LOCATIONS or recipe.label_one != "convex":
+        raise ValueError(f"only convexity_test='hull', location in {LOCATIONS}, label_one='convex' exist")
     out: Arrays = {}
     for split in SPLITS:
         n = getattr(sizes, split)
         g = rng(seed, "convex", split)
         y = balanced_labels(n, g) if recipe.balanced else g.integers(0, 2, n).astype(np.uint8)
         n_convex = int(y.sum())
-        convex = sample_sets(n_convex, recipe.convex_p, recipe.convex_min_pixels, g, recipe.count_start)
+        pool = max(1, recipe.count_match_pool)
+        convex = sample_sets(pool * n_convex, recipe.convex_p, recipe.convex_min_pixels, g, recipe.count_start,
+                              recipe.location)  # fmt: skip
         nonconvex, n_sets = sample_nonconvex(n - n_convex, recipe, g)
+        if recipe.count_match_pool > 0 and len(nonconvex):
+            convex = convex[match_counts(convex.sum(1), np.resize(nonconvex.sum(1), n_convex))]
         x = np.empty((n, PIXELS), dtype=bool)
         x[y == 1], x[y == 0] = convex, nonconvex
         out[split] = (x.astype(np.uint8) * np.uint8(255), y)

@@ -12,7 +12,9 @@ while the patch's standard deviation (population, on the [0, 1] scale) is below 
 The rejection loop is computed exactly rather than simulated: the std of every window of every image is
 precomputed from integral images, and a draw picks image i with probability proportional to its accepted
 fraction (`redraw="image_and_position"`: a rejected draw is redrawn whole) or 1/20 (`redraw="position"`:
-only the position is redrawn), then a uniform accepted window of it.
+only the position is redrawn), then a uniform accepted window of it. `scale` (the recipes' `patch_scale`,
+default 1.0 = the files as read) resizes every image before cutting, so a patch covers 1/scale times as
+much of the scene (a calibrated unknown, reports/calibration/bg-img.md).
 """
 
 from __future__ import annotations
@@ -96,11 +98,28 @@ def window_std(gray: np.ndarray, side: int = SIDE) -> np.ndarray:
 
 
 @functools.cache
-def accepted_windows(std_threshold: float) -> tuple[np.ndarray, ...]:
-    """Per image, the flat indices (into the window grid) of windows whose std >= std_threshold."""
+def grays(scale: float = 1.0) -> tuple[np.ndarray, ...]:
+    """The twenty gray images, resized by `scale` (anti-aliased; 0.5 = patches cover twice the scene) or as read."""
+    if scale == 1.0:
+        return tuple(img.gray for img in load_images())
+    from skimage.transform import rescale
+
     out = []
     for img in load_images():
-        idx = np.flatnonzero(window_std(img.gray) >= std_threshold)
+        g = np.ascontiguousarray(np.clip(rescale(img.gray, scale, anti_aliasing=scale < 1, order=1), 0.0, 1.0))
+        if min(g.shape) < SIDE:
+            raise ValueError(f"{img.name}: at patch_scale {scale} the image is {g.shape}, smaller than {SIDE}")
+        g.setflags(write=False)
+        out.append(g)
+    return tuple(out)
+
+
+@functools.cache
+def accepted_windows(std_threshold: float, scale: float = 1.0) -> tuple[np.ndarray, ...]:
+    """Per image, the flat indices (into the window grid) of windows whose std >= std_threshold."""
+    out = []
+    for img, gray in zip(load_images(), grays(scale), strict=True):
+        idx = np.flatnonzero(window_std(gray) >= std_threshold)
         if idx.size == 0:
             raise ValueError(f"{img.name}: no 28x28 patch has std >= {std_threshold}")
         idx.setflags(write=False)
@@ -108,36 +127,38 @@ def accepted_windows(std_threshold: float) -> tuple[np.ndarray, ...]:
     return tuple(out)
 
 
-def rejection_rates(std_threshold: float) -> dict[str, float]:
+def rejection_rates(std_threshold: float, scale: float = 1.0) -> dict[str, float]:
     """Fraction of windows each image rejects at this threshold (for the manifest and reports)."""
     out = {}
-    for img, acc in zip(load_images(), accepted_windows(std_threshold), strict=True):
-        total = (img.gray.shape[0] - SIDE + 1) * (img.gray.shape[1] - SIDE + 1)
+    for img, gray, acc in zip(load_images(), grays(scale), accepted_windows(std_threshold, scale), strict=True):
+        total = (gray.shape[0] - SIDE + 1) * (gray.shape[1] - SIDE + 1)
         out[img.name] = round(1.0 - acc.size / total, 6)
     return out
 
 
-def image_probabilities(std_threshold: float, redraw: str) -> np.ndarray:
+def image_probabilities(std_threshold: float, redraw: str, scale: float = 1.0) -> np.ndarray:
     """Probability that a kept patch comes from each image, under the redraw rule."""
     if redraw not in REDRAW_RULES:
         raise ValueError(f"redraw must be one of {REDRAW_RULES}, got {redraw!r}")
     n = len(load_images())
     if redraw == "position":
         return np.full(n, 1.0 / n)
-    frac = np.array([1.0 - r for r in rejection_rates(std_threshold).values()])
+    frac = np.array([1.0 - r for r in rejection_rates(std_threshold, scale).values()])
     return frac / frac.sum()
 
 
-def sample_image_ids(n: int, generator: np.random.Generator, std_threshold: float, redraw: str) -> np.ndarray:
+def sample_image_ids(
+    n: int, generator: np.random.Generator, std_threshold: float, redraw: str, scale: float = 1.0
+) -> np.ndarray:
     """Which image each of n patches comes from (int64)."""
-    return generator.choice(len(load_images()), size=n, p=image_probabilities(std_threshold, redraw))
+    return generator.choice(len(load_images()), size=n, p=image_probabilities(std_threshold, redraw, scale))
 
 
 def extract_patches(
-    image_ids: np.ndarray, generator: np.random.Generator, std_threshold: float
+    image_ids: np.ndarray, generator: np.random.Generator, std_threshold: float, scale: float = 1.0
 ) -> tuple[np.ndarray, np.ndarray]:
     """A uniform accepted 28x28 patch of each given image: (patches float64 (n, 784), window index (n,))."""
-    images, accepted = load_images(), accepted_windows(std_threshold)
+    images, accepted = grays(scale), accepted_windows(std_threshold, scale)
     pick = generator.random(len(image_ids))  # one uniform per patch, in the order of the patches
     patches = np.empty((len(image_ids), SIDE * SIDE))
     window = np.empty(len(image_ids), dtype=np.int64)
@@ -146,20 +167,34 @@ def extract_patches(
         if rows.size == 0:
             continue
         flat = acc[np.minimum((pick[rows] * acc.size).astype(np.int64), acc.size - 1)]
-        width = img.gray.shape[1] - SIDE + 1
-        views = np.lib.stride_tricks.sliding_window_view(img.gray, (SIDE, SIDE))
+        width = img.shape[1] - SIDE + 1
+        views = np.lib.stride_tricks.sliding_window_view(img, (SIDE, SIDE))
         patches[rows] = views[flat // width, flat % width].reshape(rows.size, -1)
         window[rows] = flat
     return patches, window
 
 
 def sample_patches(
-    n: int, generator: np.random.Generator, std_threshold: float = 0.05, redraw: str = "image_and_position"
+    n: int,
+    generator: np.random.Generator,
+    std_threshold: float = 0.05,
+    redraw: str = "image_and_position",
+    scale: float = 1.0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """n background patches: (patches float64 (n, 784) in [0, 1], image ids (n,), window indices (n,))."""
-    ids = sample_image_ids(n, generator, std_threshold, redraw)
-    patches, window = extract_patches(ids, generator, std_threshold)
+    ids = sample_image_ids(n, generator, std_threshold, redraw, scale)
+    patches, window = extract_patches(ids, generator, std_threshold, scale)
     return patches, ids, window
+
+
+def stretch(patches: np.ndarray, rule: str = "none") -> np.ndarray:
+    """Patches (n, 784) as cut ("none") or each stretched linearly to span [0, 1] ("minmax")."""
+    if rule == "none":
+        return patches
+    if rule != "minmax":
+        raise ValueError(f"patch_contrast must be 'none' or 'minmax', got {rule!r}")
+    lo, hi = patches.min(1, keepdims=True), patches.max(1, keepdims=True)
+    return (patches - lo) / np.maximum(hi - lo, 1e-12)
 
 
 def image_records() -> list[dict[str, object]]:

@@ -25,7 +25,7 @@ import numpy as np
 
 from pipeline.data.arrays import SPLITS
 from pipeline.data.benchmarks.common import PIXELS, SIDE, Arrays, Sizes, check_arrays, rng, to_uint8
-from pipeline.data.benchmarks.images import sample_patches
+from pipeline.data.benchmarks.images import sample_patches, stretch
 
 MNIST_TRAIN, MNIST_TOTAL = 60_000, 70_000
 CHUNK = 8192
@@ -59,6 +59,8 @@ class BgImgRecipe(DigitRecipe):
     std_threshold: float = 0.05
     redraw: str = "image_and_position"  # image_and_position | position
     patch_size: int = SIDE
+    patch_scale: float = 1.0  # images resized by this before 28x28 patches are cut (images.grays)
+    patch_contrast: str = "none"  # none | minmax (each patch stretched to [0, 1]: images.stretch)
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,8 @@ class RotBgImgRecipe(RotRecipe):
     std_threshold: float = 0.05
     redraw: str = "image_and_position"
     patch_size: int = SIDE
+    patch_scale: float = 1.0  # images resized by this before 28x28 patches are cut (images.grays)
+    patch_contrast: str = "none"  # none | minmax (each patch stretched to [0, 1]: images.stretch)
     rotate_background: bool = False
 
 
@@ -164,7 +168,8 @@ def _generate(
             x = combine(x, bg, recipe.combine)
         elif isinstance(recipe, BgImgRecipe | RotBgImgRecipe):
             g = rng(seed, name, split, "background")
-            bg, ids, window = sample_patches(len(idx), g, recipe.std_threshold, recipe.redraw)
+            bg, ids, window = sample_patches(len(idx), g, recipe.std_threshold, recipe.redraw, recipe.patch_scale)
+            bg = stretch(bg, recipe.patch_contrast)
             x = combine(x, bg, recipe.combine)
             info["image_id"], info["window"] = ids, window
         out[split] = (to_uint8(x), mnist_y[idx].astype(np.uint8))

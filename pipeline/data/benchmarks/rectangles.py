@@ -44,6 +44,7 @@ class RectImgRecipe:
     std_threshold: float = 0.05
     redraw: str = "image_and_position"
     distinct_images: bool = True
+    patch_scale: float = 1.0  # images resized by this before 28x28 patches are cut (images.grays)
     label_one: str = "taller"
     balanced: bool = True
 
@@ -108,7 +109,7 @@ def generate_rect_img(
     sizes: Sizes, seed: int, recipe: RectImgRecipe = RectImgRecipe(), record: dict | None = None
 ) -> Arrays:
     """rectangles-images: a patch-filled rectangle on a patch from another image; see the module docstring."""
-    p = image_probabilities(recipe.std_threshold, recipe.redraw)
+    p = image_probabilities(recipe.std_threshold, recipe.redraw, recipe.patch_scale)
     n_images = len(load_images())
     out: Arrays = {}
     for split in SPLITS:
@@ -121,8 +122,8 @@ def generate_rect_img(
         while clash.any():  # redraw the background image until it differs (same distribution, conditioned)
             bg_id[clash] = g.choice(n_images, size=int(clash.sum()), p=p)
             clash = bg_id == fg_id
-        fg, fg_win = extract_patches(fg_id, g, recipe.std_threshold)
-        bg, bg_win = extract_patches(bg_id, g, recipe.std_threshold)
+        fg, fg_win = extract_patches(fg_id, g, recipe.std_threshold, recipe.patch_scale)
+        bg, bg_win = extract_patches(bg_id, g, recipe.std_threshold, recipe.patch_scale)
         x = np.where(masks(h, w, top, left, None), fg, bg)
         out[split] = (to_uint8(x), y)
         if record is not None:
