@@ -3,6 +3,7 @@
     python -m pipeline.repro -j 2 report@bg-img report@rect-img    # two rows, two stages at a time
     python -m pipeline.repro -j 2                                  # the whole pipeline
     python -m pipeline.repro --dry report@bg-img                   # what would run, in order
+    python -m pipeline.repro --scheduler tcp://host:8786           # the commands on a Dask cluster (pipeline/cluster.py)
 
 DVC runs one stage at a time in a workspace (iterative/dvc#755, #5795), and `dvc queue` workers each run a
 whole pipeline. A table row is twelve stages, most of them independent of one another, and a stage uses
@@ -32,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pipeline import cluster
 from pipeline.cli import configure_logging, log
 
 LOGS = Path("logs/repro")
@@ -114,21 +116,51 @@ def stage_env(jobs: int) -> dict[str, str]:
     return dict(os.environ, OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads)
 
 
-def run(repo: Any, the_plan: Plan, jobs: int, dry: bool = False, poll_s: float = 1.0) -> list[str]:
-    """Run the plan's stale stages, `jobs` at a time; return the stages that failed (or could not run)."""
-    running: dict[str, tuple[subprocess.Popen, float, contextlib.ExitStack]] = {}
-    try:
-        return _run(repo, the_plan, jobs, dry, poll_s, running)
-    except BaseException:  # Ctrl-C, SIGTERM: stop the stages started and release their files' DVC locks
-        for name, (process, _, held) in running.items():
+class LocalLauncher:
+    """Starts stage commands as processes on this machine, each in a session of its own."""
+
+    def __init__(self, jobs: int, root: str) -> None:
+        self.jobs, self.root, self.env = jobs, root, stage_env(jobs)
+
+    def start(self, name: str, cmd: str, log_path: Path) -> subprocess.Popen:
+        with open(log_path, "w") as out:
+            # DVC_STAGE and DVC_ROOT as `dvc repro` sets them: MLflow runs are named after the stage. A session
+            # of its own: the shell and the command under it (dash does not exec it) are stopped as one group.
+            return subprocess.Popen(cmd, shell=True, cwd=self.root, stdout=out, stderr=subprocess.STDOUT,
+                                    env=self.env | {"DVC_STAGE": name, "DVC_ROOT": self.root},
+                                    start_new_session=True)  # fmt: skip
+
+    def poll(self, process: subprocess.Popen) -> int | None:
+        return process.poll()
+
+    def wait(self, processes: list[subprocess.Popen], poll_s: float) -> None:
+        time.sleep(poll_s)
+
+    def stop(self, processes: list[subprocess.Popen]) -> None:
+        for process in processes:
             os.killpg(process.pid, signal.SIGTERM)
-            with held:
-                process.wait()
+        for process in processes:
+            process.wait()
+
+
+def run(
+    repo: Any, the_plan: Plan, jobs: int, dry: bool = False, poll_s: float = 1.0, launcher: Any = None
+) -> list[str]:
+    """Run the plan's stale stages, `jobs` at a time (locally; on a cluster, as the launcher places them); return
+    the stages that failed (or could not run)."""
+    launcher = launcher or LocalLauncher(jobs, repo.root_dir)
+    running: dict[str, tuple[Any, float, contextlib.ExitStack]] = {}
+    try:
+        return _run(repo, the_plan, launcher, dry, poll_s, running)
+    except BaseException:  # Ctrl-C, SIGTERM: stop the stages started and release their files' DVC locks
+        launcher.stop([handle for handle, _, _ in running.values()])
+        for name, (_, _, held) in running.items():
+            held.close()
             log.error("stopped %s, not recorded in dvc.lock", name)
         raise
 
 
-def _run(repo: Any, the_plan: Plan, jobs: int, dry: bool, poll_s: float, running: dict[str, tuple]) -> list[str]:
+def _run(repo: Any, the_plan: Plan, launcher: Any, dry: bool, poll_s: float, running: dict[str, tuple]) -> list[str]:
     from dvc.lock import LockError
 
     done: set[str] = set()
@@ -136,27 +168,25 @@ def _run(repo: Any, the_plan: Plan, jobs: int, dry: bool, poll_s: float, running
     failed: list[str] = []
     would_run: set[str] = set()
     busy_until: dict[str, float] = {}  # stages another process is running: look again after this time
-    env = stage_env(jobs)
     LOGS.mkdir(parents=True, exist_ok=True)
     while True:
-        for name, (process, t0, held) in list(running.items()):
-            if process.poll() is None:
+        for name, (handle, t0, held) in list(running.items()):
+            if (code := launcher.poll(handle)) is None:
                 continue
             del running[name]
             minutes = (time.monotonic() - t0) / 60
             with held:
-                if process.returncode == 0:
+                if code == 0:
                     _commit(repo, name)
-            if process.returncode == 0:
+            if code == 0:
                 done.add(name)
                 log.info("done    %s in %.1f min, recorded in dvc.lock", name, minutes)
             else:
                 failed.append(name)
-                log.error("FAILED  %s (exit %d after %.1f min): see %s", name, process.returncode, minutes,
-                          LOGS / f"{name}.log")  # fmt: skip
+                log.error("FAILED  %s (exit %d after %.1f min): see %s", name, code, minutes, LOGS / f"{name}.log")
         blocked = {name for name in the_plan.stages if the_plan.upstream[name] & set(failed)}
         busy = {name for name, until in busy_until.items() if until > time.monotonic()}
-        while len(running) < jobs and (ready := the_plan.ready(done, started | blocked | busy)):
+        while len(running) < launcher.jobs and (ready := the_plan.ready(done, started | blocked | busy)):
             name = ready[0]  # one at a time: a stage found current may make the next in line ready
             stage = the_plan.stages[name]
             after_a_rerun = dry and bool(the_plan.upstream[name] & would_run)  # its inputs would change
@@ -183,17 +213,11 @@ def _run(repo: Any, the_plan: Plan, jobs: int, dry: bool, poll_s: float, running
                 else:
                     log.info("current %s", name)
                 continue
-            with open(LOGS / f"{name}.log", "w") as out:
-                # DVC_STAGE and DVC_ROOT as `dvc repro` sets them: MLflow runs are named after the stage. A session
-                # of its own: the shell and the command under it (dash does not exec it) are stopped as one group.
-                process = subprocess.Popen(stage.cmd, shell=True, cwd=repo.root_dir, stdout=out, stderr=subprocess.STDOUT,
-                                           env=env | {"DVC_STAGE": name, "DVC_ROOT": repo.root_dir},
-                                           start_new_session=True)  # fmt: skip
-            running[name] = (process, time.monotonic(), held)
+            running[name] = (launcher.start(name, stage.cmd, LOGS / f"{name}.log"), time.monotonic(), held)
             log.info("start   %s (%d running, %d of %d done)", name, len(running), len(done), len(the_plan.stages))
         if not running and not the_plan.ready(done, started | blocked):
             break
-        time.sleep(poll_s)
+        launcher.wait([handle for handle, _, _ in running.values()], poll_s)
     not_run = [name for name in the_plan.stages if name not in done and name not in failed]
     if not_run:
         log.error("not run, an upstream stage failed: %s", ", ".join(not_run))
@@ -211,6 +235,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-j", "--jobs", type=int, default=2, help="stages run at once (default 2)")
     parser.add_argument("-s", "--single-item", action="store_true", help="only the targets, not their upstream")
     parser.add_argument("--dry", action="store_true", help="print what would run, run nothing")
+    parser.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="run the commands on this Dask cluster (tcp://host:8786; default DASK_SCHEDULER_ADDRESS, "
+        "else this machine, -j at a time)",
+    )
+    parser.add_argument(
+        "--workspace", metavar="PATH", help="the workspace's path on the Dask workers (default: the same path as here)"
+    )
     args = parser.parse_args(argv)
     if args.jobs < 1:
         parser.error(f"--jobs must be at least 1, got {args.jobs}")
@@ -226,9 +259,23 @@ def main(argv: list[str] | None = None) -> int:
     except DvcException as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    log.info("%d stages to check, %d at a time, %s threads each", len(the_plan.stages), args.jobs,
-             stage_env(args.jobs)["OMP_NUM_THREADS"])  # fmt: skip
-    return 1 if run(repo, the_plan, args.jobs, dry=args.dry) else 0
+    launcher = None
+    if address := args.scheduler or cluster.configured_address():
+        try:
+            workspace = args.workspace or repo.root_dir
+            launcher = cluster.DaskLauncher(cluster.connect(address, workspace), workspace, list(the_plan.stages))
+        except cluster.ClusterError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        log.info("%d stages to check, on the Dask cluster at %s", len(the_plan.stages), address)
+    else:
+        log.info("%d stages to check, %d at a time, %s threads each", len(the_plan.stages), args.jobs,
+                 stage_env(args.jobs)["OMP_NUM_THREADS"])  # fmt: skip
+    try:
+        return 1 if run(repo, the_plan, args.jobs, dry=args.dry, launcher=launcher) else 0
+    finally:
+        if launcher is not None:
+            launcher.client.close()
 
 
 if __name__ == "__main__":

@@ -102,6 +102,8 @@ def params_hash(path: str | Path = "params.yaml") -> str:
 
 def invocation_key() -> str:
     """The pipeline invocation this process belongs to: its nearest `dvc` or `pipeline.repro` ancestor, else itself."""
+    if key := os.environ.get("PIPELINE_INVOCATION"):  # set by a Dask coordinator: a worker's stage has no ancestor
+        return key
     process = psutil.Process()
     for ancestor in process.parents():
         try:
@@ -113,9 +115,7 @@ def invocation_key() -> str:
             process = ancestor
             break
     key = f"{os.uname().nodename}:{process.pid}:{process.create_time():.3f}"
-    if exp := os.environ.get("DVC_EXP_NAME"):
-        key += f":{exp}"
-    return key
+    return key + (f":{exp}" if (exp := os.environ.get("DVC_EXP_NAME")) else "")
 
 
 def flatten(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

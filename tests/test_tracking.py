@@ -69,6 +69,8 @@ def test_stages_launched_by_one_dvc_repro_or_pipeline_repro_share_one_invocation
     assert keys[0] == keys[1] and ":10:" in keys[0]
     monkeypatch.setattr(tracking.psutil, "Process", lambda: Fake(200, [sys.executable, "-m", "x"], [shell]))
     assert ":200:" in tracking.invocation_key()  # a stage run on its own is its own invocation
+    monkeypatch.setenv("PIPELINE_INVOCATION", "coordinator:42:run")  # a Dask worker's stage: the coordinator's key
+    assert tracking.invocation_key() == "coordinator:42:run"
 
 
 def test_a_split_another_stage_inserted_first_is_linked_not_a_failure(
