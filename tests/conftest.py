@@ -123,6 +123,12 @@ def tiny_prepared(
         np.save(folder / f"y_{split}.npy", y)
 
 
+@pytest.fixture(scope="session")
+def mlflow_store(tmp_path_factory) -> str:
+    """One sqlite MLflow store for the in-process stage tests of a worker: its schema is made once (seconds)."""
+    return f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"
+
+
 @pytest.fixture
 def isolated_mlflow(monkeypatch):
     """The stages run in this process set MLflow's process-wide experiment (and its variable) and URI: undone after

@@ -240,13 +240,13 @@ def run_entry_point(module: str, argv: list[str]) -> int:
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_bad_input_stops_with_a_clear_message(
-    case: Case, base_project: Path, tmp_path: Path, monkeypatch, capsys, isolated_mlflow
+    case: Case, base_project: Path, tmp_path: Path, monkeypatch, capsys, isolated_mlflow, mlflow_store
 ):
     project = tmp_path / "project"
     shutil.copytree(base_project, project)
     case.setup(project)
     monkeypatch.chdir(project)
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")  # outside the project
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_store)  # outside the project
     monkeypatch.setenv("PIPELINE_OFFLINE", "1")
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     for key, value in case.env.items():

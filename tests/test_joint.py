@@ -141,7 +141,7 @@ def test_a_joint_stack_shares_the_plain_stacks_lower_layers_and_ends_in_a_joint_
         StackSpec("ae", 8, 0.1, 3, top="joint")
 
 
-def test_the_stages_pretrain_finetune_and_evaluate_a_joint_stack(tmp_path, monkeypatch, isolated_mlflow):
+def test_the_stages_pretrain_finetune_and_evaluate_a_joint_stack(tmp_path, monkeypatch, isolated_mlflow, mlflow_store):
     """pretrain -> finetune -> evaluate on a tiny row with a two-layer joint stack: the network evaluate rebuilds
     from the saved file (models/mlp.JointTop) scores the validation split as the fine-tuning search (MLPGroup) did."""
     import argparse
@@ -155,7 +155,7 @@ def test_the_stages_pretrain_finetune_and_evaluate_a_joint_stack(tmp_path, monke
     from tests.conftest import SMOKE_PARAMS
 
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_store)
     rng = np.random.default_rng(0)  # ten binary prototypes, 10% of the pixels flipped: an easy 10-class problem
     prototypes, folder = rng.random((10, 784)) < 0.3, tmp_path / "data/prepared/basic"
     folder.mkdir(parents=True)

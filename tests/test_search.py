@@ -392,7 +392,9 @@ def test_killed_halving_search_resumes_identical(problem, tmp_path, monkeypatch)
     _assert_same_trials(_search(problem, group_size=2, checkpoint_path=path), reference)
 
 
-def test_the_pretrain_stage_marks_a_diverged_candidate_and_finetune_skips_it(tmp_path, monkeypatch, isolated_mlflow):
+def test_the_pretrain_stage_marks_a_diverged_candidate_and_finetune_skips_it(
+    tmp_path, monkeypatch, isolated_mlflow, mlflow_store
+):
     import argparse
     import json
 
@@ -403,7 +405,7 @@ def test_the_pretrain_stage_marks_a_diverged_candidate_and_finetune_skips_it(tmp
     from tests.conftest import SMOKE_PARAMS, tiny_prepared
 
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_store)
     tiny_prepared(tmp_path)
     raw = yaml.safe_load(SMOKE_PARAMS.read_text())
     raw["vincent"]["datasets"] = ["basic"]
