@@ -129,10 +129,10 @@ def mlflow_store(tmp_path_factory) -> str:
     return f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def isolated_mlflow(monkeypatch):
-    """The stages run in this process set MLflow's process-wide experiment (and its variable) and URI: undone after
-    the case, so that the next test in this worker starts clean."""
+    """A stage run in a test's process sets MLflow's process-wide experiment (and its variable) and URI: every test
+    starts without them and leaves none behind, so no test depends on which ran before it in its worker."""
     import mlflow.tracking._tracking_service.utils as uri_state
     import mlflow.tracking.fluent as fluent
 
