@@ -158,15 +158,11 @@ def test_a_stopped_coordinator_stops_the_commands_on_the_workers_and_releases_th
 ) -> None:
     import json
 
-    project = tmp_path / "p"
-    project.mkdir()
-    subprocess.run([sys.executable, "-m", "dvc", "init", "--no-scm", "-q"], cwd=project, check=True)
-    (project / "step.py").write_text(
+    project = one_stage_project(
+        tmp_path,
         "import os, time\nfrom pathlib import Path\nPath('pid').write_text(str(os.getpid()))\n"
-        "while True: time.sleep(0.1)\n"
+        "while True: time.sleep(0.1)\n",
     )
-    stage = {"cmd": f"{sys.executable} step.py", "deps": ["step.py"], "outs": ["out.txt"]}
-    (project / "dvc.yaml").write_text(yaml.safe_dump({"stages": {"hang": stage}}))
     coordinator = subprocess.Popen([sys.executable, "-m", "pipeline.repro", "--scheduler", cluster.address],
                                    cwd=project, env=dict(os.environ, PYTHONPATH=str(ROOT)), stdout=subprocess.DEVNULL,
                                    stderr=subprocess.DEVNULL)  # fmt: skip
@@ -204,6 +200,17 @@ HANG_ONCE = textwrap.dedent(
 )
 
 
+def one_stage_project(tmp_path: Path, step: str) -> Path:
+    """A DVC project (no git) whose one stage `hang` runs `step` as step.py and writes out.txt."""
+    project = tmp_path / "p"
+    project.mkdir()
+    subprocess.run([sys.executable, "-m", "dvc", "init", "--no-scm", "-q"], cwd=project, check=True)
+    (project / "step.py").write_text(step)
+    stage = {"cmd": f"{sys.executable} step.py", "deps": ["step.py"], "outs": ["out.txt"]}
+    (project / "dvc.yaml").write_text(yaml.safe_dump({"stages": {"hang": stage}}))
+    return project
+
+
 def alive(pid: int) -> bool:
     try:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
@@ -214,12 +221,7 @@ def alive(pid: int) -> bool:
 def test_a_worker_killed_mid_stage_leaves_nothing_half_written_and_the_stage_reruns(
     cluster: Cluster, tmp_path: Path
 ) -> None:
-    project = tmp_path / "p"
-    project.mkdir()
-    subprocess.run([sys.executable, "-m", "dvc", "init", "--no-scm", "-q"], cwd=project, check=True)
-    (project / "step.py").write_text(HANG_ONCE)
-    stage = {"cmd": f"{sys.executable} step.py", "deps": ["step.py"], "outs": ["out.txt"]}
-    (project / "dvc.yaml").write_text(yaml.safe_dump({"stages": {"hang": stage}}))
+    project = one_stage_project(tmp_path, HANG_ONCE)
     coordinator = subprocess.Popen([sys.executable, "-m", "pipeline.repro", "--scheduler", cluster.address],
                                    cwd=project, env=dict(os.environ, PYTHONPATH=str(ROOT)), stdout=subprocess.PIPE,
                                    stderr=subprocess.STDOUT, text=True)  # fmt: skip
