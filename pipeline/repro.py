@@ -98,6 +98,20 @@ def _commit(repo: Any, name: str, tries: int = 20) -> None:
             time.sleep(10)
 
 
+def _remove_outs(repo: Any, stage: Any, tries: int = 20) -> None:
+    """What `dvc repro` does before a command: remove its outputs (but persist ones), under DVC's repo lock."""
+    from dvc.lock import LockError
+
+    for attempt in range(tries):
+        try:
+            with repo.lock:
+                return stage.remove_outs(ignore_remove=False, force=False)
+        except LockError:
+            if attempt == tries - 1:
+                raise
+            time.sleep(10)
+
+
 def _hold_files(repo: Any, stage: Any) -> contextlib.AbstractContextManager:
     """DVC's read/write lock on the stage's files, held while its command runs (as `dvc repro` holds it), so a
     second `pipeline.repro` or a `dvc repro` in this workspace sees the stage as busy instead of running it too.
@@ -213,6 +227,9 @@ def _run(repo: Any, the_plan: Plan, launcher: Any, dry: bool, poll_s: float, run
                 else:
                     log.info("current %s", name)
                 continue
+            # As `dvc repro`: the outputs go first (persist ones stay), so a folder keeps no file of an earlier run
+            # (a candidate the grid no longer has) and the hash dvc.lock records is the command's alone.
+            _remove_outs(repo, stage)
             running[name] = (launcher.start(name, stage.cmd, LOGS / f"{name}.log"), time.monotonic(), held)
             log.info("start   %s (%d running, %d of %d done)", name, len(running), len(done), len(the_plan.stages))
         if not running and not the_plan.ready(done, started | blocked):

@@ -299,3 +299,28 @@ def test_the_row_note_names_what_a_row_changes():
     assert (
         row_note(base, base.model_copy(update={"batch_size": 8})) == " (batch_size 8: this row's own, `vincent.rows`)"
     )
+
+
+def test_the_claim_per_row_against_the_best_other_column_on_the_test_set_and_over_seeds(tmp_path, paper_csv) -> None:
+    from pipeline.reporting.vincent import with_mcnemar
+    from pipeline.reporting.vincent_table import claim_rows
+
+    n = 1000
+    results = [
+        {"dataset": "basic", "model": m, "test_error": len(w) / n, "n_test": n, "test_wrong": w}
+        for m, w in (("SdA-3", list(range(30))), ("DBN-3", list(range(10, 60))), ("SVM_rbf", list(range(70))))
+    ]
+    table = with_mcnemar(vincent_table(results, paper_csv), results)
+    dbn = table.set_index("model").loc["DBN-3"]
+    assert (dbn["mcnemar_b"], dbn["mcnemar_c"]) == (10, 30) and dbn["mcnemar_p"] < 0.01  # 0-9 vs 30-59
+    assert pd.isna(table.set_index("model").loc["SdA-3", "mcnemar_p"])
+    (tmp_path / "basic.csv").write_text(
+        "model,entry,seed,test_error_pct\nSdA-3,sda3,7,3.0\nSdA-3,sda3,1,3.4\nSdA-3,sda3,2,3.2\n"
+        "DBN-3,dbn3,7,4.0\nDBN-3,dbn3,1,3.1\nDBN-3,dbn3,2,3.3\n"
+    )
+    (row,) = claim_rows(table, tmp_path)
+    assert row[:4] == ["basic", "3.00", "DBN-3", "5.00"] and row[4].startswith("b 10 / c 30, p 0.00")
+    assert row[6:] == ["3.20 ± 0.20 (3)", "3.10–4.00 (3)", "yes"]
+    (tmp_path / "basic.csv").write_text("model,entry,seed,test_error_pct\nSdA-3,sda3,7,3.0\nSdA-3,sda3,1,5.4\n"
+                                        "DBN-3,dbn3,7,4.0\nDBN-3,dbn3,1,3.5\n")  # fmt: skip
+    assert claim_rows(table, tmp_path)[0][-1] == "no", "SdA-3's mean (4.2) above every DBN-3 seed (3.5-4.0)"

@@ -194,3 +194,18 @@ def test_a_stopped_run_stops_its_stages_and_releases_their_dvc_locks(project: Pa
     holders = json.loads(Path(".dvc/tmp/rwlock").read_text())
     assert not any(holders.values()), holders  # nothing left locked: a dead pid would keep the files busy
     assert locked() == set()
+
+
+def test_a_stage_starts_without_its_old_outputs_as_under_dvc_repro(project: Path) -> None:
+    # one stage writing a folder with a file named after its input: a rerun must not keep the old file
+    step = "import sys; from pathlib import Path; Path('out').mkdir(exist_ok=True); Path('out', Path('src.txt').read_text().split()[0]).touch()"
+    stages = {"w": {"cmd": f'{sys.executable} -c "{step}"', "deps": ["src.txt"], "outs": [{"out": {"cache": False}}]}}
+    Path("dvc.yaml").write_text(yaml.safe_dump({"stages": stages}))
+    assert repro.main(["-j", "1"]) == 0
+    assert sorted(p.name for p in Path("out").iterdir()) == ["first"]
+    Path("src.txt").write_text("again\n")
+    assert repro.main(["-j", "1"]) == 0
+    assert sorted(p.name for p in Path("out").iterdir()) == ["again"]
+    from dvc.repo import Repo
+
+    assert Repo(".").status() == {}

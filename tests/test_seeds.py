@@ -46,3 +46,52 @@ def test_same_seed_same_result(project: Path) -> None:
     seeds.main(["--models", "sda3", "--seeds", "3", "--device", "cpu", "--no-progress", "--out", "b"])
     first, second = (pd.read_csv(project / f"{out}/basic.csv").drop(columns="seconds") for out in ("a", "b"))
     assert first.equals(second)
+
+
+def _add_dbn_column(project: Path, dbn_test: float, sda_test: float) -> None:
+    """A committed DBN-1 beside the fixture's SdA-3, and the row's table with both (and an SVM)."""
+    pretrain = {"kind": "rbm", "hidden": 12, "lr": 0.05, "epochs": 2, "noise": 0.0}
+    trial = {"name": "h12-lr0.05-e2-ftlr0.3", "lr": 0.3, "pretrain": pretrain}
+    record = {"model": "DBN-1", "entry": "dbn1", "valid_error": 0.4, "test_error": dbn_test / 100}
+    (project / "results/finetune/basic/dbn.json").write_text(
+        json.dumps({"dbn1": {"selected": trial["name"], "trials": [trial]}})
+    )
+    (project / "results/evaluate/basic/dbn.json").write_text(json.dumps({"dbn1": {"record": record}}))
+    sda = json.loads((project / "results/evaluate/basic/sda.json").read_text())
+    sda["sda3"]["record"] |= {"model": "SdA-3", "entry": "sda3", "test_error": sda_test / 100}
+    (project / "results/evaluate/basic/sda.json").write_text(json.dumps(sda))
+    (project / "results/report").mkdir(parents=True)
+    pd.DataFrame({"dataset": "basic", "model": ["SVM_rbf", "DBN-1", "SdA-3"], "error_pct": [50.0, dbn_test, sda_test]}
+                 ).to_csv(project / "results/report/basic.csv", index=False)  # fmt: skip
+
+
+def test_claim_seeds_sda_and_the_best_other_trained_column(project: Path) -> None:
+    _add_dbn_column(project, dbn_test=40.0, sda_test=60.0)
+    seeds.main(["--models", "claim", "--seeds", "1", "--device", "cpu", "--no-progress"])
+    rows = pd.read_csv(project / "reports/seeds/basic.csv")
+    assert list(zip(rows["entry"], rows["seed"], strict=True)) == [("sda3", 7), ("sda3", 1), ("dbn1", 7), ("dbn1", 1)]
+
+
+def test_claim_leaves_out_an_svm_that_is_the_best_other_column(project: Path) -> None:
+    _add_dbn_column(project, dbn_test=55.0, sda_test=60.0)
+    pd.DataFrame({"dataset": "basic", "model": ["SVM_rbf", "DBN-1", "SdA-3"], "error_pct": [10.0, 55.0, 60.0]}).to_csv(
+        project / "results/report/basic.csv", index=False
+    )
+    assert seeds.claim_models(seeds_params(project), "basic") == ["sda3"]
+
+
+def seeds_params(project: Path):
+    from pipeline.params import load_params
+
+    return load_params(project / "params.yaml")
+
+
+def test_runs_in_parallel_give_the_same_rows(project: Path) -> None:
+    _add_dbn_column(project, dbn_test=40.0, sda_test=60.0)
+    args = ["--models", "sda3", "dbn1", "--seeds", "1", "2", "--device", "cpu", "--no-progress"]
+    seeds.main([*args, "--out", "serial"])
+    seeds.main([*args, "--out", "parallel", "-j", "2"])
+    serial, parallel = (
+        pd.read_csv(project / f"{out}/basic.csv").drop(columns="seconds") for out in ("serial", "parallel")
+    )
+    assert len(serial) == 6 and serial.equals(parallel)

@@ -151,6 +151,23 @@ def mcnemar_rows(chosen: list[dict]) -> list[list[str]]:
     return rows
 
 
+def with_mcnemar(table: pd.DataFrame, chosen: list[dict]) -> pd.DataFrame:
+    """The row's table with SdA-3 against each column on the same test examples (McNemar, as mcnemar_rows):
+    mcnemar_b = wrong only by SdA-3, mcnemar_c = wrong only by the column, mcnemar_p; empty for SdA-3 itself."""
+    from pipeline.evaluation.rates import mcnemar
+
+    by_model = {r["model"]: r for r in chosen if "test_wrong" in r}
+    out = table.copy()
+    for column in ("mcnemar_b", "mcnemar_c", "mcnemar_p"):
+        out[column] = float("nan")
+    sda = by_model.get("SdA-3")
+    for i, model in out["model"].items():
+        if sda is not None and model != "SdA-3" and model in by_model:
+            m = mcnemar(sda["test_wrong"], by_model[model]["test_wrong"])
+            out.loc[i, ["mcnemar_b", "mcnemar_c", "mcnemar_p"]] = [m["only_a_wrong"], m["only_b_wrong"], m["p_value"]]
+    return out.astype({"mcnemar_b": "Int64", "mcnemar_c": "Int64"})
+
+
 def selection_rows(params: Params, finetuned: dict[str, dict], evaluated: dict[str, dict]) -> list[list[str]]:
     """Per column, the best fine-tuning candidates on validation (the first is the selected one), with the test
     errors evaluate measured for them once selection was final."""

@@ -42,7 +42,8 @@ def main(params, args: argparse.Namespace) -> None:
         records = svm + [e["record"] for e in evaluated.values()]
         chosen, _ = report.select_entries(records)
         table = tables.vincent_table(chosen, PAPER_CSV)
-        tables.write_csv_atomic(table, paths.vincent_row(dataset))
+        # SdA-3 against each column (McNemar) travels with the row, for the whole table's claim
+        tables.write_csv_atomic(report.with_mcnemar(table, chosen), paths.vincent_row(dataset))
         probes = [p for e in evaluated.values() for p in e["probes"]]
 
         fig = {name: paths.vincent_row_figure(dataset, name) for name in FIGURES}
