@@ -91,6 +91,7 @@ def test_report_has_every_column_and_the_csv_its_schema(project: Path) -> None:
     assert "| basic |" in markdown and "| rect † |" in markdown, "generated rows are marked as substitutes"
     assert f"{2 * 4} of {6 * len(DATASETS)} cells filled" in markdown
     assert "| dataset | SdA-3 % | best other |" in markdown, "the claim per row, against the best other column"
+    assert "## Stage time" in markdown and "| **all rows** |" in markdown
     assert "params hash" in (project / "reports/vincent/basic.md").read_text()
     metrics = yaml.safe_load((project / "metrics/vincent/rect.json").read_text())
     assert set(metrics) == ran
