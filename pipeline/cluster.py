@@ -12,6 +12,9 @@ A lost worker is Dask's to handle: the scheduler gives the task to another worke
 two copies never write at once; stages write atomically, so what it left is never recorded. A command killed by
 a signal on a live worker (the OOM killer) is retried once (`retries=1`). Ctrl-C on the coordinator sets a Dask
 `Event` that every task watches: each stops its command, and the coordinator releases the stages' DVC locks.
+
+`run_tasks` is the same placement for Python functions (pipeline.explore's search shards): one task each, the
+results back on the coordinator as they finish.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +80,49 @@ def connect(address: str, workspace: str) -> Any:
     return client
 
 
+def gpu_declared(client: Any) -> bool:
+    """Whether some worker declares a `GPU` resource: only then do training tasks ask for one (else none could run)."""
+    workers = client.scheduler_info(n_workers=-1)["workers"].values()
+    return any(w.get("resources", {}).get("GPU") for w in workers)
+
+
+def worker_threads() -> int:
+    """On a worker: the threads one task may use, OMP_NUM_THREADS if set, else its share of the machine's cores."""
+    from distributed import get_worker
+
+    if (threads := os.environ.get("OMP_NUM_THREADS", "")).isdigit() and int(threads) > 0:
+        return int(threads)
+    return max(1, (os.cpu_count() or 1) // get_worker().state.nthreads)
+
+
+def run_tasks(
+    client: Any,
+    fn: Callable[..., Any],
+    calls: Sequence[tuple[str, tuple]],
+    on_result: Callable[[int, Any], None],
+    *,
+    training: bool = True,
+) -> None:
+    """Run `fn(*args)` for every (label, args) of `calls` as a Dask task, and `on_result(i, result)` on this machine as
+    each finishes (in the order they finish). The earlier calls start first when workers are short; training tasks ask
+    for one `GPU` as stages do. An error or Ctrl-C cancels the futures: calls not started never start (one already
+    running finishes on its worker, which Dask cannot interrupt, and its result is dropped); the error is raised."""
+    from distributed import as_completed
+
+    run_id = uuid.uuid4().hex[:8]
+    resources = {"GPU": 1} if training and gpu_declared(client) else None
+    futures = {
+        client.submit(fn, *args, key=f"{label}-{run_id}", pure=False, priority=len(calls) - i, resources=resources): i
+        for i, (label, args) in enumerate(calls)
+    }
+    try:
+        for n, future in enumerate(as_completed(futures), start=1):
+            on_result(futures[future], future.result())
+            log.info("%s finished (%d of %d)", calls[futures[future]][0], n, len(calls))
+    finally:
+        client.cancel(list(futures))
+
+
 def command_argv(cmd: str) -> list[str]:
     """The command's argv, run without a shell when it is a plain command (so PDEATHSIG reaches it), else via sh."""
     if any(char in cmd for char in ";&|<>$`()\n\\*?"):
@@ -87,7 +134,7 @@ def run_command(cmd: str, cwd: str, log_path: str, env: dict[str, str], stop_eve
     """On a worker: run one stage's command in `cwd`, output to `log_path`; its exit status. Stops when asked."""
     from distributed import Event, get_worker
 
-    threads = os.environ.get("OMP_NUM_THREADS") or str(max(1, (os.cpu_count() or 1) // get_worker().state.nthreads))
+    threads = str(worker_threads())
     full_env = dict(os.environ, OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads) | env
     Path(log_path).parent.mkdir(parents=True, exist_ok=True)
     stop = Event(stop_event)
@@ -117,8 +164,7 @@ class DaskLauncher:
         self.workspace = workspace
         self.run_id = uuid.uuid4().hex[:8]
         self.stop_event = f"pipeline-repro-stop-{self.run_id}"
-        workers = client.scheduler_info(n_workers=-1)["workers"].values()
-        self.gpu = any(w.get("resources", {}).get("GPU") for w in workers)
+        self.gpu = gpu_declared(client)
         self.priority = {name: len(order) - i for i, name in enumerate(order)}  # the plan's order, as locally
         self.env = {k: v for k, v in os.environ.items() if k.startswith(FORWARDED)}
         self.env["PIPELINE_INVOCATION"] = f"{os.uname().nodename}:{os.getpid()}:{self.run_id}"

@@ -39,7 +39,9 @@ def claim_models(params, dataset: str) -> list[str]:
     records = []
     for stack in v.stacks:
         evaluated = read_json(paths.results("evaluate", f"{dataset}/{stack}"))
-        records += [evaluated[m]["record"] for m, spec in v.models.items() if spec.stack == stack and m in evaluated]
+        finetuned = read_json(paths.results("finetune", f"{dataset}/{stack}"))
+        records += [evaluated[m]["record"] | {"valid_loss": finetuned[m].get("valid_loss")}
+                    for m, spec in v.models.items() if spec.stack == stack and m in evaluated]  # fmt: skip
     chosen = {r["model"]: r["entry"] for r in select_entries(records)[0]}
     row = pd.read_csv(paths.vincent_row(dataset)).dropna(subset=["error_pct"])
     others = row[row["model"] != "SdA-3"].sort_values("error_pct", kind="stable")

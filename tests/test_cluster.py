@@ -1,5 +1,6 @@
 """`pipeline.repro --scheduler`: stages on a real Dask cluster on loopback (a `dask scheduler` and two one-thread
-`dask worker`s as processes), and DVC's run cache between two clones sharing a directory remote.
+`dask worker`s as processes), and DVC's run cache between two clones sharing a directory remote; also the wide
+search (`pipeline.explore --scheduler`) on the same workers.
 
 What one machine can show: the same dvc.lock and outputs as a serial `dvc repro`, a worker killed mid-stage
 (its command dies with it, the stage reruns on the other worker, nothing half-written is recorded), and a
@@ -8,6 +9,7 @@ stage restored from the run cache without its command. Speed-up: benchmarks/clus
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -292,3 +294,33 @@ def test_a_second_clone_restores_a_stage_from_the_shared_run_cache_without_runni
     assert (clones[1] / "ran-git-tracked").exists()
     lock = lambda p: yaml.safe_load((p / "dvc.lock").read_text())  # noqa: E731
     assert lock(clones[1]) == lock(clones[0])
+
+
+def test_the_wide_search_on_two_dask_workers_gives_the_one_worker_rows_and_selection(
+    cluster: Cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from distributed import Client, get_task_stream
+
+    from pipeline import explore
+    from tests.test_explore import explore_project
+
+    # two widths: four shards, and the ties between widths (the tiny data has many) broken as one worker breaks them
+    monkeypatch.chdir(explore_project(tmp_path, hidden=[12, 8]))
+    explore.main(["--out", "here", "--device", "cpu", "--no-progress"])
+    with Client(cluster.address) as client, get_task_stream(client) as stream:
+        workers = set(client.scheduler_info()["workers"])
+        explore.main(["--out", "spread", "--device", "cpu", "--scheduler", cluster.address])
+    assert Path("spread/basic.csv").read_bytes() == Path("here/basic.csv").read_bytes()  # rows, statuses, test errors
+    assert untimed(json.loads(Path("spread/basic.json").read_text())) == untimed(
+        json.loads(Path("here/basic.json").read_text())
+    )  # selection, work entries and their order
+    ran = {record["key"].rsplit("-", 1)[0]: record["worker"] for record in stream.data}
+    assert ran.keys() == {f"explore-{kind}-h{hidden}" for kind in ("ae", "rbm") for hidden in (12, 8)}  # one per tree
+    assert set(ran.values()) == workers, "the shards ran on both workers"
+
+
+def untimed(summary: dict | object) -> dict | object:
+    """The search's summary without its timings, the one thing a rerun changes."""
+    if not isinstance(summary, dict):
+        return summary
+    return {k: untimed(v) for k, v in summary.items() if k not in ("seconds", "total_seconds")}

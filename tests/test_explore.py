@@ -19,13 +19,18 @@ GRID = {"hidden": [12], "ae_lr": [0.05], "noise": [0.0, 0.25], "rbm_lr": [0.05],
         "finetune_lr": [0.1, 0.3], "max_epochs": 3, "patience": 2, "rungs": [1], "eta": 2, "group_size": 2, "top": 2}  # fmt: skip
 
 
+def explore_project(root: Path, **grid: object) -> Path:
+    """A folder to run the search in: the tiny `basic` prepared and params.yaml's explore section GRID (and `grid`)."""
+    tiny_prepared(root)
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["explore"] = {"dataset": "basic", **GRID, **grid}
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    return root
+
+
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    tiny_prepared(tmp_path)
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params["explore"] = {"dataset": "basic", **GRID}
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-    monkeypatch.chdir(tmp_path)
+    monkeypatch.chdir(explore_project(tmp_path))
     return tmp_path
 
 
@@ -64,3 +69,17 @@ def test_an_unknown_column_is_refused_by_name(project: Path) -> None:
     (project / "params.yaml").write_text(yaml.safe_dump(params))
     with pytest.raises(ParamsError, match=r"explore\.columns.*SdA-4"):
         load_params(project / "params.yaml")
+
+
+def test_an_unreachable_scheduler_stops_the_search_with_a_clear_message(
+    project: Path, capsys: pytest.CaptureFixture
+) -> None:
+    from tests.test_cluster import free_port
+
+    address = f"tcp://127.0.0.1:{free_port()}"
+    with pytest.raises(SystemExit) as stopped:
+        explore.main(["--out", "out", "--device", "cpu", "--scheduler", address])
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert address in err and "Traceback" not in err, err
+    assert not (project / "out").exists()

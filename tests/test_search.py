@@ -9,7 +9,7 @@ import torch
 
 from pipeline.training import halving
 from pipeline.training.errors import BadInputError
-from pipeline.training.halving import best_trial, halving_search, schedule
+from pipeline.training.halving import best_trial, halving_search, ranked, schedule
 from pipeline.training.lockstep import MLPGroup, RBMGroup, TiedAEGroup
 from pipeline.training.search import SearchCost, StackSpec, pretrain_stacks
 
@@ -320,9 +320,11 @@ def test_halving_keeps_the_best_fraction_at_each_rung(problem):
         assert t.epochs == ended[t.name][1]  # no candidate trained past the point it stopped
         assert all(len(h) == t.epochs for h in t.history.values())
         assert t.best_error == min(t.history["valid_error"])
-        assert t.best_epoch == t.history["valid_error"].index(t.best_error) + 1
-        if how == "patience":
-            assert t.epochs - t.best_epoch == PATIENCE
+        # the best epoch: the lowest error, ties to the lower validation cross-entropy
+        pairs = list(zip(t.history["valid_error"], t.history["valid_loss"], strict=True))
+        assert t.best_epoch == pairs.index(min(pairs)) + 1 and t.best_loss == min(pairs)[1]
+        if how == "patience":  # counted from the first epoch at the lowest error: a tie is no improvement
+            assert t.epochs - t.history["valid_error"].index(t.best_error) - 1 == PATIENCE
         if how == "pruned":
             assert t.epochs in RUNGS
     assert [t.status for t in trials].count("pruned at epoch 2") == 4  # 8 run to epoch 2 (patience 3 stops none)
@@ -332,22 +334,43 @@ def test_halving_keeps_the_best_fraction_at_each_rung(problem):
         kept = [t for t in running if ended[t.name] != ("pruned", rung)]
         assert len(kept) == max(1, math.ceil(len(running) / ETA))
 
-        def rank(t, rung=rung):  # best validation error up to the rung; ties go to the first listed
-            return (min(t.history["valid_error"][:rung]), trials.index(t))
+        def rank(t, rung=rung):  # best (validation error, cross-entropy) up to the rung; then the first listed
+            return (
+                *min(zip(t.history["valid_error"][:rung], t.history["valid_loss"][:rung], strict=True)),
+                trials.index(t),
+            )
 
         pruned = [t for t in running if ended[t.name] == ("pruned", rung)]
-        assert max(map(rank, kept)) < min(map(rank, pruned), default=(math.inf, 0))
+        assert max(map(rank, kept)) < min(map(rank, pruned), default=(math.inf, math.inf, 0))
         alive = kept
     assert sum(ended[t.name][0] == "pruned" for t in trials) > 0
     assert sum(t.epochs for t in trials) < len(trials) * MAX_EPOCHS
 
     winner = best_trial(trials)
     assert winner.best_error == min(t.best_error for t in trials)
-    assert winner is min(trials, key=lambda t: (t.best_error, trials.index(t)))
+    assert winner is min(trials, key=lambda t: (t.best_error, t.best_loss, trials.index(t)))
     assert winner.best_error < 1 - torch.bincount(y_valid).max().item() / len(y_valid)  # beats a constant guess
     for t in (winner, trials[0]):  # each keeps the weights of its best epoch
         net = MLPGroup([t.best_params], [t.lr])
         assert float(net.errors(x_valid, y_valid)[0]) == pytest.approx(t.best_error)
+
+
+def test_ties_of_the_validation_error_go_to_the_lower_cross_entropy(problem):
+    """Between epochs and between candidates: the same error, the lower loss wins (a small split ties often)."""
+    trials = _search(problem, rungs=[], patience=MAX_EPOCHS)
+    tied = [t for t in trials if t.history["valid_error"].count(t.best_error) > 1]
+    assert tied, "the problem's 100 validation examples should give some tie between epochs"
+    for t in tied:
+        at_best = [
+            loss for e, loss in zip(t.history["valid_error"], t.history["valid_loss"], strict=True) if e == t.best_error
+        ]
+        assert t.best_loss == min(at_best)
+        net = MLPGroup([t.best_params], [t.lr])  # the weights kept are those of that epoch
+        logits = net(problem[1][2])[0]
+        assert float(torch.nn.functional.cross_entropy(logits, problem[1][3])) == pytest.approx(t.best_loss, rel=1e-5)
+    a, b = trials[0], trials[1]
+    a.best_error, b.best_error, a.best_loss, b.best_loss = 0.1, 0.1, 0.5, 0.4
+    assert ranked([a, b])[0] is b and ranked([b, a])[0] is b
 
 
 def test_halving_is_deterministic_and_grouping_invariant(problem):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -34,11 +35,13 @@ def params_hash(params: Params) -> str:
 
 
 def select_entries(records: list[dict]) -> tuple[list[dict], dict[str, list[dict]]]:
-    """One record per table column: the entry with the lowest validation error."""
+    """One record per table column: the entry with the lowest validation error (ties: the lower validation
+    cross-entropy that fine-tuning recorded, `valid_loss`, as among one entry's candidates)."""
     groups: dict[str, list[dict]] = {}
     for r in records:
         groups.setdefault(r["model"], []).append(r)
-    chosen = [min(group, key=lambda r: (r["valid_error"], r.get("entry", ""))) for group in groups.values()]
+    key = lambda r: (r["valid_error"], math.inf if r.get("valid_loss") is None else r["valid_loss"], r.get("entry", ""))  # noqa: E731
+    chosen = [min(group, key=key) for group in groups.values()]
     return chosen, groups
 
 

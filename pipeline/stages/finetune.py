@@ -81,7 +81,8 @@ def main(params, args: argparse.Namespace) -> None:
             shutil.rmtree(checkpoint.parent, ignore_errors=True)
             epochs = sum(t.epochs for t in trials)
             results[model] = {
-                "selected": best.name, "valid_error": best.best_error, "best_epoch": best.best_epoch,
+                "selected": best.name, "valid_error": best.best_error, "valid_loss": best.best_loss,
+                "best_epoch": best.best_epoch,
                 "work": {"candidate_epochs": epochs, "candidate_epochs_without_halving": len(trials) * f.max_epochs},
                 "trials": [{**t.summary(), "pretrain": hparams[t.stack]} for t in trials],
             }  # fmt: skip

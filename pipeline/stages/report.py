@@ -39,7 +39,7 @@ def main(params, args: argparse.Namespace) -> None:
             finetuned |= report.read_json(paths.results("finetune", f"{dataset}/{stack}"))
         evaluated = {m: evaluated[m] for m in v.models}  # params order, the table's
         finetuned = {m: finetuned[m] for m in v.models}
-        records = svm + [e["record"] for e in evaluated.values()]
+        records = svm + [e["record"] | {"valid_loss": finetuned[m].get("valid_loss")} for m, e in evaluated.items()]
         chosen, _ = report.select_entries(records)
         table = tables.vincent_table(chosen, PAPER_CSV)
         # SdA-3 against each column (McNemar) travels with the row, for the whole table's claim
