@@ -72,8 +72,16 @@ def test_report_has_every_column_and_the_csv_its_schema(project: Path) -> None:
         "paper_error_pct",
         "paper_ci95_pct",
         "delta_pct",
+        "mcnemar_b",
+        "mcnemar_c",
+        "mcnemar_p",
     ]
     assert list(table["dataset"].unique()) == DATASETS, "a row per dataset, in params order"
+    sda = table["model"] == "SdA-3"
+    assert (
+        table[sda]["mcnemar_p"].isna().all()
+        and table[~sda].dropna(subset=["error_pct"])["mcnemar_p"].between(0, 1).all()
+    )
     for _, row in table.groupby("dataset"):
         assert list(row["model"]) == ["SVM_rbf", "SVM_poly", "DBN-1", "SAA-3", "DBN-3", "SdA-3"]
         ran = {"SVM_rbf", "SVM_poly"} | {m["table_name"] for m in SMOKE["vincent"]["models"].values()}
@@ -82,6 +90,8 @@ def test_report_has_every_column_and_the_csv_its_schema(project: Path) -> None:
     markdown = (project / "reports/vincent2008.md").read_text()
     assert "| basic |" in markdown and "| rect † |" in markdown, "generated rows are marked as substitutes"
     assert f"{2 * 4} of {6 * len(DATASETS)} cells filled" in markdown
+    assert "| dataset | SdA-3 % | best other |" in markdown, "the claim per row, against the best other column"
+    assert "## Stage time" in markdown and "| **all rows** |" in markdown
     assert "params hash" in (project / "reports/vincent/basic.md").read_text()
     metrics = yaml.safe_load((project / "metrics/vincent/rect.json").read_text())
     assert set(metrics) == ran

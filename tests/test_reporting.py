@@ -324,3 +324,15 @@ def test_the_claim_per_row_against_the_best_other_column_on_the_test_set_and_ove
     (tmp_path / "basic.csv").write_text("model,entry,seed,test_error_pct\nSdA-3,sda3,7,3.0\nSdA-3,sda3,1,5.4\n"
                                         "DBN-3,dbn3,7,4.0\nDBN-3,dbn3,1,3.5\n")  # fmt: skip
     assert claim_rows(table, tmp_path)[0][-1] == "no", "SdA-3's mean (4.2) above every DBN-3 seed (3.5-4.0)"
+
+
+def test_the_table_sums_each_rows_stage_time_and_marks_a_row_with_an_unmeasured_stage(tmp_path) -> None:
+    import json
+
+    from pipeline.reporting.vincent_table import time_rows
+
+    (tmp_path / "basic.json").write_text(json.dumps({"stage_seconds": {"a": 3600.0, "b": 1800.0}}))
+    (tmp_path / "rect.json").write_text(json.dumps({"stage_seconds": {"a": 360.0, "b": None}}))
+    assert time_rows(["basic", "rot", "rect"], tmp_path) == [
+        ["basic", "2", "1.50"], ["rect", "2", "0.10 +"], ["**all rows**", "", "**1.60** +"]
+    ]  # fmt: skip

@@ -97,6 +97,27 @@ def claim_rows(table: pd.DataFrame, seeds_dir: str | os.PathLike) -> list[list[s
     return rows
 
 
+def time_rows(datasets: list[str], report_dir: str | os.PathLike = "results/report") -> list[list[str]]:
+    """Per row run: its stages' wall time (report@<row> wrote them beside its CSV), then the whole table's."""
+    import json
+
+    rows, total, missing = [], 0.0, False
+    for dataset in datasets:
+        path = Path(report_dir) / f"{dataset}.json"
+        if not path.is_file():
+            continue
+        seconds = json.loads(path.read_text())["stage_seconds"]
+        known = [s for s in seconds.values() if s is not None]
+        missing |= len(known) < len(seconds)
+        total += sum(known)
+        rows.append(
+            [dataset, str(len(seconds)), f"{sum(known) / 3600:.2f}" + ("" if len(known) == len(seconds) else " +")]
+        )
+    if rows:
+        rows.append(["**all rows**", "", f"**{total / 3600:.2f}**" + (" +" if missing else "")])
+    return rows
+
+
 def data_shift_lines(params: Params, table: pd.DataFrame) -> list[str]:
     """Per generated row: how far our SVM_rbf is from the paper's, the first sign of how the data differ."""
     lines = []
@@ -167,6 +188,13 @@ def table_markdown(params: Params, table: pd.DataFrame, pending: list[str], late
         "## Generated rows: is it the data or the models?",
         "",
         *(data_shift_lines(params, table) or ["(no generated row run yet)"]),
+        "",
+        "## Stage time",
+        "",
+        "The wall time of each row's stages, one thread per stage (`python -m pipeline.repro -j 2` on a 2-core "
+        "machine), as each row's report lists them; `+`: some stage's time was not measured on that machine.",
+        "",
+        markdown_table(["row", "stages", "hours"], rows) if (rows := time_rows(datasets)) else "(no row run yet)",
         "",
         "## Later results on the same benchmarks (context)",
         "",

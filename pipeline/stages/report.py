@@ -75,8 +75,11 @@ def main(params, args: argparse.Namespace) -> None:
         sizes = {
             s: len(load_array(paths.prepared(dataset) / f"y_{s}.npy", mmap=True)) for s in ("train", "valid", "test")
         }
-        text = report.row_markdown(params, dataset, table, finetuned, evaluated, probes, report.stage_seconds(stages),
-                                   shown, tracking.git_commit(), sizes, report.mcnemar_rows(chosen))  # fmt: skip
+        seconds = report.stage_seconds(stages)
+        text = report.row_markdown(params, dataset, table, finetuned, evaluated, probes, seconds, shown,
+                                   tracking.git_commit(), sizes, report.mcnemar_rows(chosen))  # fmt: skip
+        # the row's stage times beside its CSV, for the whole table's time (logs/timings stays on the machine)
+        write_json(paths.vincent_row(dataset).with_suffix(".json"), {"stage_seconds": seconds})
         with atomic_path(paths.vincent_row_report(dataset)) as tmp:
             tmp.write_text(text)
         headline = {row.model: row.error_pct for row in table.dropna(subset=["error_pct"]).itertuples()}
