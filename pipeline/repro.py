@@ -29,6 +29,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -85,31 +86,32 @@ def _changed(repo: Any, name: str) -> bool:
         return stage.changed()
 
 
-def _commit(repo: Any, name: str, tries: int = 20) -> None:
-    """`dvc commit -f name`, waiting (up to a few minutes) while another DVC process holds the repo lock."""
+def _while_locked(call: Callable[[], Any], tries: int = 20) -> Any:
+    """`call()`, waiting (up to a few minutes) while another DVC process holds the repo lock."""
     from dvc.lock import LockError
 
     for attempt in range(tries):
         try:
-            return repo.commit(name, force=True)
+            return call()
         except LockError:
             if attempt == tries - 1:
                 raise
             time.sleep(10)
 
 
-def _remove_outs(repo: Any, stage: Any, tries: int = 20) -> None:
+def _commit(repo: Any, name: str) -> None:
+    """`dvc commit -f name`."""
+    _while_locked(lambda: repo.commit(name, force=True))
+
+
+def _remove_outs(repo: Any, stage: Any) -> None:
     """What `dvc repro` does before a command: remove its outputs (but persist ones), under DVC's repo lock."""
-    from dvc.lock import LockError
 
-    for attempt in range(tries):
-        try:
-            with repo.lock:
-                return stage.remove_outs(ignore_remove=False, force=False)
-        except LockError:
-            if attempt == tries - 1:
-                raise
-            time.sleep(10)
+    def remove() -> None:
+        with repo.lock:
+            stage.remove_outs(ignore_remove=False, force=False)
+
+    _while_locked(remove)
 
 
 def _hold_files(repo: Any, stage: Any) -> contextlib.AbstractContextManager:

@@ -25,7 +25,7 @@ import yaml
 from mlflow.tracking import MlflowClient
 
 from tests.conftest import ROOT, dvc, smoke_env, smoke_project
-from tests.test_repro import STEP
+from tests.test_repro import make_diamond
 
 pytestmark = pytest.mark.slow
 
@@ -126,14 +126,7 @@ def test_independent_stages_run_at_once_on_the_two_workers_and_each_is_recorded(
     from pipeline import repro as local_repro
 
     monkeypatch.chdir(tmp_path)
-    subprocess.run([sys.executable, "-m", "dvc", "init", "--no-scm", "-q"], check=True)
-    Path("step.py").write_text(STEP)  # b and c each wait for the other to have started: they pass only side by side
-    Path("src.txt").write_text("first\n")
-    stage = lambda name, deps: {"cmd": f"{sys.executable} step.py {name}", "deps": ["step.py", *deps],  # noqa: E731
-                                "outs": [f"{name}.txt"]}  # fmt: skip
-    stages = {"a": stage("a", ["src.txt"]), "b": stage("b", ["a.txt"]), "c": stage("c", ["a.txt"]),
-              "d": stage("d", ["b.txt", "c.txt"])}  # fmt: skip
-    Path("dvc.yaml").write_text(yaml.safe_dump({"stages": stages}))
+    make_diamond()  # b and c each wait for the other to have started: they pass only side by side
     assert local_repro.main(["--scheduler", cluster.address]) == 0
     assert set(yaml.safe_load(Path("dvc.lock").read_text())["stages"]) == {"a", "b", "c", "d"}
     assert Path("d.txt").read_text() == "firstb1firstc1"  # each command on a one-thread worker: OMP_NUM_THREADS=1

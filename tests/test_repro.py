@@ -42,9 +42,8 @@ STEP = textwrap.dedent(
 )
 
 
-@pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
+def make_diamond() -> None:
+    """The diamond above as a DVC project (no git) in the current directory."""
     subprocess.run([sys.executable, "-m", "dvc", "init", "--no-scm", "-q"], check=True)
     Path("step.py").write_text(STEP)
     Path("src.txt").write_text("first\nsecond\n")
@@ -53,6 +52,12 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     stages = {"a": stage("a", ["src.txt"]), "b": stage("b", ["a.txt"]), "c": stage("c", ["a.txt"]),
               "d": stage("d", ["b.txt", "c.txt"])}  # fmt: skip
     Path("dvc.yaml").write_text(yaml.safe_dump({"stages": stages}))
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    make_diamond()
     return tmp_path
 
 
