@@ -99,8 +99,7 @@ def _while_locked(call: Callable[[], Any], tries: int = 20) -> Any:
             time.sleep(10)
 
 
-def _commit(repo: Any, name: str) -> None:
-    """`dvc commit -f name`."""
+def _commit(repo: Any, name: str) -> None:  # `dvc commit -f name`
     _while_locked(lambda: repo.commit(name, force=True))
 
 
