@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import os
+import runpy
 import shutil
 import subprocess
+import sys
+import traceback
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -129,17 +133,47 @@ def mlflow_store(tmp_path_factory) -> str:
     return f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"
 
 
-@pytest.fixture(autouse=True)
-def isolated_mlflow(monkeypatch):
-    """A stage run in a test's process sets MLflow's process-wide experiment (and its variable) and URI: every test
-    starts without them and leaves none behind, so no test depends on which ran before it in its worker."""
+def reset_mlflow(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Forget MLflow's process-wide experiment (and its variable) and URI until `monkeypatch` undoes it."""
     import mlflow.tracking._tracking_service.utils as uri_state
     import mlflow.tracking.fluent as fluent
 
     monkeypatch.setattr(fluent, "_active_experiment_id", None)
     monkeypatch.setattr(uri_state, "_tracking_uri", None)
-    saved = os.environ.pop("MLFLOW_EXPERIMENT_ID", None)
-    yield
-    os.environ.pop("MLFLOW_EXPERIMENT_ID", None)
-    if saved is not None:
-        os.environ["MLFLOW_EXPERIMENT_ID"] = saved
+    monkeypatch.delenv("MLFLOW_EXPERIMENT_ID", raising=False)
+
+
+@pytest.fixture(autouse=True)
+def isolated_mlflow(monkeypatch):
+    """A stage run in a test's process sets MLflow's process-wide experiment (and its variable) and URI: every test
+    starts without them and leaves none behind, so no test depends on which ran before it in its worker."""
+    reset_mlflow(monkeypatch)
+
+
+def run_entry_point(module: str, argv: list[str]) -> int:
+    """Run `python -m module argv...` in this process; its exit code (an uncaught exception fails the test)."""
+    saved = sys.argv
+    sys.argv = [module, *argv]
+    try:
+        runpy.run_module(module, run_name="__main__", alter_sys=True)
+    except SystemExit as exit_:
+        return exit_.code if isinstance(exit_.code, int) else 1
+    except BaseException:
+        pytest.fail(f"python -m {module} {' '.join(argv)} raised instead of exiting:\n{traceback.format_exc()}")
+    finally:
+        sys.argv = saved
+    return 0
+
+
+def run_here(project: Path, module: str, *argv: str, env: Mapping[str, str]) -> int:
+    """`python -m module argv...` run in this process, in `project`, with `env` set: its exit code.
+
+    A stage's process spends seconds importing torch, MLflow and scikit-learn; a test that needs no process of its
+    own (no kill, no fresh interpreter) saves them here, where the worker has imported them once.
+    """
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(project)
+        for key, value in env.items():
+            patch.setenv(key, value)
+        reset_mlflow(patch)
+        return run_entry_point(module, list(argv))

@@ -10,12 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import io
-import runpy
 import shutil
 import socket
-import sys
 import time
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +22,7 @@ import pytest
 import torch
 import yaml
 
-from tests.conftest import SMOKE_PARAMS, tiny_prepared
+from tests.conftest import SMOKE_PARAMS, run_entry_point, tiny_prepared
 
 Setup = Callable[[Path], None]
 
@@ -221,21 +218,6 @@ def snapshot(root: Path) -> dict[str, str]:
     return {
         str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in root.rglob("*") if p.is_file()
     }
-
-
-def run_entry_point(module: str, argv: list[str]) -> int:
-    """Run `python -m module argv...` in this process; its exit code (an uncaught exception fails the test)."""
-    saved = sys.argv
-    sys.argv = [module, *argv]
-    try:
-        runpy.run_module(module, run_name="__main__", alter_sys=True)
-    except SystemExit as exit_:
-        return exit_.code if isinstance(exit_.code, int) else 1
-    except BaseException:
-        pytest.fail(f"python -m {module} {' '.join(argv)} raised instead of exiting:\n{traceback.format_exc()}")
-    finally:
-        sys.argv = saved
-    return 0
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])

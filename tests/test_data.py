@@ -16,6 +16,7 @@ import yaml
 from pipeline.data.arrays import DataFileError
 from pipeline.data.mnist import load_raw, split_indices, stage_raw_files
 from pipeline.params import BasicSplit, FullSplit
+from tests.conftest import run_here
 
 ROOT = Path(__file__).resolve().parents[1]
 FILES = [
@@ -103,12 +104,13 @@ def write_params(workdir: Path, mirror: Path, **prepare) -> None:
     (workdir / "params.yaml").write_text(yaml.safe_dump(params))
 
 
+def prepare_env(workdir: Path) -> dict[str, str]:
+    return {"MLFLOW_TRACKING_URI": f"sqlite:///{workdir.parent / 'mlflow.db'}"}  # one store for the test's workdirs
+
+
 def run_prepare(workdir: Path) -> subprocess.CompletedProcess:
-    store = workdir.parent / "mlflow.db"  # one store for the test's workdirs: created once
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "MLFLOW_TRACKING_URI": f"sqlite:///{store}"}
-    return subprocess.run(
-        [sys.executable, "-m", "pipeline.stages.prepare"], cwd=workdir, capture_output=True, text=True, env=env
-    )
+    return subprocess.run([sys.executable, "-m", "pipeline.stages.prepare"], cwd=workdir, capture_output=True,
+                          text=True, env={**os.environ, "PYTHONPATH": str(ROOT), **prepare_env(workdir)})  # fmt: skip
 
 
 def digests(folder: Path) -> dict[str, str]:
@@ -116,13 +118,17 @@ def digests(folder: Path) -> dict[str, str]:
 
 
 @pytest.mark.slow
-def test_prepare_is_byte_identical_and_a_failed_rerun_keeps_good_outputs(tmp_path: Path, mnist_mirror: Path) -> None:
+def test_prepare_is_byte_identical_and_a_failed_rerun_keeps_good_outputs(
+    tmp_path: Path, mnist_mirror: Path, capsys
+) -> None:
+    # One run in a fresh interpreter, one in this one: the same bytes whatever the process (hash seed, imports).
     first, second = tmp_path / "a", tmp_path / "b"
     for workdir in (first, second):
         workdir.mkdir()
         write_params(workdir, mnist_mirror)
-        result = run_prepare(workdir)
-        assert result.returncode == 0, result.stderr
+    result = run_prepare(first)
+    assert result.returncode == 0, result.stderr
+    assert run_here(second, "pipeline.stages.prepare", env=prepare_env(second)) == 0
     for name in ("basic", "full"):
         a, b = digests(first / "data/prepared" / name), digests(second / "data/prepared" / name)
         assert len(a) == 9 and a == b
@@ -134,9 +140,10 @@ def test_prepare_is_byte_identical_and_a_failed_rerun_keeps_good_outputs(tmp_pat
     shutil.rmtree(first / "data/raw/MNIST/raw/train-images-idx3-ubyte", ignore_errors=True)
     (first / "data/raw/MNIST/raw/train-images-idx3-ubyte").unlink(missing_ok=True)
     write_params(first, mnist_mirror, basic={"train": 600, "valid": 100, "test": 400})
-    result = run_prepare(first)
-    assert result.returncode == 2
-    assert "train-images-idx3-ubyte.gz: md5" in result.stderr and "Traceback" not in result.stderr
+    capsys.readouterr()
+    assert run_here(first, "pipeline.stages.prepare", env=prepare_env(first)) == 2
+    stderr = capsys.readouterr().err
+    assert "train-images-idx3-ubyte.gz: md5" in stderr and "Traceback" not in stderr
     assert digests(first / "data/prepared/basic") == before
     leftovers = [p.name for p in (first / "data/prepared").iterdir() if p.name.startswith(".")]
     assert leftovers == []

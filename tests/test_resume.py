@@ -19,7 +19,7 @@ import pytest
 import torch
 import yaml
 
-from tests.conftest import copy_project
+from tests.conftest import copy_project, run_here
 
 ROOT = Path(__file__).resolve().parents[1]
 DATASET, STACK, MODEL = "basic", "sda", "sda3"
@@ -45,21 +45,19 @@ def project(tmp_path_factory, mnist_mirror: Path) -> Path:
 
 
 def env(project: Path) -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": str(project), "MLFLOW_TRACKING_URI": f"sqlite:///{project / 'mlflow.db'}",
-            "PIPELINE_OFFLINE": "1"}  # fmt: skip
+    return {"MLFLOW_TRACKING_URI": f"sqlite:///{project / 'mlflow.db'}", "PIPELINE_OFFLINE": "1"}
 
 
-def run(project: Path, stage: str, *args: str) -> subprocess.CompletedProcess:
-    result = subprocess.run([sys.executable, "-m", f"pipeline.stages.{stage}", *args], cwd=project, env=env(project),
-                            capture_output=True, text=True)  # fmt: skip
-    assert result.returncode == 0, result.stderr[-3000:]
-    return result
+def run(project: Path, stage: str, *args: str) -> None:
+    """The stage in this process (only a run the test kills needs a process of its own)."""
+    assert run_here(project, f"pipeline.stages.{stage}", *args, env=env(project)) == 0
 
 
 def run_and_kill(project: Path, stage: str, args: list[str], checkpoints: Path, pattern: str) -> Path:
     """Start a stage, SIGKILL it as soon as a checkpoint matching `pattern` exists, i.e. in the middle of training."""
     process = subprocess.Popen([sys.executable, "-m", f"pipeline.stages.{stage}", *args], cwd=project,
-                               env=env(project), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+                               env={**os.environ, "PYTHONPATH": str(project), **env(project)},
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     deadline = time.monotonic() + 300
     while not (found := sorted(checkpoints.glob(pattern))):
         assert process.poll() is None, f"{stage} finished before {pattern} appeared"
@@ -110,15 +108,14 @@ def test_pretrain_and_finetune_resume_after_sigkill_to_identical_results(project
     assert_same(snapshot(project, "finetune"), reference["finetune"])
 
 
-def test_a_truncated_checkpoint_is_named_and_never_used(project: Path) -> None:
+def test_a_truncated_checkpoint_is_named_and_never_used(project: Path, capsys) -> None:
     checkpoint = project / "models/checkpoints/finetune" / DATASET / MODEL / "search.pt"
     checkpoint.parent.mkdir(parents=True, exist_ok=True)
     good = project / "good.pt"
     torch.save({"format": 1, "epoch": 3}, good)
     checkpoint.write_bytes(good.read_bytes()[:100])
-    result = subprocess.run([sys.executable, "-m", "pipeline.stages.finetune", *ROW], cwd=project,
-                            env=env(project), capture_output=True, text=True)  # fmt: skip
-    assert result.returncode == 2
-    assert str(checkpoint.relative_to(project)) in result.stderr and "unusable" in result.stderr
-    assert "Traceback" not in result.stderr
+    assert run_here(project, "pipeline.stages.finetune", *ROW, env=env(project)) == 2
+    stderr = capsys.readouterr().err
+    assert str(checkpoint.relative_to(project)) in stderr and "unusable" in stderr
+    assert "Traceback" not in stderr
     shutil.rmtree(checkpoint.parent)
