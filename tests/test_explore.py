@@ -72,11 +72,13 @@ def test_an_unknown_column_is_refused_by_name(project: Path) -> None:
 
 
 def test_an_unreachable_scheduler_stops_the_search_with_a_clear_message(
-    project: Path, capsys: pytest.CaptureFixture
+    project: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from pipeline import cluster
     from tests.test_cluster import free_port
 
     address = f"tcp://127.0.0.1:{free_port()}"
+    monkeypatch.setattr(cluster, "CONNECT_TIMEOUT_S", 1)  # Dask retries a refused connection until the timeout
     with pytest.raises(SystemExit) as stopped:
         explore.main(["--out", "out", "--device", "cpu", "--scheduler", address])
     assert stopped.value.code == 2
