@@ -1,8 +1,7 @@
 """MLflow tracking: one parent run per pipeline invocation, one child run per stage, nested runs per candidate.
 
-The stages of one `dvc repro` (or `dvc exp run` experiment, or `pipeline.repro`) find their shared parent run by
-a tag naming that process (id and start time); a stage run alone gets a parent of its own, and
-`PIPELINE_PARENT_RUN_ID` overrides both. The parent is named after `DVC_EXP_NAME`, else a hash of params.yaml.
+The stages of one `dvc repro`, `dvc exp run` or `pipeline.repro` share a parent run, found by a tag naming that
+process; a stage alone gets its own; `PIPELINE_PARENT_RUN_ID` overrides both. Named `DVC_EXP_NAME`, else params' hash.
 
 Conventions MLflow users expect: the experiment is tagged for model training (the UI opens on its runs); metric
 keys are the same across candidates (a candidate is a nested run, named and tagged); prepared datasets are run
@@ -154,6 +153,9 @@ def _parent_run_id(client: MlflowClient, experiment_id: str, commit: str) -> str
 def _experiment(name: str) -> str:
     """Set (creating if new) the experiment, tagged for model training (by the first of stages starting at once)."""
     exp = mlflow.set_experiment(name)
+    # The loser of two processes creating it at once gets it back not made active (MLflow 3.17's RESOURCE_ALREADY_EXISTS
+    # branch): its runs would land in Default. Set by id, it always is.
+    mlflow.set_experiment(experiment_id=exp.experiment_id)
     if exp.tags.get(EXPERIMENT_KIND_TAG) is None:
         with contextlib.suppress(mlflow.MlflowException):  # the other stage's tag, inserted first: the same value
             MlflowClient().set_experiment_tag(exp.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
@@ -231,11 +233,10 @@ def log_model(module: Any, name: str, x_example: Any) -> str:
     with torch.no_grad():
         out = module(x_example)
     signature = infer_signature(x_example.numpy(), out.numpy())
-    info = mlflow.pytorch.log_model(
+    return mlflow.pytorch.log_model(
         module, name=name, signature=signature, input_example=x_example.numpy(),
         pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"],
-    )  # fmt: skip
-    return info.model_uri
+    ).model_uri  # fmt: skip
 
 
 TIMINGS = Path("logs/timings")
@@ -256,17 +257,16 @@ def log_history(history: Mapping[str, list[float]]) -> None:
 def log_timing(stage: str, seconds: float) -> None:
     """Record a stage's wall time: the MLflow metric `seconds` and logs/timings/<DVC stage>.json.
 
-    The file is git-ignored and no DVC output: a timing changes on every run, and a deterministic
-    rerun must leave every tracked file as it was. The Vincent report's time table reads these files.
+    The file is git-ignored and no DVC output: a timing changes on every run, and a deterministic rerun must leave
+    every tracked file as it was. The Vincent report's time table reads these files.
     """
     from pipeline.utils import atomic_path
 
     name = os.environ.get("DVC_STAGE", stage)
     mlflow.log_metric("seconds", round(seconds, 2))
+    record = {"stage": name, "seconds": round(seconds, 1), "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
     with atomic_path(TIMINGS / f"{name}.json") as tmp:
-        tmp.write_text(
-            json.dumps({"stage": name, "seconds": round(seconds, 1), "finished": time.strftime("%Y-%m-%dT%H:%M:%S")})
-        )
+        tmp.write_text(json.dumps(record))
 
 
 def log_splits(splits: Mapping[str, Any], dataset: str) -> None:

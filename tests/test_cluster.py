@@ -138,6 +138,8 @@ def test_independent_stages_run_at_once_on_the_two_workers_and_each_is_recorded(
 def test_an_unreachable_scheduler_is_a_clear_error_and_nothing_runs(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:
+    import dask.config
+
     from pipeline import cluster
     from pipeline import repro as local_repro
 
@@ -145,12 +147,13 @@ def test_an_unreachable_scheduler_is_a_clear_error_and_nothing_runs(
     (tmp_path / "dvc.yaml").write_text("stages:\n  a:\n    cmd: echo a\n")
     monkeypatch.chdir(tmp_path)
     address = f"tcp://127.0.0.1:{free_port()}"
-    monkeypatch.setenv("DASK_SCHEDULER_ADDRESS", address)  # the variable Dask reads, no --scheduler
     monkeypatch.setattr(cluster, "CONNECT_TIMEOUT_S", 1)  # Dask retries a refused connection until the timeout
-    try:
-        code = local_repro.main([])
-    except SystemExit as exit_:
-        code = exit_.code
+    # No --scheduler: Dask's own setting, which DASK_SCHEDULER_ADDRESS sets when Dask is imported (here long ago)
+    with dask.config.set({"scheduler-address": address}):
+        try:
+            code = local_repro.main([])
+        except SystemExit as exit_:
+            code = exit_.code
     assert code == 2
     err = capsys.readouterr().err
     assert address in err and "Traceback" not in err, err
