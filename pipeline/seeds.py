@@ -20,6 +20,7 @@ results are the same for any N.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from pathlib import Path
 
@@ -94,10 +95,21 @@ def retrain(params_path: str, dataset: str, model: str, seed: int, device_name: 
             "seconds": round(time.perf_counter() - start, 1)}  # fmt: skip
 
 
-def _one_thread() -> None:
+def _worker_start(parent: int) -> None:
+    """A pool worker: one torch thread, and it ends with its parent. A pool's worker would otherwise go on with its
+    run (up to hours) after `pipeline.seeds` is killed, and only then see the parent gone."""
+    import threading
+
     import torch
 
     torch.set_num_threads(1)
+
+    def end_with_parent() -> None:
+        while os.getppid() == parent:
+            time.sleep(1)
+        os._exit(1)
+
+    threading.Thread(target=end_with_parent, daemon=True).start()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -143,7 +155,8 @@ def main(argv: list[str] | None = None) -> None:
             done(retrain(*run))
         return
     context = multiprocessing.get_context("spawn")  # torch's threads do not survive fork
-    with cf.ProcessPoolExecutor(args.jobs, mp_context=context, initializer=_one_thread) as pool:
+    pool = cf.ProcessPoolExecutor(args.jobs, mp_context=context, initializer=_worker_start, initargs=(os.getpid(),))
+    with pool:
         futures = [pool.submit(retrain, *run[:-1], False) for run in runs]
         try:
             for future in cf.as_completed(futures):

@@ -95,3 +95,42 @@ def test_runs_in_parallel_give_the_same_rows(project: Path) -> None:
         pd.read_csv(project / f"{out}/basic.csv").drop(columns="seconds") for out in ("serial", "parallel")
     )
     assert len(serial) == 6 and serial.equals(parallel)
+
+
+def test_a_killed_run_leaves_no_worker_training_on(project: Path) -> None:
+    """SIGKILL to `pipeline.seeds -j 2` (no chance to stop its pool): its workers end within seconds, not after their run."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+
+    finetune = json.loads((project / "results/finetune/basic/sda.json").read_text())
+    finetune["sda3"]["trials"][0]["pretrain"]["epochs"] = 100_000  # a run of hours
+    (project / "results/finetune/basic/sda.json").write_text(json.dumps(finetune))
+    command = [
+        sys.executable,
+        "-m",
+        "pipeline.seeds",
+        "--models",
+        "sda3",
+        "--device",
+        "cpu",
+        "--no-progress",
+        "-j",
+        "2",
+    ]
+    parent = subprocess.Popen(command, env={**os.environ, "PYTHONPATH": str(ROOT)}, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while len(workers := psutil.Process(parent.pid).children()) < 2:
+        assert parent.poll() is None and time.monotonic() < deadline, "the workers never started"
+        time.sleep(0.2)
+    time.sleep(3)  # into their runs
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    gone, alive = psutil.wait_procs(workers, timeout=15)
+    for worker in alive:
+        worker.kill()
+    assert alive == [], "a worker trained on after its parent was killed"
