@@ -141,13 +141,18 @@ def test_a_joint_stack_shares_the_plain_stacks_lower_layers_and_ends_in_a_joint_
         StackSpec("ae", 8, 0.1, 3, top="joint")
 
 
-def test_the_stages_pretrain_finetune_and_evaluate_a_joint_stack(tmp_path, monkeypatch, isolated_mlflow, mlflow_store):
-    """pretrain -> finetune -> evaluate on a tiny row with a two-layer joint stack: the network evaluate rebuilds
-    from the saved file (models/mlp.JointTop) scores the validation split as the fine-tuning search (MLPGroup) did."""
+@pytest.mark.parametrize("top", ["joint", "softmax"])
+def test_the_stages_pretrain_finetune_and_evaluate_a_dbn_stack(
+    top, tmp_path, monkeypatch, isolated_mlflow, mlflow_store
+):
+    """pretrain -> finetune -> evaluate on a tiny row with a two-layer DBN stack, the lab's (joint top) and the plain
+    one: the network evaluate rebuilds from the saved file (models/mlp.JointTop or the MLP) scores the validation
+    split as the fine-tuning search (MLPGroup) did; pretraining again (Gibbs sampling) gives the same weights."""
     import argparse
     import json
 
     import numpy as np
+    import torch
     import yaml
 
     from pipeline.params import parse_params
@@ -166,19 +171,27 @@ def test_the_stages_pretrain_finetune_and_evaluate_a_joint_stack(tmp_path, monke
     raw = yaml.safe_load(SMOKE_PARAMS.read_text())
     raw["vincent"] |= {
         "datasets": ["basic"],
-        "stacks": {"dbnl": {"kind": "rbm", "layers": 2, "top": "joint", "lr": [0.1], "epochs": [5]}},
+        "stacks": {"dbnl": {"kind": "rbm", "layers": 2, "top": top, "lr": [0.1], "epochs": [5]}},
         "models": {"dbn2l": {"stack": "dbnl", "layers": 2, "table_name": "DBN-3"}},
         "rows": {"basic": {"finetune": {"batch_size": 8, "lr": [0.5, 2.0], "max_epochs": 15}, "stacks": {"dbnl": {}}}},
         "probe": {"logreg_C": [0.1], "svm_C": [1.0], "svm_layers": "top"},
     }
     params = parse_params(raw)
     args = argparse.Namespace(dataset="basic", stack="dbnl")
-    for stage in (pretrain, finetune, evaluate):
+    pretrained = lambda: torch.load(tmp_path / "models/pretrain/basic/dbnl.pt", weights_only=False)["candidates"]  # noqa: E731
+    pretrain.main(params, args)
+    first = pretrained()
+    pretrain.main(params, args)
+    assert all(torch.equal(a, b) for x, y in zip(first, pretrained(), strict=True)
+               for a, b in zip(sum(x["weights"], ()), sum(y["weights"], ()), strict=True))  # fmt: skip
+    for stage in (finetune, evaluate):
         stage.main(params, args)
     tuned = json.loads((tmp_path / "results/finetune/basic/dbnl.json").read_text())["dbn2l"]
     record = json.loads((tmp_path / "results/evaluate/basic/dbnl.json").read_text())["dbn2l"]["record"]
-    assert tuned["selected"].endswith(("-joint-ftlr0.5", "-joint-ftlr2"))
+    suffix = "-joint" if top == "joint" else ""
+    assert tuned["selected"].endswith((f"{suffix}-ftlr0.5", f"{suffix}-ftlr2"))
     assert record["valid_error"] == pytest.approx(tuned["valid_error"], abs=1e-6) and record["valid_error"] < 0.2
-    assert 0 <= record["test_error"] <= 1 and record["selected"]["pretrain"]["top"] == "joint"
+    assert 0 <= record["test_error"] <= 1 and record["selected"]["pretrain"].get("top", "softmax") == top
     probes = json.loads((tmp_path / "results/evaluate/basic/dbnl.json").read_text())["dbn2l"]["probes"]
-    assert {p["layer"] for p in probes} == {1}  # the joint top needs the label: only the layer below is probed
+    # the joint top needs the label: only the layer below is probed
+    assert {p["layer"] for p in probes} == ({1} if top == "joint" else {1, 2})
