@@ -155,8 +155,9 @@ def main(argv: list[str] | None = None) -> None:
             done(retrain(*run))
         return
     context = multiprocessing.get_context("spawn")  # torch's threads do not survive fork
-    pool = cf.ProcessPoolExecutor(args.jobs, mp_context=context, initializer=_worker_start, initargs=(os.getpid(),))
-    with pool:
+    with cf.ProcessPoolExecutor(
+        args.jobs, mp_context=context, initializer=_worker_start, initargs=(os.getpid(),)
+    ) as pool:
         futures = [pool.submit(retrain, *run[:-1], False) for run in runs]
         try:
             for future in cf.as_completed(futures):

@@ -110,18 +110,7 @@ def test_a_killed_run_leaves_no_worker_training_on(project: Path) -> None:
     finetune = json.loads((project / "results/finetune/basic/sda.json").read_text())
     finetune["sda3"]["trials"][0]["pretrain"]["epochs"] = 100_000  # a run of hours
     (project / "results/finetune/basic/sda.json").write_text(json.dumps(finetune))
-    command = [
-        sys.executable,
-        "-m",
-        "pipeline.seeds",
-        "--models",
-        "sda3",
-        "--device",
-        "cpu",
-        "--no-progress",
-        "-j",
-        "2",
-    ]
+    command = [sys.executable, "-m", "pipeline.seeds", *"--models sda3 --device cpu --no-progress -j 2".split()]
     parent = subprocess.Popen(command, env={**os.environ, "PYTHONPATH": str(ROOT)}, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while len(workers := psutil.Process(parent.pid).children()) < 2:
@@ -130,7 +119,7 @@ def test_a_killed_run_leaves_no_worker_training_on(project: Path) -> None:
     time.sleep(3)  # into their runs
     parent.send_signal(signal.SIGKILL)
     parent.wait()
-    gone, alive = psutil.wait_procs(workers, timeout=15)
+    _, alive = psutil.wait_procs(workers, timeout=15)
     for worker in alive:
         worker.kill()
     assert alive == [], "a worker trained on after its parent was killed"
