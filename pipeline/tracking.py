@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
-import json
 import logging
 import os
 import re
@@ -33,7 +32,7 @@ import psutil
 from mlflow.entities import Metric
 from mlflow.tracking import MlflowClient
 
-from pipeline import paths
+from pipeline import paths, timings
 from pipeline.errors import StageError
 
 PARENT_ENV = "PIPELINE_PARENT_RUN_ID"
@@ -176,7 +175,8 @@ def stage_run(stage: str, experiment: str, params: Mapping[str, Any], run_name: 
     parent = _parent_run_id(client, experiment_id, commit)
     dvc_stage = os.environ.get("DVC_STAGE", stage)
     tags = {"dvc.stage": dvc_stage, "git.commit": commit, "pipeline.role": "stage"}
-    with mlflow.start_run(run_name=run_name or dvc_stage, parent_run_id=parent, tags=tags) as run:
+    beat = timings.heartbeat(dvc_stage) if "DVC_STAGE" in os.environ else contextlib.nullcontext()
+    with beat, mlflow.start_run(run_name=run_name or dvc_stage, parent_run_id=parent, tags=tags) as run:
         log_params(params)
         yield run.info.run_id
     client.set_terminated(parent, "FINISHED")
@@ -239,9 +239,6 @@ def log_model(module: Any, name: str, x_example: Any) -> str:
     ).model_uri  # fmt: skip
 
 
-TIMINGS = Path("logs/timings")
-
-
 def log_history(history: Mapping[str, list[float]]) -> None:
     """Log per-epoch curves (key -> values for epochs 1, 2, ...) to the active run in batched calls."""
     run_id = mlflow.active_run().info.run_id
@@ -255,18 +252,10 @@ def log_history(history: Mapping[str, list[float]]) -> None:
 
 
 def log_timing(stage: str, seconds: float) -> None:
-    """Record a stage's wall time: the MLflow metric `seconds` and logs/timings/<DVC stage>.json.
-
-    The file is git-ignored and no DVC output: a timing changes on every run, and a deterministic rerun must leave
-    every tracked file as it was. The Vincent report's time table reads these files.
-    """
-    from pipeline.utils import atomic_path
-
-    name = os.environ.get("DVC_STAGE", stage)
-    mlflow.log_metric("seconds", round(seconds, 2))
-    record = {"stage": name, "seconds": round(seconds, 1), "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
-    with atomic_path(TIMINGS / f"{name}.json") as tmp:
-        tmp.write_text(json.dumps(record))
+    """Record a stage's wall time: logs/timings/<DVC stage>.json (pipeline.timings: with what killed runs of it spent)
+    and the MLflow metric `seconds` (the same total). The Vincent report's time table reads these files."""
+    record = timings.finish(os.environ.get("DVC_STAGE", stage), seconds)
+    mlflow.log_metric("seconds", record["seconds"])
 
 
 def log_splits(splits: Mapping[str, Any], dataset: str) -> None:

@@ -1,0 +1,104 @@
+"""A stage's wall time, counted across interruptions: logs/timings/<DVC stage>.json.
+
+A long stage killed part-way (a session ends, a machine is taken back) resumes from its checkpoints when it runs
+again, and the run that finishes it measures only its own part. So while a stage runs, a heartbeat thread writes
+its elapsed time to logs/timings/<stage>.running.json once a minute; the next run of that stage adds what a killed
+run left there to its own `interrupted_seconds`, and the finished record's `seconds` is the stage's whole cost since
+it last finished: every run of it, the killed ones included, at a minute's resolution for each of those.
+
+A stage that fails with an error (not killed) leaves its time there too: a retry after a fix counts it, which is
+the cost of getting the output, not of the last run. The files are git-ignored and no DVC output: timings change
+on every run, and a deterministic rerun must leave every tracked file as it was.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+TIMINGS = Path("logs/timings")
+HEARTBEAT_S = 60.0
+
+_active: dict[str, Any] = {}  # the running stage of this process: name, earlier seconds, start, stop event
+
+
+def _running(name: str) -> Path:
+    return TIMINGS / f"{name}.running.json"
+
+
+def _write(path: Path, record: dict[str, Any]) -> None:
+    from pipeline.utils import atomic_path
+
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(record))
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):  # none there, or cut off mid-write by a kill before atomic writes: count nothing
+        return {}
+
+
+@contextlib.contextmanager
+def heartbeat(name: str, every: float = HEARTBEAT_S) -> Iterator[None]:
+    """While the block runs, keep logs/timings/<name>.running.json current: the seconds of earlier killed runs of
+    `name` (found in that file on entry) and of this one so far. `finish` reads it; a kill leaves it for the next run.
+    """
+    left = _read(_running(name))
+    earlier = float(left.get("interrupted_seconds", 0.0)) + float(left.get("seconds", 0.0))
+    runs = int(left.get("runs", 0))
+    start, stop = time.perf_counter(), threading.Event()
+
+    def beat() -> None:
+        while True:
+            seconds = time.perf_counter() - start
+            _write(_running(name), {"stage": name, "interrupted_seconds": round(earlier, 1),
+                                    "runs": runs + 1, "seconds": round(seconds, 1)})  # fmt: skip
+            if stop.wait(every):
+                return
+
+    thread = threading.Thread(target=beat, name=f"heartbeat {name}", daemon=True)
+    _active.update(name=name, earlier=earlier, runs=runs, stop=stop, thread=thread)
+    thread.start()
+    try:
+        yield
+    except BaseException:  # killed by a signal Python sees, or failed: the file stays for the next run to count
+        _stop()
+        raise
+    else:  # a stage that records no timing (report, table) leaves nothing behind
+        if _stop():
+            _running(name).unlink(missing_ok=True)
+
+
+def _stop() -> bool:
+    """Stop this process's heartbeat; True if one was running."""
+    if not _active:
+        return False
+    _active["stop"].set()
+    _active["thread"].join()
+    _active.clear()
+    return True
+
+
+def finish(name: str, seconds: float) -> dict[str, Any]:
+    """The finished stage's record (this run's `seconds` plus what killed runs of it spent), written to
+    logs/timings/<name>.json; the heartbeat's file is removed. Returns the record."""
+    if _active:  # one stage per process: the heartbeat is this stage's (started under the same DVC_STAGE name)
+        earlier, runs = _active["earlier"], _active["runs"]
+        _stop()
+    else:  # no heartbeat (a stage run by hand): a killed run's file under this name still counts
+        left = _read(_running(name))
+        earlier = float(left.get("interrupted_seconds", 0.0)) + float(left.get("seconds", 0.0))
+        runs = int(left.get("runs", 0))
+    record = {"stage": name, "seconds": round(seconds + earlier, 1), "this_run_seconds": round(seconds, 1),
+              "interrupted_seconds": round(earlier, 1), "interrupted_runs": runs,
+              "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}  # fmt: skip
+    _write(TIMINGS / f"{name}.json", record)
+    _running(name).unlink(missing_ok=True)
+    return record

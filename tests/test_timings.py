@@ -1,0 +1,69 @@
+"""A stage's recorded time counts the runs of it that were killed part-way and that it resumed from."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from pipeline import timings
+
+KILLED_RUN = """
+import time
+from pipeline import timings
+with timings.heartbeat("finetune@rot-sda", every=0.05):
+    print("running", flush=True)
+    time.sleep(60)
+"""
+
+
+@pytest.fixture
+def here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    return tmp_path / "logs" / "timings"
+
+
+def test_a_killed_run_s_time_is_added_to_the_run_that_finishes_the_stage(here: Path) -> None:
+    killed = subprocess.Popen([sys.executable, "-c", KILLED_RUN], stdout=subprocess.PIPE, text=True)
+    assert killed.stdout.readline() == "running\n"
+    time.sleep(1.0)
+    killed.send_signal(signal.SIGKILL)  # as a session's end does: no handler, no cleanup
+    killed.wait()
+    left = json.loads((here / "finetune@rot-sda.running.json").read_text())
+    assert left["seconds"] >= 0.8 and left["runs"] == 1
+
+    with timings.heartbeat("finetune@rot-sda", every=0.05):
+        record = timings.finish("finetune@rot-sda", 2.0)
+    assert record["this_run_seconds"] == 2.0 and record["interrupted_runs"] == 1
+    assert record["interrupted_seconds"] == left["seconds"]
+    assert record["seconds"] == pytest.approx(2.0 + left["seconds"], abs=0.1)
+    assert json.loads((here / "finetune@rot-sda.json").read_text()) == record
+    assert not (here / "finetune@rot-sda.running.json").exists()
+
+    with timings.heartbeat("finetune@rot-sda", every=0.05):  # the next run starts from nothing
+        assert timings.finish("finetune@rot-sda", 3.0)["seconds"] == 3.0
+
+
+def test_a_failed_run_leaves_its_time_and_a_stage_without_a_timing_leaves_nothing(here: Path) -> None:
+    with pytest.raises(RuntimeError), timings.heartbeat("evaluate@rot-sda", every=0.05):
+        time.sleep(0.2)
+        raise RuntimeError("out of memory")
+    assert json.loads((here / "evaluate@rot-sda.running.json").read_text())["runs"] == 1
+
+    with timings.heartbeat("report@rot", every=0.05):
+        time.sleep(0.1)
+    assert not (here / "report@rot.running.json").exists()
+
+
+def test_a_stage_run_by_hand_still_counts_a_killed_run(here: Path) -> None:
+    here.mkdir(parents=True)
+    (here / "pretrain@rot-sda.running.json").write_text(
+        json.dumps({"interrupted_seconds": 60.0, "seconds": 30.0, "runs": 2})
+    )
+    record = timings.finish("pretrain@rot-sda", 10.0)
+    assert (record["seconds"], record["interrupted_seconds"], record["interrupted_runs"]) == (100.0, 90.0, 2)
