@@ -114,7 +114,7 @@ def target_lines(table: pd.DataFrame) -> list[str]:
 
 
 def stage_seconds(stages: list[str], timings: str | Path = "logs/timings") -> dict[str, float | None]:
-    """The last wall time this machine measured for each stage (tracking.log_timing), None where none is.
+    """The wall time this machine measured for each stage (pipeline.timings: killed runs included), None where none is.
 
     Timings are no DVC dependency (they change on every run), so the report shows the latest it finds.
     """
@@ -276,7 +276,8 @@ def row_markdown(
         "",
         "## Wall time per stage",
         "",
-        "The last run of each stage on the machine that made this report (logs/timings/, also in MLflow).",
+        "Each stage's wall time on the machine that made this report, since the stage last finished: runs of it killed "
+        "part-way and resumed from their checkpoints included (logs/timings/, also in MLflow).",
         "",
         markdown_table(["stage", "seconds"], [[k, "-" if t is None else f"{t:.1f}"] for k, t in seconds.items()]),
         f"Total: {sum(t for t in seconds.values() if t is not None) / 60:.1f} minutes.",
