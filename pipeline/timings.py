@@ -55,13 +55,15 @@ def heartbeat(name: str, every: float = HEARTBEAT_S) -> Iterator[None]:
     runs = int(left.get("runs", 0))
     start, stop = time.perf_counter(), threading.Event()
 
+    def write() -> None:
+        _write(_running(name), {"stage": name, "interrupted_seconds": round(earlier, 1), "runs": runs + 1,
+                                "seconds": round(time.perf_counter() - start, 1)})  # fmt: skip
+
     def beat() -> None:
-        while True:
-            seconds = time.perf_counter() - start
-            _write(_running(name), {"stage": name, "interrupted_seconds": round(earlier, 1),
-                                    "runs": runs + 1, "seconds": round(seconds, 1)})  # fmt: skip
-            if stop.wait(every):
-                return
+        write()
+        while not stop.wait(every):
+            write()
+        write()  # to the end, for a run that fails (a finished one's file is removed after)
 
     thread = threading.Thread(target=beat, name=f"heartbeat {name}", daemon=True)
     _active.update(name=name, earlier=earlier, runs=runs, stop=stop, thread=thread)
