@@ -112,8 +112,8 @@ class RbfGrid(Section):
 
 
 class PolyGrid(Section):
-    C: PositiveGrid = [1.0, 10.0]
-    degree: IntGrid = [2, 3]
+    C: PositiveGrid = [0.01, 0.1, 1.0, 10.0]
+    degree: IntGrid = [2, 3, 4, 5]
     coef0: Annotated[list[Annotated[float, Field(ge=0)]], Field(min_length=1)] = [0.0, 1.0]
 
 
