@@ -24,7 +24,7 @@ from typing import Any
 TIMINGS = Path("logs/timings")
 HEARTBEAT_S = 60.0
 
-_active: dict[str, Any] = {}  # the running stage of this process: name, earlier seconds, start, stop event
+_active: dict[str, Any] = {}  # this process's heartbeat: earlier (seconds), runs, stop (event), thread
 
 
 def _running(name: str) -> Path:
@@ -38,11 +38,13 @@ def _write(path: Path, record: dict[str, Any]) -> None:
         tmp.write_text(json.dumps(record))
 
 
-def _read(path: Path) -> dict[str, Any]:
+def _left(name: str) -> tuple[float, int]:
+    """The seconds and number of the killed runs of `name` that its .running.json counts (0, 0 without one)."""
     try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):  # none there, or cut off mid-write by a kill before atomic writes: count nothing
-        return {}
+        left = json.loads(_running(name).read_text())
+    except (OSError, ValueError):  # none there, or unreadable: count nothing
+        return 0.0, 0
+    return float(left.get("interrupted_seconds", 0.0)) + float(left.get("seconds", 0.0)), int(left.get("runs", 0))
 
 
 @contextlib.contextmanager
@@ -50,9 +52,7 @@ def heartbeat(name: str, every: float = HEARTBEAT_S) -> Iterator[None]:
     """While the block runs, keep logs/timings/<name>.running.json current: the seconds of earlier killed runs of
     `name` (found in that file on entry) and of this one so far. `finish` reads it; a kill leaves it for the next run.
     """
-    left = _read(_running(name))
-    earlier = float(left.get("interrupted_seconds", 0.0)) + float(left.get("seconds", 0.0))
-    runs = int(left.get("runs", 0))
+    earlier, runs = _left(name)
     start, stop = time.perf_counter(), threading.Event()
 
     def write() -> None:
@@ -66,7 +66,7 @@ def heartbeat(name: str, every: float = HEARTBEAT_S) -> Iterator[None]:
         write()  # to the end, for a run that fails (a finished one's file is removed after)
 
     thread = threading.Thread(target=beat, name=f"heartbeat {name}", daemon=True)
-    _active.update(name=name, earlier=earlier, runs=runs, stop=stop, thread=thread)
+    _active.update(earlier=earlier, runs=runs, stop=stop, thread=thread)
     thread.start()
     try:
         yield
@@ -95,9 +95,7 @@ def finish(name: str, seconds: float) -> dict[str, Any]:
         earlier, runs = _active["earlier"], _active["runs"]
         _stop()
     else:  # no heartbeat (a stage run by hand): a killed run's file under this name still counts
-        left = _read(_running(name))
-        earlier = float(left.get("interrupted_seconds", 0.0)) + float(left.get("seconds", 0.0))
-        runs = int(left.get("runs", 0))
+        earlier, runs = _left(name)
     record = {"stage": name, "seconds": round(seconds + earlier, 1), "this_run_seconds": round(seconds, 1),
               "interrupted_seconds": round(earlier, 1), "interrupted_runs": runs,
               "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}  # fmt: skip
