@@ -4,7 +4,9 @@
     python -m pipeline.check --report R --reference tests/smoke_reference.csv   # vs a reference run, both ways
     python -m pipeline.check --stale              # which stages' code or params changed since dvc.lock
 
-Exits 1 with a table of every breach (model, ours, reference, allowed, excess), 0 when all pass.
+Exits 1 with a table of every breach (model, ours, reference, allowed, excess), 0 when all pass. Against the
+paper it also counts the cells within the paper's 95% interval or better (the fidelity target, apart from the
+allowances) and names the others.
 """
 
 from __future__ import annotations
@@ -80,6 +82,14 @@ def against_paper(
         if pd.isna(row.error_pct) or b.excess > 1e-9:
             breaches.append(b)
     return breaches
+
+
+def beyond_interval(table: pd.DataFrame) -> pd.DataFrame:
+    """The cells above the paper's 95% interval (error > paper + its ci95), with `excess` over that upper bound: the
+    issue's fidelity count (the gate's allowances are separate). Needs `paper_ci95_pct`; a missing result counts."""
+    upper = table["paper_error_pct"] + pd.to_numeric(table["paper_ci95_pct"], errors="coerce").fillna(0.0)
+    out = table.assign(excess=table["error_pct"] - upper)
+    return out[(out["excess"] > 1e-9) | out["error_pct"].isna()]
 
 
 def against_reference(table: pd.DataFrame, reference: pd.DataFrame, tolerance: float) -> list[Breach]:
@@ -184,9 +194,14 @@ def main(argv: list[str] | None = None) -> int:
             f"FAIL: {len(breaches)} of {checked} results of {args.report} leave their tolerance against the {name}:\n"
         )
         print(breach_table(breaches, name))
-        return 1
-    print(f"OK: all {checked} results of {args.report} are within tolerance of the {name}.")
-    return 0
+    else:
+        print(f"OK: all {checked} results of {args.report} are within tolerance of the {name}.")
+    if not args.reference and "paper_ci95_pct" in table:
+        beyond = beyond_interval(table)
+        cells = ", ".join(f"{r.dataset} {r.model} +{r.excess:.2f}" for r in beyond.itertuples())
+        print(f"{len(table) - len(beyond)} of {len(table)} cells within the paper's 95% interval or better"
+              + (f"; beyond it (points above its upper bound): {cells}" if cells else ""))  # fmt: skip
+    return 1 if breaches else 0
 
 
 if __name__ == "__main__":

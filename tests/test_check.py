@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipeline.check import against_paper, against_reference, read_report, stale_stages
+from pipeline.check import against_paper, against_reference, beyond_interval, read_report, stale_stages
 from pipeline.params import load_params
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,6 +51,18 @@ def test_gate_fails_on_a_doctored_report_with_a_table_of_breaches(tmp_path: Path
     check = load_params(ROOT / "params.yaml").check
     allowed = check.row_allowed_excess_pct.get(dataset, {}).get("SdA-3", check.allowed_excess_pct["SdA-3"])
     assert f"+{1.5 - allowed:.2f}" in lines["SdA-3"]
+
+
+def test_the_gate_counts_the_cells_beyond_the_paper_s_interval() -> None:
+    table = pd.DataFrame({"dataset": ["rect"] * 4, "model": ["A", "B", "C", "D"],
+                          "error_pct": [2.0, 2.5, 2.7, float("nan")], "paper_error_pct": [2.0] * 4,
+                          "paper_ci95_pct": [0.6] * 4})  # fmt: skip
+    beyond = beyond_interval(table)
+    assert list(beyond["model"]) == ["C", "D"] and beyond["excess"].iloc[0] == pytest.approx(0.1)
+    result = gate()
+    committed = read_report(REPORT, ("error_pct", "paper_error_pct", "paper_ci95_pct"))
+    n = len(committed) - len(beyond_interval(committed))
+    assert f"{n} of {len(committed)} cells within the paper's 95% interval or better" in result.stdout
 
 
 def test_reference_comparison_is_two_sided() -> None:
