@@ -42,8 +42,11 @@ class Breach:
         return (abs(difference) if self.two_sided else difference) - self.allowed
 
 
-def read_report(path: str | Path, columns: tuple[str, ...] = ("error_pct",)) -> pd.DataFrame:
-    """A report CSV with `dataset`, `model` and the numeric `columns` (an empty cell is NaN: a missing result)."""
+def read_report(
+    path: str | Path, columns: tuple[str, ...] = ("error_pct",), optional: tuple[str, ...] = ()
+) -> pd.DataFrame:
+    """A report CSV with `dataset`, `model` and the numeric `columns` (an empty cell is NaN: a missing result);
+    the numeric `optional` columns are checked the same way where the file has them."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: report not found; run `dvc repro report` first")
@@ -54,7 +57,7 @@ def read_report(path: str | Path, columns: tuple[str, ...] = ("error_pct",)) -> 
     missing = {"dataset", "model", *columns} - set(table.columns)
     if missing:
         raise ValueError(f"{path}: missing columns {sorted(missing)}; expected dataset, model, {', '.join(columns)}")
-    for column in columns:
+    for column in (*columns, *(c for c in optional if c in table.columns)):
         numbers = pd.to_numeric(table[column], errors="coerce")
         bad = table[column].notna() & numbers.isna()
         if bad.any():
@@ -87,7 +90,7 @@ def against_paper(
 def beyond_interval(table: pd.DataFrame) -> pd.DataFrame:
     """The cells above the paper's 95% interval (error > paper + its ci95), with `excess` over that upper bound: the
     issue's fidelity count (the gate's allowances are separate). Needs `paper_ci95_pct`; a missing result counts."""
-    upper = table["paper_error_pct"] + pd.to_numeric(table["paper_ci95_pct"], errors="coerce").fillna(0.0)
+    upper = table["paper_error_pct"] + table["paper_ci95_pct"]
     out = table.assign(excess=table["error_pct"] - upper)
     return out[(out["excess"] > 1e-9) | out["error_pct"].isna()]
 
@@ -174,7 +177,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  {stage}: {', '.join(reasons)}")
             print(bar)
             return 1 if args.fail_on_stale else 0
-        table = read_report(args.report, ("error_pct",) if args.reference else ("error_pct", "paper_error_pct"))
+        table = read_report(args.report, ("error_pct",) if args.reference else ("error_pct", "paper_error_pct"),
+                            optional=("paper_ci95_pct",))  # fmt: skip
         if args.reference:
             reference = read_report(args.reference)
             breaches = against_reference(table, reference, params.check.smoke_tolerance_pct)

@@ -21,6 +21,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from pipeline.utils import write_json
+
 TIMINGS = Path("logs/timings")
 HEARTBEAT_S = 60.0
 
@@ -29,13 +31,6 @@ _active: dict[str, Any] = {}  # this process's heartbeat: earlier (seconds), run
 
 def _running(name: str) -> Path:
     return TIMINGS / f"{name}.running.json"
-
-
-def _write(path: Path, record: dict[str, Any]) -> None:
-    from pipeline.utils import atomic_path
-
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(record))
 
 
 def _left(name: str) -> tuple[float, int]:
@@ -56,7 +51,7 @@ def heartbeat(name: str, every: float = HEARTBEAT_S) -> Iterator[None]:
     start, stop = time.perf_counter(), threading.Event()
 
     def write() -> None:
-        _write(_running(name), {"stage": name, "interrupted_seconds": round(earlier, 1), "runs": runs + 1,
+        write_json(_running(name), {"stage": name, "interrupted_seconds": round(earlier, 1), "runs": runs + 1,
                                 "seconds": round(time.perf_counter() - start, 1)})  # fmt: skip
 
     def beat() -> None:
@@ -99,6 +94,6 @@ def finish(name: str, seconds: float) -> dict[str, Any]:
     record = {"stage": name, "seconds": round(seconds + earlier, 1), "this_run_seconds": round(seconds, 1),
               "interrupted_seconds": round(earlier, 1), "interrupted_runs": runs,
               "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}  # fmt: skip
-    _write(TIMINGS / f"{name}.json", record)
+    write_json(TIMINGS / f"{name}.json", record)
     _running(name).unlink(missing_ok=True)
     return record
