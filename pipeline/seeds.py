@@ -14,7 +14,9 @@ from results/evaluate) and <out>/<dataset>.md (mean and standard deviation per m
 committed table (results/report/<dataset>.csv), each as the entry the report chose on validation (DBN-1 may be
 `dbn1` or the lab's `dbn1j`). An SVM that is the best other column has no seed to vary: it is left out.
 `-j N` trains N (model, seed) runs at once, one thread each; each run depends on its seed alone, so the
-results are the same for any N.
+results are the same for any N. `--resume` keeps the runs <out>/<dataset>.csv already has for the same entry,
+seed and selected candidate, and trains only the others (a run killed part-way, at a session's end, loses only
+the runs it had not finished).
 """
 
 from __future__ import annotations
@@ -118,6 +120,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--models", nargs="*", help="keys of vincent.models (default: all), or `claim`")
     parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2])
     parser.add_argument("-j", "--jobs", type=int, default=1, help="runs at once, one thread each (default 1)")
+    parser.add_argument("--resume", action="store_true", help="keep the runs <out>/<dataset>.csv already has")
     args = parser.parse_args(argv)
     configure_logging()
 
@@ -140,8 +143,17 @@ def main(argv: list[str] | None = None) -> None:
                                     "device": "committed run (cpu)", "valid_error_pct": 100 * record["valid_error"],
                                     "test_error_pct": 100 * record["test_error"], "seconds": ""}  # fmt: skip
     order = [(m, s) for m in models for s in [params.seed, *args.seeds]]
+    if args.resume:
+        candidates = {model: row["candidate"] for (model, _), row in rows.items()}
+        kept = finished_runs(args.out / f"{args.dataset}.csv", candidates, args.seeds)
+        log.info("--resume: %d of %d runs already in %s", len(kept), len(models) * len(args.seeds), args.out)
+        rows |= kept
+        write_outputs(args.out, args.dataset, [rows[k] for k in order if k in rows])
     runs = [
-        (str(args.params), args.dataset, m, s, args.device, not args.no_progress) for m in models for s in args.seeds
+        (str(args.params), args.dataset, m, s, args.device, not args.no_progress)
+        for m in models
+        for s in args.seeds
+        if (m, s) not in rows
     ]
 
     def done(row: dict) -> None:
@@ -166,6 +178,19 @@ def main(argv: list[str] | None = None) -> None:
             for future in futures:
                 future.cancel()
             raise
+
+
+def finished_runs(csv: Path, candidates: dict[str, str], seeds: list[int]) -> dict[tuple[str, int], dict]:
+    """The runs of an earlier `pipeline.seeds` in `csv` that retrained these entries' candidates with these seeds."""
+    if not csv.is_file():
+        return {}
+    import pandas as pd
+
+    kept = {}
+    for row in pd.read_csv(csv).to_dict("records"):
+        if int(row["seed"]) in seeds and candidates.get(row["entry"]) == row["candidate"]:
+            kept[row["entry"], int(row["seed"])] = row | {"seed": int(row["seed"])}
+    return kept
 
 
 def write_outputs(out: Path, dataset: str, rows: list[dict]) -> None:

@@ -123,3 +123,18 @@ def test_a_killed_run_leaves_no_worker_training_on(project: Path) -> None:
     for worker in alive:
         worker.kill()
     assert alive == [], "a worker trained on after its parent was killed"
+
+
+def test_resume_keeps_the_runs_already_written(project: Path) -> None:
+    args = ["--models", "sda3", "--device", "cpu", "--no-progress"]
+    seeds.main([*args, "--seeds", "1"])
+    csv = project / "reports/seeds/basic.csv"
+    rows = pd.read_csv(csv)
+    rows.loc[rows["seed"] == 1, "test_error_pct"] = 12.34  # as if an earlier run had written it
+    rows.to_csv(csv, index=False)
+    seeds.main([*args, "--seeds", "1", "2", "--resume"])
+    rows = pd.read_csv(csv)
+    assert list(rows["seed"]) == [7, 1, 2] and rows.loc[1, "test_error_pct"] == 12.34, "seed 1 was retrained"
+    assert rows.loc[2, "test_error_pct"] != 12.34
+    seeds.main([*args, "--seeds", "1"])
+    assert pd.read_csv(csv).loc[1, "test_error_pct"] != 12.34, "without --resume every run is trained again"
