@@ -14,9 +14,9 @@ from results/evaluate) and <out>/<dataset>.md (mean and standard deviation per m
 committed table (results/report/<dataset>.csv), each as the entry the report chose on validation (DBN-1 may be
 `dbn1` or the lab's `dbn1j`). An SVM that is the best other column has no seed to vary: it is left out.
 `-j N` trains N (model, seed) runs at once, one thread each; each run depends on its seed alone, so the
-results are the same for any N. `--resume` keeps the runs <out>/<dataset>.csv already has for the same entry,
-seed and selected candidate, and trains only the others (a run killed part-way, at a session's end, loses only
-the runs it had not finished).
+results are the same for any N. `--resume` keeps the runs <out>/<dataset>.csv already has for an entry whose
+committed run there is today's (same candidate, same validation and test error), and trains only the others: a
+run killed part-way, at a session's end, loses only the runs it had not finished.
 """
 
 from __future__ import annotations
@@ -144,8 +144,7 @@ def main(argv: list[str] | None = None) -> None:
                                     "test_error_pct": 100 * record["test_error"], "seconds": ""}  # fmt: skip
     order = [(m, s) for m in models for s in [params.seed, *args.seeds]]
     if args.resume:
-        candidates = {model: row["candidate"] for (model, _), row in rows.items()}
-        kept = finished_runs(args.out / f"{args.dataset}.csv", candidates, args.seeds)
+        kept = finished_runs(args.out / f"{args.dataset}.csv", rows, args.seeds)
         log.info("--resume: %d of %d runs already in %s", len(kept), len(models) * len(args.seeds), args.out)
         rows |= kept
         write_outputs(args.out, args.dataset, [rows[k] for k in order if k in rows])
@@ -180,17 +179,27 @@ def main(argv: list[str] | None = None) -> None:
             raise
 
 
-def finished_runs(csv: Path, candidates: dict[str, str], seeds: list[int]) -> dict[tuple[str, int], dict]:
-    """The runs of an earlier `pipeline.seeds` in `csv` that retrained these entries' candidates with these seeds."""
+def finished_runs(csv: Path, committed: dict[tuple[str, int], dict], seeds: list[int]) -> dict[tuple[str, int], dict]:
+    """The runs with `seeds` in an earlier `pipeline.seeds` output, for the entries whose committed run it lists is
+    the one in `committed` ((entry, seed) -> row): a committed run trained again (a rerun) voids its seeds' runs."""
     if not csv.is_file():
         return {}
+    import math
+
     import pandas as pd
 
-    kept = {}
-    for row in pd.read_csv(csv).to_dict("records"):
-        if int(row["seed"]) in seeds and candidates.get(row["entry"]) == row["candidate"]:
-            kept[row["entry"], int(row["seed"])] = row | {"seed": int(row["seed"])}
-    return kept
+    def same(a: dict, b: dict) -> bool:
+        return a["candidate"] == b["candidate"] and all(
+            math.isclose(float(a[k]), float(b[k]), abs_tol=1e-9) for k in ("valid_error_pct", "test_error_pct")
+        )
+
+    earlier = {(r["entry"], int(r["seed"])): r | {"seed": int(r["seed"])} for r in pd.read_csv(csv).to_dict("records")}
+    current = set()
+    for (entry, seed), row in committed.items():
+        listed = earlier.get((entry, seed))
+        if listed is not None and same(row, listed):
+            current.add(entry)
+    return {(entry, seed): row for (entry, seed), row in earlier.items() if entry in current and seed in seeds}
 
 
 def write_outputs(out: Path, dataset: str, rows: list[dict]) -> None:

@@ -136,5 +136,8 @@ def test_resume_keeps_the_runs_already_written(project: Path) -> None:
     rows = pd.read_csv(csv)
     assert list(rows["seed"]) == [7, 1, 2] and rows.loc[1, "test_error_pct"] == 12.34, "seed 1 was retrained"
     assert rows.loc[2, "test_error_pct"] != 12.34
-    seeds.main([*args, "--seeds", "1"])
-    assert pd.read_csv(csv).loc[1, "test_error_pct"] != 12.34, "without --resume every run is trained again"
+    evaluated = json.loads((project / "results/evaluate/basic/sda.json").read_text())
+    evaluated["sda3"]["record"]["test_error"] = 0.59  # the committed run, trained again
+    (project / "results/evaluate/basic/sda.json").write_text(json.dumps(evaluated))
+    seeds.main([*args, "--seeds", "1", "--resume"])
+    assert pd.read_csv(csv).loc[1, "test_error_pct"] != 12.34, "seed 1 kept though its committed run changed"
