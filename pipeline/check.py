@@ -21,7 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline.params import ParamsError, load_params
-from pipeline.reporting.tables import markdown_table
+from pipeline.reporting.tables import beyond_interval, markdown_table
 
 REPORT = "reports/vincent2008.csv"
 
@@ -85,14 +85,6 @@ def against_paper(
         if pd.isna(row.error_pct) or b.excess > 1e-9:
             breaches.append(b)
     return breaches
-
-
-def beyond_interval(table: pd.DataFrame) -> pd.DataFrame:
-    """The cells above the paper's 95% interval (error > paper + its ci95), with `excess` over that upper bound: the
-    issue's fidelity count (the gate's allowances are separate). Needs `paper_ci95_pct`; a missing result counts."""
-    upper = table["paper_error_pct"] + table["paper_ci95_pct"]
-    out = table.assign(excess=table["error_pct"] - upper)
-    return out[(out["excess"] > 1e-9) | out["error_pct"].isna()]
 
 
 def against_reference(table: pd.DataFrame, reference: pd.DataFrame, tolerance: float) -> list[Breach]:

@@ -9,8 +9,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipeline.check import against_paper, against_reference, beyond_interval, read_report, stale_stages
+from pipeline.check import against_paper, against_reference, read_report, stale_stages
 from pipeline.params import load_params
+from pipeline.reporting.tables import beyond_interval
 
 ROOT = Path(__file__).resolve().parents[1]
 REPORT = ROOT / "reports/vincent2008.csv"

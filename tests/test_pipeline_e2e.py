@@ -79,6 +79,7 @@ def test_report_has_every_column_and_the_csv_its_schema(project: Path) -> None:
         "paper_error_pct",
         "paper_ci95_pct",
         "delta_pct",
+        "valid_error_pct",
         "mcnemar_b",
         "mcnemar_c",
         "mcnemar_p",

@@ -76,6 +76,21 @@ def test_vincent_table_columns_order_and_deltas(paper_csv):
     rbf = table.set_index("model").loc["SVM_rbf"]
     assert rbf["delta_pct"] == pytest.approx(-0.08) and rbf["ci95_pct"] == 0.15
     assert table.set_index("model").loc["SVM_poly"][["error_pct", "ci95_pct", "delta_pct"]].isna().all()
+    assert sda["valid_error_pct"] == 2.71, "the selection's validation error beside the test error"
+
+
+def test_the_whole_table_counts_the_cells_beyond_the_papers_interval_and_shows_valid_beside_test(paper_csv):
+    from pipeline.reporting.vincent_table import interval_lines, validation_rows
+
+    # basic's paper: SdA-3 2.80 ±0.14, DBN-3 3.11 ±0.15, SVM_rbf 3.03 ±0.15
+    results = [record("SdA-3", 0.0300), record("DBN-3", 0.0301), record("SVM_rbf", 0.0295)]
+    results[0]["valid_error"] = 0.0250
+    table = vincent_table(results, paper_csv)
+    (line,) = interval_lines(table)
+    assert line.startswith("2 of 3 cells are within") and "basic SdA-3 +0.06" in line
+    rows = validation_rows(table)
+    assert rows[0][0] == "basic" and "2.50 → 3.00" in rows[0] and rows[0][2] == "—", "SVM_poly has no result"
+    assert rows[-1][rows[0].index("2.50 → 3.00")] == "+0.50", "the mean test - valid gap per column"
 
 
 def test_vincent_table_ci_uses_n_test_and_extra_models_go_last(paper_csv):

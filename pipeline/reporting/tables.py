@@ -26,6 +26,7 @@ TABLE_COLUMNS = [
     "paper_error_pct",
     "paper_ci95_pct",
     "delta_pct",
+    "valid_error_pct",  # the selection's validation error, beside the test error it chose (the paper gives none)
 ]
 PROBE_NAMES = {"logreg": "logistic regression", "svm": "SVM (rbf)"}
 DASH = "—"
@@ -77,9 +78,18 @@ def vincent_table(results: list[dict[str, Any]], paper_csv: str | os.PathLike) -
                     "paper_ci95_pct": p.ci95_pct if p is not None else np.nan,
                     # from the rounded numbers, so the table reads consistently
                     "delta_pct": round(err - p.test_error_pct, 2) if r and p is not None else np.nan,
+                    "valid_error_pct": round(100 * r["valid_error"], 2) if r and "valid_error" in r else np.nan,
                 }
             )
     return pd.DataFrame(rows, columns=TABLE_COLUMNS)
+
+
+def beyond_interval(table: pd.DataFrame) -> pd.DataFrame:
+    """The cells above the paper's 95% interval (error > paper + its ci95), with `excess` over that upper bound: the
+    fidelity count (the gate's allowances are separate). Needs `paper_ci95_pct`; a missing result counts."""
+    upper = table["paper_error_pct"] + table["paper_ci95_pct"]
+    out = table.assign(excess=table["error_pct"] - upper)
+    return out[(out["excess"] > 1e-9) | out["error_pct"].isna()]
 
 
 def bold_mask(errors: list[float], cis: list[float]) -> list[bool]:

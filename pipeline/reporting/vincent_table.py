@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.params import Params
-from pipeline.reporting.tables import TABLE_COLUMNS, bold_mask, markdown_table, vincent_markdown
+from pipeline.reporting.tables import TABLE_COLUMNS, beyond_interval, bold_mask, markdown_table, vincent_markdown
 from pipeline.reporting.vincent import DESCRIPTIONS, calibration_of, dataset_origin, is_generated
 
 SUBSTITUTE = "†"
@@ -134,6 +134,32 @@ def data_shift_lines(params: Params, table: pd.DataFrame) -> list[str]:
     return lines
 
 
+def interval_lines(table: pd.DataFrame) -> list[str]:
+    """How many cells are within the paper's 95% interval or better, and each other one with its excess."""
+    filled = table.dropna(subset=["error_pct", "paper_error_pct"])
+    beyond = beyond_interval(filled)
+    named = ", ".join(f"{r.dataset} {r.model} +{r.excess:.2f}" for r in beyond.itertuples())
+    return [f"{len(filled) - len(beyond)} of {len(filled)} cells are within the paper's 95% interval or better"
+            + (f"; beyond its upper bound (points above it): {named}." if named else ".")]  # fmt: skip
+
+
+def validation_rows(table: pd.DataFrame) -> list[list[str]]:
+    """Per row: each column's validation error (what selected it) and test error, valid -> test."""
+    models = list(dict.fromkeys(table["model"]))
+    rows = []
+    for dataset, group in table.groupby("dataset", sort=False):
+        cells = group.set_index("model")
+        rows.append([str(dataset)] + [
+            f"{cells.loc[m, 'valid_error_pct']:.2f} → {cells.loc[m, 'error_pct']:.2f}"
+            if m in cells.index and pd.notna(cells.loc[m].get("valid_error_pct", np.nan))
+            and pd.notna(cells.loc[m, "error_pct"]) else "—"
+            for m in models
+        ])  # fmt: skip
+    gaps = table["error_pct"] - table.get("valid_error_pct", np.nan)
+    means = [f"{g:+.2f}" if pd.notna(g) else "—" for g in gaps.groupby(table["model"], sort=False).mean()]
+    return [*rows, ["**mean test − valid**", *means]]
+
+
 def table_markdown(params: Params, table: pd.DataFrame, pending: list[str], later_csv: str | os.PathLike,
                    examples: dict[str, str], revision: str, seeds_dir: str | os.PathLike = "reports/seeds") -> str:  # fmt: skip
     """reports/vincent2008.md: the table of every row run so far, the claim, later results, the datasets."""
@@ -188,6 +214,19 @@ def table_markdown(params: Params, table: pd.DataFrame, pending: list[str], late
         "## Generated rows: is it the data or the models?",
         "",
         *(data_shift_lines(params, table) or ["(no generated row run yet)"]),
+        "",
+        "## Against the paper's 95% intervals",
+        "",
+        *(interval_lines(table) if len(table) else ["(no row run yet)"]),
+        "",
+        "## Validation and test",
+        "",
+        "Each cell's validation error (2,000 images, 200 on rect: what chose the column's candidate and, for the "
+        "networks, its early-stopping epoch) beside its test error (50,000 images). The deep columns choose among more "
+        "candidates and epochs on the same validation images than the SVMs do, so validation flatters them more. "
+        "`—`: a row reported before this column was recorded.",
+        "",
+        markdown_table(["dataset", *dict.fromkeys(table["model"])], validation_rows(table)) if len(table) else "",
         "",
         "## Stage time",
         "",
