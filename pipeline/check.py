@@ -21,7 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline.params import ParamsError, load_params
-from pipeline.reporting.tables import beyond_interval, markdown_table
+from pipeline.reporting.tables import interval_summary, markdown_table
 
 REPORT = "reports/vincent2008.csv"
 
@@ -193,10 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print(f"OK: all {checked} results of {args.report} are within tolerance of the {name}.")
     if not args.reference and "paper_ci95_pct" in table:
-        beyond = beyond_interval(table)
-        cells = ", ".join(f"{r.dataset} {r.model} +{r.excess:.2f}" for r in beyond.itertuples())
-        print(f"{len(table) - len(beyond)} of {len(table)} cells within the paper's 95% interval or better"
-              + (f"; beyond it (points above its upper bound): {cells}" if cells else ""))  # fmt: skip
+        print(interval_summary(table))
     return 1 if breaches else 0
 
 

@@ -80,14 +80,15 @@ def test_vincent_table_columns_order_and_deltas(paper_csv):
 
 
 def test_the_whole_table_counts_the_cells_beyond_the_papers_interval_and_shows_valid_beside_test(paper_csv):
-    from pipeline.reporting.vincent_table import interval_lines, validation_rows
+    from pipeline.reporting.tables import interval_summary
+    from pipeline.reporting.vincent_table import validation_rows
 
     # basic's paper: SdA-3 2.80 ±0.14, DBN-3 3.11 ±0.15, SVM_rbf 3.03 ±0.15
     results = [record("SdA-3", 0.0300), record("DBN-3", 0.0301), record("SVM_rbf", 0.0295)]
     results[0]["valid_error"] = 0.0250
     table = vincent_table(results, paper_csv)
-    (line,) = interval_lines(table)
-    assert line.startswith("2 of 3 cells are within") and "basic SdA-3 +0.06" in line
+    line = interval_summary(table)
+    assert line.startswith("2 of 3 cells within") and "basic SdA-3 +0.06" in line
     rows = validation_rows(table)
     assert rows[0][0] == "basic" and "2.50 → 3.00" in rows[0] and rows[0][2] == "—", "SVM_poly has no result"
     assert rows[-1][rows[0].index("2.50 → 3.00")] == "+0.50", "the mean test - valid gap per column"

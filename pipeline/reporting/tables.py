@@ -92,6 +92,19 @@ def beyond_interval(table: pd.DataFrame) -> pd.DataFrame:
     return out[(out["excess"] > 1e-9) | out["error_pct"].isna()]
 
 
+def interval_summary(table: pd.DataFrame) -> str:
+    """One sentence: how many cells (those the paper has) are within its 95% interval or better, and the others."""
+    cells = table.dropna(subset=["paper_error_pct"])
+    beyond = beyond_interval(cells)
+    named = ", ".join(
+        f"{r.dataset} {r.model} " + ("missing" if pd.isna(r.excess) else f"+{r.excess:.2f}")
+        for r in beyond.itertuples()
+    )
+    return f"{len(cells) - len(beyond)} of {len(cells)} cells within the paper's 95% interval or better" + (
+        f"; beyond it (points above its upper bound): {named}" if named else ""
+    )
+
+
 def bold_mask(errors: list[float], cis: list[float]) -> list[bool]:
     """The paper's bold rule: the best (lowest) error, and every entry whose 95% interval overlaps it.
 

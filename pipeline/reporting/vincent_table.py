@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.params import Params
-from pipeline.reporting.tables import TABLE_COLUMNS, beyond_interval, bold_mask, markdown_table, vincent_markdown
+from pipeline.reporting.tables import TABLE_COLUMNS, bold_mask, interval_summary, markdown_table, vincent_markdown
 from pipeline.reporting.vincent import DESCRIPTIONS, calibration_of, dataset_origin, is_generated
 
 SUBSTITUTE = "†"
@@ -134,15 +134,6 @@ def data_shift_lines(params: Params, table: pd.DataFrame) -> list[str]:
     return lines
 
 
-def interval_lines(table: pd.DataFrame) -> list[str]:
-    """How many cells are within the paper's 95% interval or better, and each other one with its excess."""
-    filled = table.dropna(subset=["error_pct", "paper_error_pct"])
-    beyond = beyond_interval(filled)
-    named = ", ".join(f"{r.dataset} {r.model} +{r.excess:.2f}" for r in beyond.itertuples())
-    return [f"{len(filled) - len(beyond)} of {len(filled)} cells are within the paper's 95% interval or better"
-            + (f"; beyond its upper bound (points above it): {named}." if named else ".")]  # fmt: skip
-
-
 def validation_rows(table: pd.DataFrame) -> list[list[str]]:
     """Per row: each column's validation error (what selected it) and test error, valid -> test."""
     models = list(dict.fromkeys(table["model"]))
@@ -217,7 +208,7 @@ def table_markdown(params: Params, table: pd.DataFrame, pending: list[str], late
         "",
         "## Against the paper's 95% intervals",
         "",
-        *(interval_lines(table) if len(table) else ["(no row run yet)"]),
+        interval_summary(table) + "." if len(table) else "(no row run yet)",
         "",
         "## Validation and test",
         "",
