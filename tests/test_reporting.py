@@ -88,7 +88,8 @@ def test_the_whole_table_counts_the_cells_beyond_the_papers_interval_and_shows_v
     results[0]["valid_error"] = 0.0250
     table = vincent_table(results, paper_csv)
     line = interval_summary(table)
-    assert line.startswith("2 of 3 cells within") and "basic SdA-3 +0.06" in line
+    assert line.startswith("2 of 6 cells within") and "basic SdA-3 +0.06" in line
+    assert "basic SVM_poly missing" in line, "a cell without a result is not within the interval (as in the gate)"
     rows = validation_rows(table)
     assert rows[0][0] == "basic" and "2.50 → 3.00" in rows[0] and rows[0][2] == "—", "SVM_poly has no result"
     assert rows[-1][rows[0].index("2.50 → 3.00")] == "+0.50", "the mean test - valid gap per column"
