@@ -43,18 +43,43 @@ def run_stage(
     args = parser.parse_args()
     configure_logging()
 
-    from pipeline.params import ParamsError, load_params
+    from pipeline.params import load_params
+
+    set_threads()
+    with exits_on_bad_input(f"stage {name}"):
+        body(load_params(args.params), args)
+
+
+def bad_input_errors() -> tuple[type[BaseException], ...]:
+    """The errors whose message is complete for the user: params, data, model files, training, the OS's file errors.
+
+    Each names the file, key or value and what was expected; `exits_on_bad_input` prints it without a traceback.
+    """
+    from pipeline.params import ParamsError
     from pipeline.training.errors import CheckpointError, TrainingError
     from pipeline.utils import DamagedFileError
 
-    set_threads()
+    return (ParamsError, StageError, DamagedFileError, CheckpointError, TrainingError, OSError)
 
-    known = (ParamsError, StageError, DamagedFileError, FileNotFoundError, CheckpointError, TrainingError)
+
+@contextlib.contextmanager
+def exits_on_bad_input(who: str) -> Iterator[None]:
+    """The one error wrapper of the stages and the tools: a known error exits 2 with `error in <who>: <message>`.
+
+    An OSError (a file not found, a read-only folder, a full disk) is printed with the file it names.
+    """
     try:
-        body(load_params(args.params), args)
-    except known as exc:
-        print(f"error in stage {name}: {exc}", file=sys.stderr)
+        yield
+    except bad_input_errors() as exc:
+        print(f"error in {who}: {describe(exc)}", file=sys.stderr)
         sys.exit(2)
+
+
+def describe(exc: BaseException) -> str:
+    """The user's message of a known error: its text, or for an OS error its reason and the file it names."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{exc.filename}: {exc.strerror}" if exc.filename else exc.strerror
+    return str(exc)
 
 
 def configure_logging() -> None:
