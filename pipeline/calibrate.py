@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.cli import exits_on_bad_input
+
 CSV_FIELDS = (
     "time",
     "dataset",
@@ -37,16 +39,64 @@ CSV_FIELDS = (
 
 
 def parse_sets(items: list[str]) -> dict[str, Any]:
-    """['a=1', 'b=x'] -> {'a': 1, 'b': 'x'} (values parsed as YAML scalars)."""
+    """['a=1', 'b=x'] -> {'a': 1, 'b': 'x'} (values parsed as YAML scalars); a StageError for an item without `=`."""
     import yaml
+
+    from pipeline.errors import StageError
 
     out = {}
     for item in items:
         key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise SystemExit(f"--set expects field=value, got {item!r}")
-        out[key.strip()] = yaml.safe_load(value)
+        if not sep or not key.strip():
+            raise StageError(f"--set {item!r}: expected field=value, e.g. --set min_side=3")
+        try:
+            out[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            raise StageError(
+                f"--set {item!r}: the value is not a YAML scalar (an int, float, boolean or string)"
+            ) from None
     return out
+
+
+def check_dataset(name: str) -> None:
+    """`--dataset` must name a generated row (a key of pipeline.data.benchmarks.REGISTRY); else a StageError."""
+    from pipeline.data.benchmarks import DATASETS
+    from pipeline.errors import StageError
+
+    if name not in DATASETS:
+        why = "MNIST itself, not generated" if name in ("basic", "full") else "not a generated row"
+        raise StageError(f"--dataset {name!r}: {why}; expected one of {list(DATASETS)}")
+
+
+def check_recipe(name: str, recipe: dict[str, Any], where: str) -> None:
+    """Every field of `recipe` is a field of the row's recipe dataclass, with a value of its type; else a StageError
+    naming `where` the field was given (`--set`, or the params key) and the recipe's fields."""
+    import dataclasses
+
+    from pipeline.data.benchmarks import REGISTRY
+    from pipeline.errors import StageError
+
+    cls = REGISTRY[name][1]
+    types = {f.name: f.type if isinstance(f.type, str) else f.type.__name__ for f in dataclasses.fields(cls)}
+    accepts = {"bool": (bool,), "int": (int,), "float": (int, float), "str": (str,)}
+    for field, value in recipe.items():
+        if field not in types:
+            raise StageError(f"{where} {field}: {cls.__name__} has no field {field!r}; its fields: {', '.join(types)}")
+        kinds = accepts.get(types[field], (object,))
+        if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+            raise StageError(
+                f"{where} {field}={value!r}: {cls.__name__}.{field} expects {types[field]}, got {type(value).__name__}"
+            )
+
+
+def check_sizes(args: argparse.Namespace) -> None:
+    """--train and --valid must be positive, --test positive or 0 (none); else a StageError naming the flag."""
+    from pipeline.errors import StageError
+
+    for flag, value, least in (("--train", args.train, 1), ("--valid", args.valid, 1), ("--test", args.test, 0)):
+        if value is not None and value < least:
+            expected = "a positive number of examples" if least else "0 (no test split) or a positive number"
+            raise StageError(f"{flag} {value}: expected {expected}")
 
 
 def convex_leaks(arrays: dict) -> dict[str, float]:
@@ -119,9 +169,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from pipeline.data.benchmarks.common import Sizes
     from pipeline.evaluation.svm import fit_svm_and_test, select_svm
 
+    check_dataset(args.dataset)
+    check_sizes(args)
+    sets = parse_sets(args.set)
     params = params_mod.load_params(args.params)
-    spec = params.benchmarks.datasets[args.dataset]
-    recipe = {**(spec.recipe or {}), **parse_sets(args.set)} if not args.defaults else parse_sets(args.set)
+    spec = params.benchmarks.datasets.get(args.dataset)  # a row not listed yet: its recipe's defaults
+    listed = spec.recipe if spec is not None and not args.defaults else {}
+    check_recipe(args.dataset, listed, f"benchmarks.datasets.{args.dataset}.recipe:")
+    check_recipe(args.dataset, sets, "--set")
+    recipe = {**listed, **sets}
     sizes = Sizes(args.train, args.valid, args.test or 2)
     needs_mnist = benchmarks.REGISTRY[args.dataset][2]
     mnist_x = mnist_y = None
@@ -178,6 +234,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return row
 
 
+@exits_on_bad_input("calibrate")
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", required=True, help="a generated row: convex, bg-img, rot-bg-img, rect-img...")
@@ -193,6 +250,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     from pipeline.data.benchmarks.common import PUBLISHED_SIZES
 
+    check_dataset(args.dataset)  # before its published sizes are looked up
     sizes = PUBLISHED_SIZES[args.dataset]
     args.train = sizes.train if args.train is None else args.train
     args.valid = sizes.valid if args.valid is None else args.valid

@@ -2,11 +2,12 @@
 
     python -m pipeline.check                      # every cell of reports/vincent2008.csv vs the paper (check.*)
     python -m pipeline.check --report R --reference tests/smoke_reference.csv   # vs a reference run, both ways
-    python -m pipeline.check --stale              # which stages' code or params changed since dvc.lock
+    python -m pipeline.check --stale              # which stages' code, params or outputs changed since dvc.lock
 
 Exits 1 with a table of every breach (model, ours, reference, allowed, excess), 0 when all pass. Against the
 paper it also counts the cells within the paper's 95% interval or better (the fidelity target, apart from the
-allowances) and names the others.
+allowances) and names the others. `--stale --fail-on-stale` exits 1 when a stage is stale. Bad input (a params
+file, a report that cannot be read, a damaged dvc.lock) exits 2 with a message naming the file.
 """
 
 from __future__ import annotations
@@ -20,8 +21,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline.params import ParamsError, load_params
-from pipeline.reporting.tables import interval_summary, markdown_table
+from pipeline.cli import exits_on_bad_input
+from pipeline.errors import StageError
+from pipeline.params import load_params
+from pipeline.reporting.tables import interval_summary, markdown_table, read_report
 
 REPORT = "reports/vincent2008.csv"
 
@@ -40,34 +43,6 @@ class Breach:
     def excess(self) -> float:
         difference = self.ours - self.reference
         return (abs(difference) if self.two_sided else difference) - self.allowed
-
-
-def read_report(
-    path: str | Path, columns: tuple[str, ...] = ("error_pct",), optional: tuple[str, ...] = ()
-) -> pd.DataFrame:
-    """A report CSV with `dataset`, `model` and the numeric `columns` (an empty cell is NaN: a missing result);
-    the numeric `optional` columns are checked the same way where the file has them."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: report not found; run `dvc repro report` first")
-    try:
-        table = pd.read_csv(path)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{path}: not a readable CSV report ({str(exc).splitlines()[0]})") from None
-    missing = {"dataset", "model", *columns} - set(table.columns)
-    if missing:
-        raise ValueError(f"{path}: missing columns {sorted(missing)}; expected dataset, model, {', '.join(columns)}")
-    for column in (*columns, *(c for c in optional if c in table.columns)):
-        numbers = pd.to_numeric(table[column], errors="coerce")
-        bad = table[column].notna() & numbers.isna()
-        if bad.any():
-            i = int(bad.to_numpy().argmax())
-            raise ValueError(
-                f"{path}, line {i + 2} ({table['dataset'].iloc[i]}, {table['model'].iloc[i]}): {column} "
-                f"{table[column].iloc[i]!r} is not a number; expected a test error in percent (or an empty cell)"
-            )
-        table[column] = numbers.astype(float)
-    return table
 
 
 def against_paper(
@@ -106,10 +81,11 @@ def breach_table(breaches: list[Breach], reference_name: str) -> str:
 
 
 def stale_stages(status: dict) -> dict[str, list[str]]:
-    """From `dvc status --json`: stages whose code, params or command changed since dvc.lock.
+    """From `dvc status --json`: stages whose code, params or command changed since dvc.lock, or whose outputs no
+    longer match the md5 it records (a report edited by hand).
 
-    Missing data and outputs (a fresh clone has none) are not staleness; modified or new files and
-    changed params are.
+    Missing data and outputs (a fresh clone has none: deleted, not in cache) are not staleness; modified or new
+    files and changed params are.
     """
     stale: dict[str, list[str]] = {}
     for stage, entries in status.items():
@@ -125,25 +101,53 @@ def stale_stages(status: dict) -> dict[str, list[str]]:
                     reasons += [f"param {name} {s}" for name, s in state.items()]
                 elif state in ("modified", "new"):
                     reasons.append(f"{dep} {state}")
+            for out, state in entry.get("changed outs", {}).items():
+                if state == "modified":
+                    reasons.append(f"output {out} modified since dvc.lock recorded it")
+                elif state == "new":
+                    reasons.append(f"output {out} not recorded in dvc.lock")
         if reasons:
             stale[stage] = reasons
     return stale
 
 
 def locked_stages(lock: str | Path = "dvc.lock") -> set[str]:
-    """The stages dvc.lock records (a stage never run has no results to be stale)."""
+    """The stages dvc.lock records (a stage never run has no results to be stale); none without a dvc.lock.
+
+    A dvc.lock that is not the mapping `dvc repro` writes (not YAML, empty, a list) raises StageError naming it."""
     import yaml
 
     path = Path(lock)
-    return set(yaml.safe_load(path.read_text()).get("stages", {})) if path.is_file() else set()
+    if not path.is_file():
+        return set()
+    expected = "expected the mapping `dvc repro` writes (schema: '2.0', stages: {<stage>: its cmd, deps, outs})"
+    restore = f"restore it with `git checkout -- {path}` or rerun `dvc repro`"
+    try:
+        lock_file = yaml.safe_load(path.read_text())
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        mark = getattr(exc, "problem_mark", None)
+        reason = f"line {mark.line + 1}: {exc.problem}" if mark is not None else str(exc).splitlines()[0]
+        raise StageError(f"{path}: not valid YAML ({reason}); {expected}: {restore}") from None
+    if lock_file is None:
+        found = "is empty"
+    elif not isinstance(lock_file, dict):
+        found = f"holds a YAML {type(lock_file).__name__}"
+    elif not isinstance(lock_file.get("stages", {}), dict):
+        found = f"holds a YAML {type(lock_file['stages']).__name__} under `stages`"
+    else:
+        return set(lock_file.get("stages", {}))
+    raise StageError(f"{path} {found}; {expected}: {restore}")
 
 
 def dvc_status(*targets: str) -> dict:
     """`dvc status --json` of the whole pipeline, or of the stages named."""
     result = subprocess.run(["dvc", "status", *targets, "--json"], capture_output=True, text=True)
     if result.returncode != 0:
-        raise RuntimeError(f"dvc status failed: {result.stderr.strip()}")
-    return json.loads(result.stdout or "{}")
+        raise StageError(f"dvc status failed: {result.stderr.strip()}")
+    try:
+        return json.loads(result.stdout or "{}")
+    except json.JSONDecodeError:
+        raise StageError(f"dvc status --json printed no JSON: {result.stdout.strip()[:200]!r}") from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -154,21 +158,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stale", action="store_true", help="only report stages changed since dvc.lock")
     parser.add_argument("--fail-on-stale", action="store_true", help="with --stale: exit 1 when any stage is stale")
     args = parser.parse_args(argv)
-    try:
+    with exits_on_bad_input("check"):
         params = load_params(args.params)
         if args.stale:
-            locked = locked_stages()
-            stale = {k: v for k, v in stale_stages(dvc_status()).items() if k in locked}
-            if not stale:
-                print("dvc.lock matches the code and params: the committed report is current.")
-                return 0
-            bar = "!" * 78
-            print(f"{bar}\nSTALE REPORT: these stages' code or params changed since dvc.lock; the committed")
-            print("report and metrics do not reflect them. Rerun `dvc repro` and commit dvc.lock with the results.")
-            for stage, reasons in stale.items():
-                print(f"  {stage}: {', '.join(reasons)}")
-            print(bar)
-            return 1 if args.fail_on_stale else 0
+            return stale_report(args.fail_on_stale)
         table = read_report(args.report, ("error_pct",) if args.reference else ("error_pct", "paper_error_pct"),
                             optional=("paper_ci95_pct",))  # fmt: skip
         if args.reference:
@@ -181,9 +174,6 @@ def main(argv: list[str] | None = None) -> int:
             pending = [d for d in params.vincent.datasets if d not in set(table["dataset"])]
             if pending:
                 print(f"note: rows of vincent.datasets not in {args.report} yet (not gated): {', '.join(pending)}")
-    except (ParamsError, FileNotFoundError, ValueError, RuntimeError) as exc:
-        print(f"check: {exc}", file=sys.stderr)
-        return 2
     checked = len(table) if not args.reference else len(reference)
     if breaches:
         print(
@@ -195,6 +185,23 @@ def main(argv: list[str] | None = None) -> int:
     if not args.reference and "paper_ci95_pct" in table:
         print(interval_summary(table))
     return 1 if breaches else 0
+
+
+def stale_report(fail_on_stale: bool) -> int:
+    """Print the stages of dvc.lock that are stale (code, params or outputs changed); 1 if any and `fail_on_stale`."""
+    locked = locked_stages()
+    stale = {k: v for k, v in stale_stages(dvc_status()).items() if k in locked}
+    if not stale:
+        print("dvc.lock matches the code and params: the committed report is current.")
+        return 0
+    bar = "!" * 78
+    print(f"{bar}\nSTALE REPORT: these stages' code, params or outputs changed since dvc.lock; the committed")
+    print("report and metrics do not reflect them. Rerun `dvc repro` and commit dvc.lock with the results; restore")
+    print("an output edited by hand with `git checkout -- <file>` (`dvc checkout <file>` for data and models).")
+    for stage, reasons in stale.items():
+        print(f"  {stage}: {', '.join(reasons)}")
+    print(bar)
+    return 1 if fail_on_stale else 0
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.cli import log
+from pipeline.errors import StageError
 
 TRAINING = ("pipeline.stages.pretrain", "pipeline.stages.finetune", "pipeline.stages.evaluate",
             "pipeline.stages.filters", "pipeline.stages.zoo_train")  # fmt: skip
@@ -46,7 +47,7 @@ PRELUDE = (
 )
 
 
-class ClusterError(Exception):
+class ClusterError(StageError):
     """The scheduler cannot be reached, or its workers cannot run the stages: a message for the user."""
 
 
@@ -62,6 +63,7 @@ def connect(address: str, workspace: str) -> Any:
     from distributed import Client
 
     try:
+        handshake(address, CONNECT_TIMEOUT_S)
         client = Client(address, timeout=f"{CONNECT_TIMEOUT_S}s")
     except (OSError, ValueError, TypeError) as exc:
         raise ClusterError(
@@ -78,6 +80,40 @@ def connect(address: str, workspace: str) -> Any:
     if not seen:
         log.warning("no Dask worker yet at %s: stages wait until one joins", address)
     return client
+
+
+def handshake(address: str, seconds: float) -> None:
+    """Connect to `address` and complete Dask's handshake within about `seconds` in all; else a ClusterError (an
+    OSError where nothing answers there). A Client's own timeout bounds the connection but not the handshake after
+    it: a peer that accepts TCP and never speaks Dask would hang it for good."""
+    import asyncio
+
+    from distributed.comm import connect as open_comm
+    from distributed.comm.addressing import parse_address, parse_host_port
+    from distributed.comm.registry import get_backend
+
+    scheme, location = parse_address(address)  # a ValueError for what is no address: the caller's message
+    get_backend(scheme)
+    if scheme in ("tcp", "tls"):
+        parse_host_port(location)
+
+    async def shake() -> None:
+        # Dask retries a refused connection until `seconds`: the outer bound, a second later, is the handshake's
+        comm = await asyncio.wait_for(open_comm(address, timeout=seconds), seconds + 1)
+        await comm.close()
+
+    expected = "expected the tcp://host:port of a running `dask scheduler`, not another service"
+    try:
+        asyncio.run(shake())
+    except TimeoutError:
+        raise ClusterError(
+            f"{address!r} accepts connections but did not answer the Dask handshake within {seconds} s ({expected})"
+        ) from None
+    except (ValueError, TypeError, KeyError, AttributeError, IndexError, MemoryError) as exc:  # bytes, not Dask's
+        raise ClusterError(
+            f"{address!r} answered, but not in Dask's protocol (its reply reads as no Dask message: "
+            f"{type(exc).__name__}; {expected})"
+        ) from None
 
 
 def gpu_declared(client: Any) -> bool:

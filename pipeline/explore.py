@@ -3,16 +3,15 @@
     python -m pipeline.explore [--params params.yaml] [--out reports/search] [--device auto]
     python -m pipeline.explore --scheduler tcp://host:8786 [--workspace PATH]   # the shards on a Dask cluster
 
-The grid is params.yaml's `explore` section (Vincent et al. JMLR 2010's ranges; `columns` narrows it to some of
-the table's columns, e.g. a GPU session's [SdA-3, DBN-3] at 2000 units). For each width, the
-autoencoder stacks (every learning rate x masking level x epochs) and the RBM stacks are pretrained as
-a tree of shared prefixes (pipeline.training.search); then each column of the table is fine-tuned by
-successive halving (pipeline.training.halving) over its own candidates: SAA-3 (masking 0), SdA-3
-(masking > 0), DBN-1 (the first RBM layer) and DBN-3. Selection uses the validation split only; once
-every column is selected, the test error of each column's `top` best candidates is measured, to show
-how sensitive the result is. Writes <out>/<dataset>.csv (one row per candidate) and <out>/<dataset>.json
-(selection, work saved, timings, device), rewritten after every shard so an interrupted run keeps
-what it finished. Built for a GPU (candidates in lockstep groups); runs anywhere.
+The grid is params.yaml's `explore` section (Vincent et al. JMLR 2010's ranges; `columns` narrows it to some of the
+table's columns, e.g. a GPU session's [SdA-3, DBN-3] at 2000 units). For each width, the autoencoder stacks (every
+learning rate x masking level x epochs) and the RBM stacks are pretrained as a tree of shared prefixes
+(pipeline.training.search); then each column of the table is fine-tuned by successive halving
+(pipeline.training.halving) over its own candidates: SAA-3 (masking 0), SdA-3 (masking > 0), DBN-1 (the first RBM
+layer) and DBN-3. Selection uses the validation split only; once every column is selected, the test error of each
+column's `top` best candidates is measured, to show how sensitive the result is. Writes <out>/<dataset>.csv (one row
+per candidate) and <out>/<dataset>.json (selection, work saved, timings, device), rewritten after every shard so an
+interrupted run keeps what it finished. Built for a GPU (candidates in lockstep groups); runs anywhere.
 
 A shard is one pretraining tree (a width and a kind) with the fine-tuning of the columns built on it, and
 `run_shard` is the one place its work is done. Without a scheduler the shards run here one after the other. With
@@ -35,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pipeline.cli import configure_logging, tool_parser
+from pipeline.cli import configure_logging, exits_on_bad_input, tool_parser
 
 if TYPE_CHECKING:
     import torch
@@ -187,6 +186,7 @@ def merge(done: list[Shard | None], summary: dict, top: int) -> tuple[list[dict]
     return rows, best
 
 
+@exits_on_bad_input("explore")
 def main(argv: list[str] | None = None) -> None:
     parser = tool_parser(__doc__, "reports/search")
     parser.add_argument("--scheduler", metavar="ADDRESS",
@@ -199,7 +199,7 @@ def main(argv: list[str] | None = None) -> None:
     import torch
 
     from pipeline import cluster, paths
-    from pipeline.data.arrays import load_split
+    from pipeline.data.arrays import load_array, load_split
     from pipeline.params import load_params
     from pipeline.training.lockstep import MLPGroup
 
@@ -220,16 +220,14 @@ def main(argv: list[str] | None = None) -> None:
 
     start_all = time.perf_counter()
     folder = paths.prepared(e.dataset)
+    for name in ("x_test.npy", "y_test.npy"):  # read after the search: a missing or cut file must stop it before
+        load_array(folder / name, mmap=True)  # the header only; the test data stay unread until selection is final
     try:
         if address := args.scheduler or cluster.configured_address():
             from pipeline.explore import shard_task  # by reference, not as __main__'s copy: workers import it
 
             workspace = args.workspace or str(Path.cwd())
-            try:
-                client = cluster.connect(address, workspace)
-            except cluster.ClusterError as exc:
-                print(f"error: {exc}", file=sys.stderr)
-                sys.exit(2)
+            client = cluster.connect(address, workspace)  # a ClusterError exits 2 through the wrapper
             log.info("%d shards of the search, on the Dask cluster at %s", len(plan), address)
             with client:
                 calls = [(f"explore-{k}-h{h}", (params, h, k, workspace, args.device)) for h, k in plan]
@@ -269,7 +267,7 @@ def use_device(requested: str, tf32: bool) -> torch.device:
 
     from pipeline.utils import get_device
 
-    device = get_device(requested)
+    device = get_device(requested, "--device")
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = tf32
     return device

@@ -22,10 +22,15 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
-from pipeline.cli import configure_logging, tool_parser
+from pipeline.cli import configure_logging, exits_on_bad_input, tool_parser
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
 log = logging.getLogger("pipeline.extend")
+Model = TypeVar("Model", bound="BaseModel")
 
 
 def committed_is_current(stage: str) -> bool:
@@ -74,10 +79,29 @@ class StackCache:
         return self.root / f"{spec.name}-{config_hash(spec, *self.context)}.pt"
 
     def load(self, spec) -> list | None:
+        """The candidate's weights, or None when this context has not pretrained it. A damaged file (a run killed
+        while the disk was full) is a DamagedFileError naming it, not a miss: deleting it is the user's choice."""
+        import pickle
+
         import torch
 
+        from pipeline.utils import DamagedFileError
+
         path = self.path(spec)
-        return torch.load(path, weights_only=True)["weights"] if path.is_file() else None
+        if not path.is_file():
+            return None
+        try:
+            obj = torch.load(path, weights_only=True)
+        except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError) as exc:
+            why = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+        else:
+            if isinstance(obj, dict) and "weights" in obj:
+                return obj["weights"]
+            why = "no 'weights' in it"
+        raise DamagedFileError(
+            f"{path}: a stack pipeline.extend pretrained cannot be read ({why}); the file is truncated or corrupt: "
+            "delete it, and the next run pretrains that candidate again"
+        )
 
     def save(self, spec, weights: list) -> None:
         from pipeline.utils import save_torch
@@ -85,6 +109,25 @@ class StackCache:
         save_torch({"spec": spec.name, "weights": weights}, self.path(spec))
 
 
+def replaced(section: Model, updates: dict[str, list], flags: dict[str, str]) -> Model:
+    """`section` (a params model) with `updates` (field -> the values of the flag `flags[field]`), validated as the
+    params file's values are: a StageError naming the flag, the value and what is allowed."""
+    from pydantic import ValidationError
+
+    from pipeline.errors import StageError
+
+    try:
+        return type(section).model_validate(section.model_dump() | updates)
+    except ValidationError as exc:
+        problems = []
+        for e in exc.errors():  # a rule across fields (loc ()) names every flag given
+            fields = [e["loc"][0]] if e["loc"] and e["loc"][0] in updates else list(updates)
+            given = ", ".join(f"{flags[f]} {' '.join(map(str, updates[f]))}" for f in fields)
+            problems.append(f"{given}: {e['msg'].removeprefix('Value error, ')}")
+        raise StageError("; ".join(problems)) from None
+
+
+@exits_on_bad_input("extend")
 def main(argv: list[str] | None = None) -> None:
     parser = tool_parser(__doc__, "reports/search")
     parser.add_argument("--dataset", required=True)
@@ -98,6 +141,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.finetune_batch_size is not None and args.finetune_batch_size < 1:
         parser.error(f"--finetune-batch-size {args.finetune_batch_size}: expected a positive number of rows")
+    if args.top < 1:
+        parser.error(f"--top {args.top}: expected a positive number of candidates to test per model")
     configure_logging()
 
     from pipeline import paths
@@ -116,14 +161,14 @@ def main(argv: list[str] | None = None) -> None:
     check_choice("--dataset", args.dataset, "vincent.datasets", v.datasets)
     check_choice("--stack", args.stack, "vincent.stacks", list(v.stacks))
     grid = {k: getattr(args, k) for k in ("lr", "epochs", "noise") if getattr(args, k)}
-    stack = v.stack_for(args.dataset, args.stack).model_copy(update=grid)
-    pretrain = v.pretrain.model_copy(update={"hidden": args.hidden} if args.hidden else {})
-    f = v.finetune_for(args.dataset)
-    lrs = args.finetune_lr or f.lr
-    rungs = f.rungs if args.rungs is None else args.rungs
+    stack = replaced(v.stack_for(args.dataset, args.stack), grid, {k: f"--{k}" for k in grid})
+    pretrain = replaced(v.pretrain, {"hidden": args.hidden} if args.hidden else {}, {"hidden": "--hidden"})
+    tuning = {k: value for k, value in (("lr", args.finetune_lr), ("rungs", args.rungs)) if value is not None}
+    f = replaced(v.finetune_for(args.dataset), tuning, {"lr": "--finetune-lr", "rungs": "--rungs"})
+    lrs, rungs = f.lr, f.rungs
     batch = args.finetune_batch_size or f.batch_size
     specs = stack_specs(pretrain.hidden, stack)
-    device = get_device(args.device)
+    device = get_device(args.device, "--device")
     splits = load_splits(paths.prepared(args.dataset), device)
     train, valid, test = splits["train"], splits["valid"], splits["test"]
 

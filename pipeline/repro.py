@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline import cluster
-from pipeline.cli import configure_logging, log
+from pipeline.cli import configure_logging, exits_on_bad_input, log
 
 LOGS = Path("logs/repro")
 BUSY_RECHECK_S = 30.0
@@ -279,12 +279,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     launcher = None
     if address := args.scheduler or cluster.configured_address():
-        try:
-            workspace = args.workspace or repo.root_dir
+        workspace = args.workspace or repo.root_dir
+        with exits_on_bad_input("pipeline.repro"):  # a ClusterError: exit 2 with its message
             launcher = cluster.DaskLauncher(cluster.connect(address, workspace), workspace, list(the_plan.stages))
-        except cluster.ClusterError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
         log.info("%d stages to check, on the Dask cluster at %s", len(the_plan.stages), address)
     else:
         log.info("%d stages to check, %d at a time, %s threads each", len(the_plan.stages), args.jobs,

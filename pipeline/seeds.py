@@ -21,14 +21,41 @@ run killed part-way, at a session's end, loses only the runs it had not finished
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from pipeline.cli import configure_logging, tool_parser
+from pipeline.cli import configure_logging, exits_on_bad_input, tool_parser
+
+if TYPE_CHECKING:
+    from pipeline.params import Params
 
 log = logging.getLogger("pipeline.seeds")
+
+
+def read_result(stage: str, dataset: str, stack: str, model: str | None = None, keys: tuple[str, ...] = ()) -> dict:
+    """results/<stage>/<dataset>/<stack>.json (or its entry `model`, with `keys`), which the stage
+    `<stage>@<dataset>-<stack>` writes; one missing, truncated or without them is a DataFileError naming the file
+    and that stage."""
+    from pipeline import paths
+    from pipeline.data.arrays import DataFileError
+    from pipeline.reporting.vincent import read_json
+
+    path = paths.results(stage, f"{dataset}/{stack}")
+    writer = f"{stage}@{dataset}-{stack}"
+    try:
+        body = read_json(path)
+    except ValueError as exc:  # json.JSONDecodeError
+        why = f"not valid JSON ({exc}); the file is truncated or corrupt"
+        raise DataFileError(f"{path}: {why}: restore it with `dvc checkout {path}` or rerun {writer}") from None
+    entry = body.get(model) if isinstance(body, dict) and model is not None else body
+    if not isinstance(entry, dict) or any(k not in entry for k in keys):
+        what = "a mapping" if model is None else f"an entry {model!r} with {list(keys)}"
+        raise DataFileError(f"{path}: lacks {what}; expected the layout {writer} writes: rerun it")
+    return entry
 
 
 def claim_models(params, dataset: str) -> list[str]:
@@ -36,13 +63,13 @@ def claim_models(params, dataset: str) -> list[str]:
     import pandas as pd
 
     from pipeline import paths
-    from pipeline.reporting.vincent import read_json, select_entries
+    from pipeline.reporting.vincent import select_entries
 
     v = params.vincent
     records = []
     for stack in v.stacks:
-        evaluated = read_json(paths.results("evaluate", f"{dataset}/{stack}"))
-        finetuned = read_json(paths.results("finetune", f"{dataset}/{stack}"))
+        evaluated = read_result("evaluate", dataset, stack)
+        finetuned = read_result("finetune", dataset, stack)
         records += [evaluated[m]["record"] | {"valid_loss": finetuned[m].get("valid_loss")}
                     for m, spec in v.models.items() if spec.stack == stack and m in evaluated]  # fmt: skip
     chosen = {r["model"]: r["entry"] for r in select_entries(records)[0]}
@@ -60,9 +87,9 @@ def retrain(params_path: str, dataset: str, model: str, seed: int, device_name: 
     import torch
 
     from pipeline import paths
-    from pipeline.data.arrays import load_splits
+    from pipeline.data.arrays import DataFileError, load_splits
+    from pipeline.errors import StageError
     from pipeline.params import load_params
-    from pipeline.reporting.vincent import read_json
     from pipeline.training.halving import halving_search
     from pipeline.training.lockstep import MLPGroup
     from pipeline.training.search import StackSpec, pretrain_stacks
@@ -71,11 +98,16 @@ def retrain(params_path: str, dataset: str, model: str, seed: int, device_name: 
     params = load_params(params_path)
     v = params.vincent
     spec, f = v.models[model], v.finetune_for(dataset)
-    device = get_device(device_name)
+    device = get_device(device_name, "--device")
     splits = load_splits(paths.prepared(dataset), device)
     train, valid, test = splits["train"], splits["valid"], splits["test"]
-    finetuned = read_json(paths.results("finetune", f"{dataset}/{spec.stack}"))[model]
-    selected = next(t for t in finetuned["trials"] if t["name"] == finetuned["selected"])
+    finetuned = read_result("finetune", dataset, spec.stack, model, ("selected", "trials"))
+    selected = next((t for t in finetuned["trials"] if t["name"] == finetuned["selected"]), None)
+    if selected is None:
+        raise DataFileError(
+            f"{paths.results('finetune', f'{dataset}/{spec.stack}')}: {model!r} selected "
+            f"{finetuned['selected']!r}, which is not among its trials: rerun finetune@{dataset}-{spec.stack}"
+        )
     stack = StackSpec(**selected["pretrain"])
     start = time.perf_counter()
     stacks, _ = pretrain_stacks(
@@ -83,7 +115,7 @@ def retrain(params_path: str, dataset: str, model: str, seed: int, device_name: 
         progress=progress, labels=(train.y, valid.y),
     )  # fmt: skip
     if stacks[stack.name].diverged is not None:
-        raise SystemExit(f"seeds: {stack.name} seed {seed}: pretraining diverged ({stacks[stack.name].diverged})")
+        raise StageError(f"{stack.name} seed {seed}: pretraining diverged ({stacks[stack.name].diverged})")
     (trial,) = halving_search(
         {stack.name: stacks[stack.name].weights[: spec.layers]}, [selected["lr"]], train.x, train.y, valid.x,
         valid.y, max_epochs=f.max_epochs, patience=f.patience, rungs=[], eta=2, batch_size=f.batch_size,
@@ -114,6 +146,7 @@ def _worker_start(parent: int) -> None:
     threading.Thread(target=end_with_parent, daemon=True).start()
 
 
+@exits_on_bad_input("seeds")
 def main(argv: list[str] | None = None) -> None:
     parser = tool_parser(__doc__, "reports/seeds")
     parser.add_argument("--dataset", default="basic", help="a row of the table (an entry of vincent.datasets)")
@@ -127,18 +160,17 @@ def main(argv: list[str] | None = None) -> None:
     import concurrent.futures as cf
     import multiprocessing
 
-    from pipeline import paths
     from pipeline.params import load_params
-    from pipeline.reporting.vincent import read_json
 
     params = load_params(args.params)
+    check_args(args, params)
     v = params.vincent
     models = claim_models(params, args.dataset) if args.models == ["claim"] else (args.models or list(v.models))
     rows: dict[tuple[str, int], dict] = {}
     for model in models:
         spec = v.models[model]
-        record = read_json(paths.results("evaluate", f"{args.dataset}/{spec.stack}"))[model]["record"]
-        selected = read_json(paths.results("finetune", f"{args.dataset}/{spec.stack}"))[model]["selected"]
+        record = read_result("evaluate", args.dataset, spec.stack, model, ("record",))["record"]
+        selected = read_result("finetune", args.dataset, spec.stack, model, ("selected", "trials"))["selected"]
         rows[model, params.seed] = {"model": spec.table_name, "entry": model, "candidate": selected, "seed": params.seed,
                                     "device": "committed run (cpu)", "valid_error_pct": 100 * record["valid_error"],
                                     "test_error_pct": 100 * record["test_error"], "seconds": ""}  # fmt: skip
@@ -177,6 +209,25 @@ def main(argv: list[str] | None = None) -> None:
             for future in futures:
                 future.cancel()
             raise
+
+
+def check_args(args: argparse.Namespace, params: Params) -> None:
+    """--dataset, --models and --seeds name what params.yaml has, and --device one this machine has: a StageError."""
+    from pipeline.cli import check_choice
+    from pipeline.errors import StageError
+    from pipeline.utils import get_device
+
+    v = params.vincent
+    check_choice("--dataset", args.dataset, "vincent.datasets", v.datasets)
+    if args.models != ["claim"]:
+        for model in args.models or []:
+            if model not in v.models:
+                expected = f"expected some of {list(v.models)}, or `claim` alone"
+                raise StageError(f"--models {model!r} is not in vincent.models; {expected}")
+    for seed in args.seeds:
+        if seed < 0:
+            raise StageError(f"--seeds {seed}: a seed must be >= 0, as params.yaml's seed")
+    get_device(args.device, "--device")
 
 
 def finished_runs(csv: Path, committed: dict[tuple[str, int], dict], seeds: list[int]) -> dict[tuple[str, int], dict]:

@@ -2,19 +2,22 @@
 
 Every file a stage writes goes through `atomic_path` / `atomic_dir`: the data is written to a
 temporary sibling and renamed into place only when complete, so a failed run never leaves a
-half-written file where a good one was.
+half-written file where a good one was. Inside `output_batch()` the renames wait for the end of the
+block, so a stage with several outputs changes all of them or none. A write that the OS refuses (a
+read-only folder, a full disk) raises an OSError naming the file being written, not its temporary.
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import functools
 import hashlib
 import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,45 +39,176 @@ def umask() -> int:
     return mask
 
 
+class OutputBatch:
+    """The writes of one `output_batch` block: completed temporaries, renamed into place together at its end."""
+
+    def __init__(self) -> None:
+        self._writes: list[tuple[Path, Callable[[], None], Callable[[], None]]] = []  # target, commit, discard
+        self._folders: list[Path] = []  # folders the batch made, removed again if it fails
+
+    def writes(self, path: str | os.PathLike) -> bool:
+        """Whether the batch will put `path` in place (the file is not there yet inside the block)."""
+        return any(target == Path(path) for target, _, _ in self._writes)
+
+    def add(self, target: Path, commit: Callable[[], None], discard: Callable[[], None]) -> None:
+        self._writes.append((target, commit, discard))
+
+    def made(self, folders: list[Path]) -> None:
+        self._folders += folders
+
+    def commit(self) -> None:
+        """Rename every temporary into place, in the order written (renames in one folder need no space)."""
+        for i, (target, commit, _) in enumerate(self._writes):
+            try:
+                with _names_target(target, None):
+                    commit()
+            except BaseException:
+                self._writes = self._writes[i:]
+                self.discard(remove_folders=False)
+                raise
+        self._writes = []
+
+    def discard(self, remove_folders: bool = True) -> None:
+        """Remove every temporary (and the folders the batch made, where empty): no target changes."""
+        for _, _, discard in reversed(self._writes):
+            discard()
+        self._writes = []
+        for folder in reversed(self._folders if remove_folders else []):
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        self._folders = []
+
+
+_batch: contextvars.ContextVar[OutputBatch | None] = contextvars.ContextVar("output_batch", default=None)
+
+
+@contextlib.contextmanager
+def output_batch() -> Iterator[OutputBatch]:
+    """All or nothing for a stage's outputs: inside the block `atomic_path` / `atomic_dir` (so `write_json`,
+    `write_csv`, `save_figure`, `save_torch`) complete their temporaries, and only when the block ends without an
+    error are they renamed into place; on an error they are removed and every target is as it was.
+
+    Inside the block a written target still holds its old content (or is missing): read what was written after the
+    block (MLflow's `log_artifact` of a figure), and ask `batch.writes(path)` whether a file will be there. Another
+    thread's writes (the timings heartbeat) are not part of the batch. A nested block joins the outer one.
+    """
+    outer = _batch.get()
+    if outer is not None:
+        yield outer
+        return
+    batch = OutputBatch()
+    token = _batch.set(batch)
+    try:
+        yield batch
+    except BaseException:
+        _batch.reset(token)
+        batch.discard()
+        raise
+    _batch.reset(token)
+    batch.commit()
+
+
+def _is_temporary_of(name: str | os.PathLike, path: Path) -> bool:
+    """Whether `name` is one of the temporaries `atomic_path` / `atomic_dir` make beside `path`."""
+    name = Path(os.path.abspath(name))
+    return name.parent == Path(os.path.abspath(path.parent)) and name.name.startswith(f".{path.name}.")
+
+
+@contextlib.contextmanager
+def _names_target(path: Path, tmp: Path | None) -> Iterator[None]:
+    """Re-raise an OSError of writing `path` (its temporary, its folder, no file named) as one naming `path`.
+
+    A file inside a temporary folder is named inside `path`. Errors about other files pass unchanged."""
+    try:
+        yield
+    except OSError as exc:
+        name = exc.filename
+        if exc.strerror is None or not (name is None or isinstance(name, str | os.PathLike)):
+            raise
+        full = None if name is None else Path(os.path.abspath(name))
+        if full is None or _is_temporary_of(full, path) or full in Path(os.path.abspath(path)).parents:
+            where = path
+        elif tmp is not None and full.is_relative_to(os.path.abspath(tmp)):
+            where = path / full.relative_to(os.path.abspath(tmp))
+        else:
+            raise
+        reason = exc.strerror if exc.strerror.startswith("cannot be written") else f"cannot be written ({exc.strerror})"
+        raise OSError(exc.errno, reason, str(where)) from exc  # a write inside an atomic_dir is named once
+
+
+def _make_parent(path: Path, batch: OutputBatch | None) -> None:
+    """Make `path`'s folder; inside a batch, remember the folders made so that a failed batch removes them."""
+    missing = [p for p in reversed(path.parent.absolute().parents) if not p.exists()]
+    missing += [path.parent.absolute()] if not path.parent.exists() else []
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if batch is not None:
+        batch.made(missing)
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary file path next to `path`; rename it onto `path` only on success.
+    """Yield a temporary file path next to `path`; rename it onto `path` only on success (inside `output_batch`,
+    when the batch ends).
 
     The file gets the mode `open()` would give it (0o666 less the umask), not mkstemp's owner-only 0o600,
     so a team sharing a DVC cache or workspace (`cache.shared group`) can read what a stage wrote.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    batch = _batch.get()
+    with _names_target(path, None):
+        _make_parent(path, batch)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
-    tmp_path = Path(tmp)
+    tmp_path: Path | None = Path(tmp)
     try:
-        yield tmp_path
-        tmp_path.chmod(0o666 & ~umask())
-        os.replace(tmp_path, path)
+        with _names_target(path, tmp_path):
+            yield tmp_path
+            tmp_path.chmod(0o666 & ~umask())
+            if batch is None:
+                os.replace(tmp_path, path)
+        if batch is not None:
+            done = tmp_path
+            batch.add(path, lambda: os.replace(done, path), lambda: done.unlink(missing_ok=True))
+            tmp_path = None
     finally:
-        tmp_path.unlink(missing_ok=True)
+        if tmp_path is not None:
+            tmp_path.unlink(missing_ok=True)
+
+
+def _swap_in(tmp: Path, path: Path) -> None:
+    """Put the folder `tmp` where `path` is, the old `path` (if any) removed."""
+    old = None
+    if path.exists():
+        old = path.with_name(f".{path.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(path, old)
+    os.replace(tmp, path)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 @contextlib.contextmanager
 def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary directory next to `path`; swap it in for `path` only on success."""
+    """Yield a temporary directory next to `path`; swap it in for `path` only on success (inside `output_batch`,
+    when the batch ends)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
-    tmp.chmod(0o777 & ~umask())  # mkdtemp's 0o700 would hide the folder from the group
+    batch = _batch.get()
+    with _names_target(path, None):
+        _make_parent(path, batch)
+        tmp: Path | None = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
     try:
-        yield tmp
-        old = None
-        if path.exists():
-            old = path.with_name(f".{path.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(path, old)
-        os.replace(tmp, path)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        with _names_target(path, tmp):
+            tmp.chmod(0o777 & ~umask())  # mkdtemp's 0o700 would hide the folder from the group
+            yield tmp
+            if batch is None:
+                _swap_in(tmp, path)
+        if batch is not None:
+            done = tmp
+            batch.add(path, lambda: _swap_in(done, path), lambda: shutil.rmtree(done, ignore_errors=True))
+            tmp = None
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def file_digest(path: str | os.PathLike, algorithm: str) -> str:
@@ -150,9 +284,11 @@ def save_figure(fig: Any, path: str | os.PathLike, dpi: int = 110) -> None:
     """Save a matplotlib figure atomically as PNG and close it."""
     import matplotlib.pyplot as plt
 
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight", metadata={"Software": None})
-    plt.close(fig)
+    try:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight", metadata={"Software": None})
+    finally:
+        plt.close(fig)
 
 
 def derive_seed(seed: int, *names: object) -> int:
@@ -182,10 +318,21 @@ def seed_everything(seed: int) -> None:
     torch.use_deterministic_algorithms(True, warn_only=True)
 
 
-def get_device(requested: str = "auto") -> torch.device:
-    """'auto' picks CUDA when present, else CPU."""
+def get_device(requested: str = "auto", key: str = "device") -> torch.device:
+    """'auto' picks CUDA when present, else CPU. A name torch does not know, or CUDA where there is none, is a
+    StageError naming `key` (the params key or flag `requested` came from)."""
     import torch
+
+    from pipeline.errors import StageError
 
     if requested == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(requested)
+    given = f"{key} {requested!r}" if key.startswith("--") else f"{key} = {requested!r}"
+    try:
+        device = torch.device(requested)
+    except RuntimeError:
+        raise StageError(f"{given}: not a device; expected auto, cpu or cuda") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        why = f"CUDA is not available here (torch {torch.__version__} finds no NVIDIA GPU or driver)"
+        raise StageError(f"{given}: {why}; use cpu, or auto, which picks CUDA when present")
+    return device

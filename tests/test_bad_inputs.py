@@ -133,3 +133,15 @@ def test_the_suite_covers_every_kind_of_input() -> None:
     kinds = {c.id.split("-")[0] for c in CASES}
     assert {"params", "cli", "data", "model", "gate", "tracking", "pretrain"} <= kinds
     assert len(CASES) >= 30
+
+
+def test_the_fault_suites_hold_at_least_80_cases() -> None:
+    """Every `CASES` of this file and of tests/test_faults_*.py: the issue's floor, and no id used twice."""
+    import importlib
+
+    suites = [CASES] + [
+        importlib.import_module(f"tests.{p.stem}").CASES for p in sorted(Path(__file__).parent.glob("test_faults_*.py"))
+    ]
+    ids = [c.id for suite in suites for c in suite]
+    assert len(suites) >= 5 and len(ids) >= 80, f"{len(ids)} cases in {len(suites)} files"
+    assert len(ids) == len(set(ids)), sorted(i for i in ids if ids.count(i) > 1)

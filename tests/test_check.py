@@ -97,6 +97,11 @@ def test_bad_input_to_the_gate_is_a_clear_error(tmp_path: Path) -> None:
             {"pretrain@saa3": ["param vincent.pretrain modified"]},
         ),
         ({"filters": [{"changed command": True}]}, {"filters": ["command changed"]}),
+        (
+            {"table": [{"changed outs": {"reports/vincent2008.csv": "modified", "reports/vincent2008.md": "deleted"}}]},
+            {"table": ["output reports/vincent2008.csv modified since dvc.lock recorded it"]},
+        ),
+        ({"report@basic": [{"changed outs": {"reports/vincent/basic.md": "deleted"}}]}, {}),
     ],
 )
 def test_stale_stages_ignore_missing_data_and_name_changed_code_and_params(status: dict, expected: dict) -> None:

@@ -27,7 +27,7 @@ def module_name(path: Path) -> str:
 
 
 MODULES = {module_name(p): p for p in PACKAGE.rglob("*.py")}
-PLUMBING = {"pipeline.cli", "pipeline.tracking", "pipeline.paths"} | {
+PLUMBING = {"pipeline.cli", "pipeline.errors", "pipeline.tracking", "pipeline.paths"} | {
     m for m in MODULES if m.startswith("pipeline.params")
 }
 STAGES = sorted(m for m in MODULES if m.startswith("pipeline.stages.") and not m.endswith("__init__"))

@@ -46,6 +46,59 @@ def test_a_failed_atomic_write_leaves_the_old_file(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json"]
 
 
+def test_an_output_batch_puts_every_file_in_place_at_its_end_or_none(tmp_path: Path) -> None:
+    old = tmp_path / "a.json"
+    utils.write_json(old, {"x": 1})
+    with pytest.raises(RuntimeError), utils.output_batch() as batch:
+        utils.write_json(old, {"x": 2})
+        utils.write_csv(tmp_path / "new/deep/b.csv", [{"x": 1}])
+        with utils.atomic_dir(tmp_path / "folder") as tmp:
+            (tmp / "inside.txt").write_text("x")
+        assert batch.writes(old) and batch.writes(tmp_path / "new/deep/b.csv") and not batch.writes(tmp_path / "c")
+        assert old.read_text() == '{\n  "x": 1\n}\n', "inside the batch the target keeps its old content"
+        raise RuntimeError("a later step fails")
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["a.json"], "no temporary, no new folder left"
+    assert old.read_text() == '{\n  "x": 1\n}\n'
+    with utils.output_batch():
+        utils.write_json(old, {"x": 2})
+        with utils.output_batch():  # joins the outer batch
+            utils.write_json(tmp_path / "b.json", 1)
+        assert not (tmp_path / "b.json").exists()
+    assert old.read_text() == '{\n  "x": 2\n}\n' and (tmp_path / "b.json").read_text() == "1\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json", "b.json"]
+
+
+def test_another_thread_s_writes_are_not_part_of_a_batch(tmp_path: Path) -> None:
+    import threading
+
+    with utils.output_batch():
+        thread = threading.Thread(target=utils.write_json, args=(tmp_path / "beat.json", 1))
+        thread.start()
+        thread.join()
+        assert (tmp_path / "beat.json").exists()
+
+
+def test_an_os_error_while_writing_names_the_target_not_its_temporary(tmp_path: Path) -> None:
+    target = tmp_path / "a.json"
+    with pytest.raises(OSError) as raised, utils.atomic_path(target):
+        raise OSError(28, "No space left on device")  # a write reports no file name
+    assert (raised.value.filename, raised.value.strerror) == (
+        str(target),
+        "cannot be written (No space left on device)",
+    )
+    (tmp_path / "file").write_text("")
+    with pytest.raises(OSError) as raised:
+        utils.write_json(tmp_path / "file/b.json", 1)  # its folder cannot be made
+    assert raised.value.filename == str(tmp_path / "file/b.json")
+    with pytest.raises(OSError) as raised, utils.atomic_dir(tmp_path / "folder") as tmp:
+        raise OSError(30, "Read-only file system", str(tmp / "inside.png"))
+    assert raised.value.filename == str(tmp_path / "folder/inside.png")
+    with pytest.raises(FileNotFoundError) as raised, utils.atomic_path(target):
+        (tmp_path / "missing.txt").read_text()  # another file's error passes unchanged
+    assert raised.value.filename == str(tmp_path / "missing.txt")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+
+
 def test_a_curve_that_ends_early_leaves_its_later_cells_empty(tmp_path: Path) -> None:
     utils.write_history_csv(tmp_path / "h.csv", {"train_loss": [3.0], "valid_loss": [2.5, 1e9]})
     assert (tmp_path / "h.csv").read_text().splitlines() == ["epoch,train_loss,valid_loss", "1,3,2.5", "2,,1e+09"]

@@ -7,7 +7,7 @@ stops it before any work, with a message naming the key, the value and what is a
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import yaml
 from pydantic import Field, ValidationError, model_validator
@@ -21,6 +21,7 @@ from pipeline.params.base import (
     PositiveGrid,
     PositiveInt,
     Section,
+    UniqueKeyLoader,
 )
 from pipeline.params.benchmarks import BenchmarkName, BenchmarksParams
 from pipeline.params.explore import ExploreParams
@@ -227,9 +228,12 @@ class Params(Section):
     @model_validator(mode="after")
     def _datasets_are_made(self) -> Params:
         made = {"basic", "full", *self.benchmarks.datasets}
+        known = ["basic", "full", *get_args(BenchmarkName)]
+        if self.explore.dataset not in known:  # a plain string in its section: the names are checked here
+            raise ValueError(f"explore.dataset = {self.explore.dataset!r}: not a dataset; expected one of {known}")
         lists = (("corrupt.datasets", self.corrupt.datasets), ("vincent.datasets", self.vincent.datasets),
                  ("vincent.filters.dataset", [self.vincent.filters.dataset]))  # fmt: skip
-        for key, names in lists:
+        for key, names in [*lists, ("explore.dataset", [self.explore.dataset])]:
             missing = [n for n in names if n not in made]
             if missing:
                 raise ValueError(f"{key}: {missing} must be made first: add them to benchmarks.datasets")
@@ -259,12 +263,19 @@ def parse_params(raw: Any, source: str = "params.yaml") -> Params:
 
 
 def load_params(path: str | Path = "params.yaml") -> Params:
-    """Read and validate a params file."""
+    """Read and validate a params file: UTF-8 YAML, no key twice in a mapping, then the schema."""
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=UniqueKeyLoader)
     except FileNotFoundError:
         raise ParamsError(f"{path}: params file not found") from None
+    except IsADirectoryError:
+        raise ParamsError(f"{path}: a directory; expected a params file (YAML), e.g. params.yaml") from None
+    except UnicodeDecodeError as exc:
+        raise ParamsError(
+            f"{path}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start}); expected a YAML "
+            "params file"
+        ) from None
     except yaml.YAMLError as exc:
         raise ParamsError(f"{path}: not valid YAML: {exc}") from None
     return parse_params(raw, str(path))

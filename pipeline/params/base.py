@@ -1,9 +1,10 @@
-"""What every section of the params schema shares: strict, frozen, no unknown keys."""
+"""What every section of the params schema shares: strict, frozen, no unknown keys; and the YAML loader of the file."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
+import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 MNIST_TRAIN, MNIST_TEST = 60_000, 10_000
@@ -19,3 +20,25 @@ class ParamsError(ValueError):
 
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class UniqueKeyLoader(yaml.SafeLoader):
+    """yaml's SafeLoader, except that a key given twice in one mapping is an error (DVC refuses such a file too,
+    where plain yaml would keep the last value)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *anchor` merges, it does not repeat a key
+                continue
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            try:
+                first = seen.get(key)
+            except TypeError:  # an unhashable key: SafeLoader's own error names it
+                break
+            if first is not None:
+                why = f"key {key!r} appears twice in one mapping (line {first} and line {line})"
+                raise yaml.constructor.ConstructorError(None, None, why, key_node.start_mark)
+            seen[key] = line
+        return super().construct_mapping(node, deep=deep)

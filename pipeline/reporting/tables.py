@@ -9,11 +9,13 @@ Errors in records are fractions; every table shows percentages with 2 decimals.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from pipeline.errors import StageError
 from pipeline.evaluation.rates import error_ci95
 from pipeline.utils import atomic_path
 
@@ -30,6 +32,49 @@ TABLE_COLUMNS = [
 ]
 PROBE_NAMES = {"logreg": "logistic regression", "svm": "SVM (rbf)"}
 DASH = "—"
+
+
+class ReportError(StageError, ValueError):
+    """A report CSV (the table, a row, a seeds file) that cannot be read: the message names the file, line and column."""
+
+
+def read_report(
+    path: str | os.PathLike,
+    columns: tuple[str, ...] = ("error_pct",),
+    optional: tuple[str, ...] = (),
+    keys: tuple[str, ...] = ("dataset", "model"),
+) -> pd.DataFrame:
+    """A report CSV with the `keys` columns and the numeric `columns` (an empty cell is NaN: a missing result);
+    the numeric `optional` columns are checked the same way where the file has them.
+
+    A column pandas already read as numbers is kept as read (so a table written from it is byte-identical); a column
+    with text in it must be numbers or empty, and becomes float. Raises ReportError naming the file, line and column.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: report not found; run `dvc repro report` first")
+    try:
+        table = pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise ReportError(f"{path}: not a readable CSV report ({str(exc).splitlines()[0]})") from None
+    missing = [c for c in (*keys, *columns) if c not in table.columns]
+    if missing:
+        raise ReportError(f"{path}: missing columns {sorted(missing)}; expected {', '.join((*keys, *columns))}")
+    for column in (*columns, *(c for c in optional if c in table.columns)):
+        if pd.api.types.is_numeric_dtype(table[column]) and not pd.api.types.is_bool_dtype(table[column]):
+            continue
+        numbers = pd.to_numeric(table[column], errors="coerce")
+        bad = table[column].notna() & numbers.isna()
+        if bad.any():
+            i = int(bad.to_numpy().argmax())
+            where = ", ".join(str(table[k].iloc[i]) for k in keys)
+            expected = "a test error in percent" if "error" in column else "a number"
+            raise ReportError(
+                f"{path}, line {i + 2} ({where}): {column} {table[column].iloc[i]!r} is not a number; "
+                f"expected {expected} (or an empty cell)"
+            )
+        table[column] = numbers.astype(float)
+    return table
 
 
 def load_paper(paper_csv: str | os.PathLike) -> pd.DataFrame:

@@ -13,16 +13,31 @@ import numpy as np
 import pandas as pd
 
 from pipeline.params import Params
-from pipeline.reporting.tables import TABLE_COLUMNS, bold_mask, interval_summary, markdown_table, vincent_markdown
+from pipeline.reporting.tables import (
+    TABLE_COLUMNS,
+    bold_mask,
+    interval_summary,
+    markdown_table,
+    read_report,
+    vincent_markdown,
+)
 from pipeline.reporting.vincent import DESCRIPTIONS, calibration_of, dataset_origin, is_generated
+from pipeline.utils import DamagedFileError
 
 SUBSTITUTE = "†"
 CALIBRATED = "‡"
 
 
+ROW_COLUMNS = ("error_pct", "ci95_pct", "paper_error_pct", "paper_ci95_pct", "delta_pct")
+ROW_OPTIONAL = ("valid_error_pct", "mcnemar_b", "mcnemar_c", "mcnemar_p")  # rows reported before them lack them
+
+
 def read_rows(paths: dict[str, Path]) -> tuple[pd.DataFrame, list[str]]:
-    """The rows that exist, in the given order, and the datasets still pending."""
-    frames = [pd.read_csv(p) for p in paths.values() if p.is_file()]
+    """The rows that exist, in the given order, and the datasets still pending.
+
+    Each row's CSV is checked as the gate checks the table (`read_report`): a damaged one raises ReportError naming
+    the file, line and column."""
+    frames = [read_report(p, ROW_COLUMNS, ROW_OPTIONAL) for p in paths.values() if p.is_file()]
     pending = [d for d, p in paths.items() if not p.is_file()]
     table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=TABLE_COLUMNS)
     return table, pending
@@ -79,7 +94,7 @@ def claim_rows(table: pd.DataFrame, seeds_dir: str | os.PathLike) -> list[list[s
         seeds_csv = Path(seeds_dir) / f"{dataset}.csv"
         ours, theirs, verdict = "not run", "not run", "—"
         if seeds_csv.is_file():
-            runs = pd.read_csv(seeds_csv)
+            runs = read_report(seeds_csv, ("test_error_pct",), keys=("model",))
             sda = runs[runs["model"] == "SdA-3"]["test_error_pct"]
             rival = runs[runs["model"] == other]["test_error_pct"]
             if other.startswith("SVM"):
@@ -99,14 +114,12 @@ def claim_rows(table: pd.DataFrame, seeds_dir: str | os.PathLike) -> list[list[s
 
 def time_rows(datasets: list[str], report_dir: str | os.PathLike = "results/report") -> list[list[str]]:
     """Per row run: its stages' wall time (report@<row> wrote them beside its CSV), then the whole table's."""
-    import json
-
     rows, total, missing = [], 0.0, False
     for dataset in datasets:
         path = Path(report_dir) / f"{dataset}.json"
         if not path.is_file():
             continue
-        seconds = json.loads(path.read_text())["stage_seconds"]
+        seconds = read_stage_seconds(path, dataset)
         known = [s for s in seconds.values() if s is not None]
         missing |= len(known) < len(seconds)
         total += sum(known)
@@ -116,6 +129,29 @@ def time_rows(datasets: list[str], report_dir: str | os.PathLike = "results/repo
     if rows:
         rows.append(["**all rows**", "", f"**{total / 3600:.2f}**" + (" +" if missing else "")])
     return rows
+
+
+def read_stage_seconds(path: Path, dataset: str) -> dict[str, float | None]:
+    """The `stage_seconds` report@<dataset> wrote beside its row ({stage: seconds or null}); DamagedFileError if not."""
+    import json
+
+    def damaged(reason: str) -> DamagedFileError:
+        return DamagedFileError(
+            f"{path}: {reason}; expected the JSON report@{dataset} writes, "
+            f'{{"stage_seconds": {{<stage>: seconds or null}}}}: rerun `dvc repro report@{dataset}`'
+        )
+
+    try:
+        record = json.loads(path.read_text())
+    except ValueError as exc:  # not UTF-8 text, not JSON
+        raise damaged(f"cannot be read ({str(exc).splitlines()[0][:120]})") from None
+    seconds = record.get("stage_seconds") if isinstance(record, dict) else None
+    if not isinstance(seconds, dict):
+        raise damaged("has no mapping `stage_seconds`")
+    for stage, value in seconds.items():
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+            raise damaged(f"stage_seconds of {stage!r} is {value!r}, not a number of seconds")
+    return seconds
 
 
 def data_shift_lines(params: Params, table: pd.DataFrame) -> list[str]:

@@ -53,6 +53,10 @@ def main(params, args: argparse.Namespace) -> None:
     if spec.calibration is not None and not Path(spec.calibration).is_file():
         raise StageError(f"benchmarks.datasets.{name}.calibration: {spec.calibration} not found; expected the "
                          "committed report of the calibration that chose the recipe's values")  # fmt: skip
+    try:  # a recipe that cannot be met is refused before the run opens and anything is drawn
+        recipe = benchmarks.make_recipe(name, **spec.recipe) if spec.source == "generated" else None
+    except (TypeError, ValueError) as exc:
+        raise StageError(f"benchmarks.datasets.{name}: {exc}") from None
     logged = {"dataset": name, "seed": params.seed, "spec": spec.model_dump()}
     with tracking.stage_run("benchmark", params.tracking.experiment, logged, run_name=f"benchmark {name}"):
         start = time.perf_counter()
@@ -74,7 +78,6 @@ def main(params, args: argparse.Namespace) -> None:
         title = f"{name} ({spec.source}): {DESCRIPTIONS[name]}"
         # pixel values as they are (white = 1), as the recipes describe the images
         save_figure(samples_figure(x, y, b.examples_per_class, title, cmap="gray"), paths.dataset_figure(name))
-        recipe = benchmarks.make_recipe(name, **spec.recipe) if spec.source == "generated" else None
         summary = {
             "source": spec.source,
             "description": DESCRIPTIONS[name],

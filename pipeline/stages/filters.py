@@ -31,7 +31,7 @@ def main(params, args: argparse.Namespace) -> None:
     with tracking.stage_run("filters", params.tracking.experiment, logged):
         start = time.perf_counter()
         splits = load_splits(paths.prepared(f.dataset))
-        device = get_device(v.device)
+        device = get_device(v.device, "vincent.device")
         specs = [StackSpec("ae", f.hidden, f.lr, f.epochs, nu) for nu in f.noise]
         log.info("filters: one layer of %d units at %s destruction", f.hidden, [f"{100 * nu:g}%" for nu in f.noise])
         stacks, _ = pretrain_stacks(

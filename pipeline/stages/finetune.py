@@ -45,7 +45,7 @@ def main(params, args: argparse.Namespace) -> None:
             if c not in usable:
                 log.warning("%s: skipping pretraining candidate %s (%s)", stack, c["name"], c["status"])
         hparams = {c["name"]: c["hparams"] for c in usable}
-        device = get_device(v.device)
+        device = get_device(v.device, "vincent.device")
         results = {}
         for model, spec in models.items():
             stacks = {c["name"]: c["weights"][: spec.layers] for c in usable}

@@ -26,7 +26,7 @@ def main(params, args: argparse.Namespace) -> None:
 
     from pipeline import paths, tracking
     from pipeline.data.arrays import load_splits
-    from pipeline.training.grid import group_size, stack_specs
+    from pipeline.training.grid import check_pretrain_memory, group_size, is_out_of_memory, stack_specs
     from pipeline.training.search import pretrain_stacks
     from pipeline.utils import get_device, save_torch, write_history_csv, write_json
 
@@ -36,15 +36,25 @@ def main(params, args: argparse.Namespace) -> None:
         start = time.perf_counter()
         splits = load_splits(paths.prepared(dataset))
         tracking.log_splits({k: splits[k] for k in ("train", "valid")}, dataset)
-        device = get_device(v.device)
+        device = get_device(v.device, "vincent.device")
         specs = stack_specs(v.pretrain.hidden, spec)
         log.info("%s %s: %d candidates, %d layers, on %s", dataset, stack, len(specs), spec.layers, device)
+        check_pretrain_memory(v, stack, spec, len(splits["train"]) + len(splits["valid"]), device)
         checkpoints = paths.checkpoint_dir("pretrain", dataset, stack)
-        stacks, cost = pretrain_stacks(
-            specs, spec.layers, splits["train"].x, splits["valid"].x, seed=params.seed,
-            batch_size=v.pretrain.batch_size, device=device, group_size=group_size(v, device),
-            checkpoint_dir=checkpoints, labels=(splits["train"].y, splits["valid"].y),
-        )  # fmt: skip
+        try:
+            stacks, cost = pretrain_stacks(
+                specs, spec.layers, splits["train"].x, splits["valid"].x, seed=params.seed,
+                batch_size=v.pretrain.batch_size, device=device, group_size=group_size(v, device),
+                checkpoint_dir=checkpoints, labels=(splits["train"].y, splits["valid"].y),
+            )  # fmt: skip
+        except RuntimeError as exc:
+            if not is_out_of_memory(exc):
+                raise
+            raise StageError(
+                f"vincent.pretrain.hidden = {v.pretrain.hidden}: out of memory pretraining vincent.stacks.{stack} on "
+                f"{device} ({str(exc).splitlines()[0][:200]}); expected widths (or vincent.pretrain.group_size) "
+                "whose candidates fit"
+            ) from None
         log.info("%s: %d layer-epochs trained instead of %d (%.0f%% saved by sharing)", stack, cost.trained,
                  cost.from_scratch, 100 * cost.saved_fraction)  # fmt: skip
         diverged = {name: s.diverged for name, s in stacks.items() if s.diverged is not None}

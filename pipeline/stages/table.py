@@ -4,7 +4,8 @@
 
 Rows not run yet are listed as pending (never filled in), so a partial run keeps every committed row:
 each row is its own set of stages. Writes reports/vincent2008.md and .csv (the CSV the CI gate reads),
-the ours-vs-paper figure, and logs them to the pipeline's MLflow run.
+the ours-vs-paper figure, and logs them to the pipeline's MLflow run. The three are written together
+(utils.output_batch): a row CSV that cannot be read, or any other failure, leaves all of them as they were.
 """
 
 from __future__ import annotations
@@ -26,20 +27,22 @@ def main(params, args: argparse.Namespace) -> None:
     from pipeline import paths, tracking
     from pipeline.reporting import figures, tables
     from pipeline.reporting import vincent_table as report
-    from pipeline.utils import atomic_path, save_figure
+    from pipeline.utils import atomic_path, output_batch, save_figure
 
     v = params.vincent
     with tracking.stage_run("table", params.tracking.experiment, {"datasets": v.datasets}) as run_id:
         table, pending = report.read_rows({d: paths.vincent_row(d) for d in v.datasets})
         if pending:
             log.warning("table: rows not run yet: %s", ", ".join(pending))
-        if len(table):
-            tables.write_csv_atomic(table, TABLE_CSV)
-            save_figure(figures.ours_vs_paper(table), BARS)
-        examples = {d: str(paths.dataset_examples(d).relative_to("reports")) for d in v.datasets}  # from the .md
-        text = report.table_markdown(params, table, pending, LATER_CSV, examples, tracking.git_commit())
-        with atomic_path(TABLE_MD) as tmp:
-            tmp.write_text(text)
+        with output_batch():
+            if len(table):
+                tables.write_csv_atomic(table, TABLE_CSV)
+                save_figure(figures.ours_vs_paper(table), BARS)
+            examples = {d: str(paths.dataset_examples(d).relative_to("reports")) for d in v.datasets}  # from the .md
+            text = report.table_markdown(params, table, pending, LATER_CSV, examples, tracking.git_commit())
+            with atomic_path(TABLE_MD) as tmp:
+                tmp.write_text(text)
+        # after the batch: the files are in place for MLflow to copy
         log.info("table: wrote %s (%d rows, %d pending)", TABLE_MD, len(v.datasets) - len(pending), len(pending))
         written = [p for p in (TABLE_MD, TABLE_CSV, BARS) if Path(p).exists()]
         headline = {}

@@ -18,7 +18,7 @@ def main(params, args: argparse.Namespace) -> None:
     import time
 
     from pipeline import tracking
-    from pipeline.utils import atomic_path, save_figure
+    from pipeline.utils import atomic_path, output_batch, save_figure
     from pipeline.zoo.report import ZooReport, markdown
     from pipeline.zoo.tables import CSV, FIGURES, MARKDOWN, params_hash, table
 
@@ -33,14 +33,15 @@ def main(params, args: argparse.Namespace) -> None:
             "denoising": report.denoising_figure, "curves": report.curves_figure,
             "sparsity": report.sparsity_figure, "vae": report.vae_figure,
         }  # fmt: skip
-        for key, draw in figures.items():
-            save_figure(draw(), FIGURES[key])
-            log.info("wrote %s", FIGURES[key])
-        frame = table(z, report.metrics)
-        with atomic_path(CSV) as tmp:
-            frame.to_csv(tmp, index=False, float_format="%.6g")
-        with atomic_path(MARKDOWN) as tmp:
-            tmp.write_text(markdown(report, frame, params_hash(z)))
+        with output_batch():  # all the report's files, or none of them
+            for key, draw in figures.items():
+                save_figure(draw(), FIGURES[key])
+                log.info("wrote %s", FIGURES[key])
+            frame = table(z, report.metrics)
+            with atomic_path(CSV) as tmp:
+                frame.to_csv(tmp, index=False, float_format="%.6g")
+            with atomic_path(MARKDOWN) as tmp:
+                tmp.write_text(markdown(report, frame, params_hash(z)))
         for _, row in frame.iterrows():
             tracking.log_metrics({f"{row['variant']}.{k}": row[k] for k in ("test_mse", "linear_probe_acc", "knn_acc")})
         tracking.log_artifacts([MARKDOWN, CSV], artifact_path="report")

@@ -61,7 +61,7 @@ def main(params, args: argparse.Namespace) -> None:
         result = train_model(
             model, splits["train"].x, splits["valid"].x, epochs=spec.epochs, lr=spec.lr, batch_size=z.batch_size,
             seed=params.seed, checkpoint_path=paths.zoo_checkpoint(name), on_epoch=on_epoch, name=f"zoo-{name}",
-            device=get_device(z.device),
+            device=get_device(z.device, "zoo.device"),
         )  # fmt: skip
         train_seconds = time.perf_counter() - t0
         model.eval()

@@ -18,6 +18,7 @@ from pipeline.models.conv_ae import ConvAEConfig, ConvAutoencoder
 from pipeline.models.dense_ae import DenseAEConfig, DenseAutoencoder, activation_derivative
 from pipeline.models.vae import VAE, VAEConfig
 from pipeline.params import ZooParams, ZooVariant
+from pipeline.utils import DamagedFileError, load_torch
 
 INPUT_DIM = 784
 BATCH = 2048  # rows per forward pass when applying a trained model
@@ -58,10 +59,18 @@ def code_dim(spec: ZooVariant) -> int:
 
 
 def load(spec: ZooVariant, path: str | Path, device: str | torch.device = "cpu") -> nn.Module:
-    """A trained model saved by zoo_train, in eval mode."""
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    """A trained model saved by zoo_train (models/zoo/<variant>.pt), in eval mode; a file that cannot be read or does
+    not fit the variant's spec raises DamagedFileError naming it."""
+    writer = f"zoo_train@{Path(path).stem}"
+    state = load_torch(path, writer, ("model",), weights_only=True)
     model = build(spec)
-    model.load_state_dict(state["model"])
+    try:
+        model.load_state_dict(state["model"])
+    except (RuntimeError, TypeError, AttributeError) as exc:  # other keys or shapes, or not a state dict
+        raise DamagedFileError(
+            f"{path}: does not fit the variant's spec ({' '.join(str(exc).split())[:300]}); expected the weights "
+            f"{writer} writes: rerun it"
+        ) from None
     return model.to(device).eval()
 
 

@@ -12,12 +12,47 @@ from dataclasses import dataclass
 import numpy as np
 
 from pipeline.data.arrays import SPLITS
+from pipeline.errors import StageError
 from pipeline.utils import derive_seed
 
 SIDE = 28
 PIXELS = SIDE * SIDE
+# A rejection sampler that keeps fewer than 1 draw in 1000 over its first 10,000 draws stops: its recipe makes the
+# kept examples too rare to finish in reasonable time (the committed recipes and every variant their calibrations
+# tried keep more than 1 in 10).
+MIN_KEPT_SHARE = 1e-3
+JUDGED_AFTER = 10_000
 
 Arrays = dict[str, tuple[np.ndarray, np.ndarray]]
+
+
+class RecipeError(StageError, ValueError):
+    """A recipe that cannot be met, or only too rarely: the message names its fields and values.
+
+    A ValueError too, as the generators' other refusals of bad recipe values are (the benchmark stage adds the
+    params key to both)."""
+
+
+def fields_of(recipe: object, *names: str) -> str:
+    """'name value, name value' of the recipe's fields `names`: what a RecipeError names."""
+    return ", ".join(f"{name} {getattr(recipe, name)!r}" for name in names)
+
+
+class Rejections:
+    """The tally of one rejection sampler; a RecipeError once it has drawn JUDGED_AFTER candidates and kept fewer
+    than MIN_KEPT_SHARE of them (so a loop that a recipe makes impossible, or nearly, ends in seconds)."""
+
+    def __init__(self, what: str, fields: str) -> None:
+        self.what, self.fields = what, fields
+        self.drawn = self.kept = 0
+
+    def tally(self, drawn: int, kept: int) -> None:
+        self.drawn, self.kept = self.drawn + drawn, self.kept + kept
+        if self.drawn >= JUDGED_AFTER and self.kept < MIN_KEPT_SHARE * self.drawn:
+            raise RecipeError(
+                f"{self.what} are too rare under the recipe ({self.fields}): {self.kept} of {self.drawn:,} draws "
+                f"kept, expected at least 1 in {1 / MIN_KEPT_SHARE:,.0f}; change these fields"
+            )
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,18 @@ from dataclasses import dataclass
 import numpy as np
 
 from pipeline.data.arrays import SPLITS
-from pipeline.data.benchmarks.common import PIXELS, SIDE, Arrays, Sizes, balanced_labels, check_arrays, rng
+from pipeline.data.benchmarks.common import (
+    PIXELS,
+    SIDE,
+    Arrays,
+    RecipeError,
+    Rejections,
+    Sizes,
+    balanced_labels,
+    check_arrays,
+    fields_of,
+    rng,
+)
 
 _ROW, _COL = np.divmod(np.arange(PIXELS), SIDE)
 _CENTRES = np.stack([_COL + 0.5, _ROW + 0.5], axis=1)  # (784, 2) as (x, y)
@@ -57,6 +68,24 @@ class ConvexRecipe:
     nonconvex_connected: bool = False  # True: unions in more than one 8-connected piece are redrawn too
     count_match_pool: int = 0  # k > 0: convex images picked from k x as many candidates to match on-pixel counts
 
+    def __post_init__(self) -> None:
+        """Refuse, before anything is drawn, values no image meets (a RecipeError naming the fields)."""
+        for name in ("convex_p", "nonconvex_p"):
+            if not 0 < getattr(self, name) <= 1:
+                raise RecipeError(f"recipe {fields_of(self, name)}: expected a probability in (0, 1]")
+        for name in ("convex_min_pixels", "nonconvex_min_pixels"):
+            if not 0 <= getattr(self, name) <= PIXELS:
+                raise RecipeError(f"recipe {fields_of(self, name)}: expected 0 to {PIXELS}, the pixels of the image")
+        sets = fields_of(self, "nonconvex_min_sets", "nonconvex_max_sets")
+        if not 1 <= self.nonconvex_min_sets <= self.nonconvex_max_sets:
+            raise RecipeError(f"recipe {sets}: expected 1 <= nonconvex_min_sets <= nonconvex_max_sets")
+        if self.nonconvex_max_sets < 2:
+            raise RecipeError(f"recipe {sets}: one set alone is always convex; expected nonconvex_max_sets >= 2")
+        if self.count_start not in (0, 1):
+            raise RecipeError(f"recipe {fields_of(self, 'count_start')}: expected 0 or 1")
+        if self.count_match_pool < 0:
+            raise RecipeError(f"recipe {fields_of(self, 'count_match_pool')}: expected 0 (off) or a positive factor")
+
 
 def intersections(counts: np.ndarray, g: np.random.Generator, location: str = LOCATIONS[0]) -> np.ndarray:
     """Boolean (n, 784): for each n, the pixels inside all of its counts[i] random half-planes (0: all pixels).
@@ -65,7 +94,7 @@ def intersections(counts: np.ndarray, g: np.random.Generator, location: str = LO
     (every half-plane of a set turned to contain the image centre, or one uniform point of the image per set).
     """
     if location not in LOCATIONS:
-        raise ValueError(f"location must be one of {LOCATIONS}, got {location!r}")
+        raise RecipeError(f"location must be one of {LOCATIONS}, got {location!r}")
     n = len(counts)
     used = np.maximum(counts, 1)
     total = int(used.sum())
@@ -90,19 +119,30 @@ def intersections(counts: np.ndarray, g: np.random.Generator, location: str = LO
 
 def _counts(n: int, p: float, g: np.random.Generator, start: int) -> np.ndarray:
     if start not in (0, 1):
-        raise ValueError(f"count_start must be 0 or 1, got {start}")
+        raise RecipeError(f"count_start must be 0 or 1, got {start}")
     return g.geometric(p, size=n) - (1 - start)
 
 
 def sample_sets(
-    n: int, p: float, min_pixels: int, g: np.random.Generator, start: int, location: str = LOCATIONS[0]
+    n: int,
+    p: float,
+    min_pixels: int,
+    g: np.random.Generator,
+    start: int,
+    location: str = LOCATIONS[0],
+    names: tuple[str, str] = ("p", "min_pixels"),
 ) -> np.ndarray:
-    """n intersections with at least min_pixels on pixels (rejection sampling, in batches)."""
+    """n intersections with at least min_pixels on pixels (rejection sampling, in batches). `names`: the recipe's
+    fields for p and min_pixels, which an error names."""
     kept: list[np.ndarray] = [np.zeros((0, PIXELS), dtype=bool)]
     have = 0
+    fields = f"{names[0]} {p!r}, {names[1]} {min_pixels!r}, count_start {start!r}, location {location!r}"
+    tally = Rejections("sets", fields)
     while have < n:
         batch = intersections(_counts(max(256, 2 * (n - have)), p, g, start), g, location)
+        drawn = len(batch)
         batch = batch[batch.sum(1) >= min_pixels]
+        tally.tally(drawn, len(batch))
         kept.append(batch[: n - have])
         have += len(kept[-1])
     return np.concatenate(kept)
@@ -135,15 +175,18 @@ def pieces(on: np.ndarray) -> int:
 def sample_nonconvex(n: int, recipe: ConvexRecipe, g: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """n non-convex unions (boolean (n, 784)) and how many sets each has."""
     kept, kept_m, have = [np.zeros((0, PIXELS), dtype=bool)], [np.zeros(0, dtype=np.int64)], 0
+    names = ("nonconvex_p", "nonconvex_min_pixels", "nonconvex_min_sets", "nonconvex_max_sets", "nonconvex_connected")
+    tally = Rejections("non-convex unions", fields_of(recipe, *names, "count_start", "location"))
     while have < n:
         m = g.integers(recipe.nonconvex_min_sets, recipe.nonconvex_max_sets + 1, size=max(64, 2 * (n - have)))
         sets = sample_sets(int(m.sum()), recipe.nonconvex_p, recipe.nonconvex_min_pixels, g, recipe.count_start,
-                           recipe.location)  # fmt: skip
+                           recipe.location, ("nonconvex_p", "nonconvex_min_pixels"))  # fmt: skip
         starts = np.concatenate([[0], np.cumsum(m)[:-1]])
         unions = np.logical_or.reduceat(sets, starts, axis=0)
         ok = np.fromiter((not is_convex(u) for u in unions), dtype=bool, count=len(unions))
         if recipe.nonconvex_connected:
             ok &= np.fromiter((ok[i] and pieces(u) == 1 for i, u in enumerate(unions)), dtype=bool, count=len(unions))
+        tally.tally(len(ok), int(ok.sum()))
         kept.append(unions[ok][: n - have])
         kept_m.append(m[ok][: n - have])
         have += len(kept[-1])
@@ -174,7 +217,7 @@ def generate_convex(
 ) -> Arrays:
     """convex vs non-convex white regions; see the module docstring."""
     if recipe.convexity_test != "hull" or recipe.location not in LOCATIONS or recipe.label_one != "convex":
-        raise ValueError(f"only convexity_test='hull', location in {LOCATIONS}, label_one='convex' exist")
+        raise RecipeError(f"only convexity_test='hull', location in {LOCATIONS}, label_one='convex' exist")
     out: Arrays = {}
     for split in SPLITS:
         n = getattr(sizes, split)
@@ -183,7 +226,7 @@ def generate_convex(
         n_convex = int(y.sum())
         pool = max(1, recipe.count_match_pool)
         convex = sample_sets(pool * n_convex, recipe.convex_p, recipe.convex_min_pixels, g, recipe.count_start,
-                              recipe.location)  # fmt: skip
+                              recipe.location, ("convex_p", "convex_min_pixels"))  # fmt: skip
         nonconvex, n_sets = sample_nonconvex(n - n_convex, recipe, g)
         if recipe.count_match_pool > 0 and len(nonconvex):
             convex = convex[match_counts(convex.sum(1), np.resize(nonconvex.sum(1), n_convex))]

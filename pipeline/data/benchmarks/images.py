@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.data.benchmarks.common import SIDE
+from pipeline.data.benchmarks.common import SIDE, RecipeError
 
 SKIMAGE_FILES = (
     "astronaut.png", "brick.png", "camera.png", "cell.png", "chelsea.png", "clock_motion.png", "coffee.png",
@@ -102,13 +102,18 @@ def grays(scale: float = 1.0) -> tuple[np.ndarray, ...]:
     """The twenty gray images, resized by `scale` (anti-aliased; 0.5 = patches cover twice the scene) or as read."""
     if scale == 1.0:
         return tuple(img.gray for img in load_images())
+    if not scale > 0:
+        raise RecipeError(f"recipe patch_scale {scale!r}: expected a positive factor (1.0: the images as read)")
     from skimage.transform import rescale
 
     out = []
     for img in load_images():
         g = np.ascontiguousarray(np.clip(rescale(img.gray, scale, anti_aliasing=scale < 1, order=1), 0.0, 1.0))
         if min(g.shape) < SIDE:
-            raise ValueError(f"{img.name}: at patch_scale {scale} the image is {g.shape}, smaller than {SIDE}")
+            raise RecipeError(
+                f"recipe patch_scale {scale!r}: the image {img.name} becomes {g.shape}, smaller than the {SIDE}x{SIDE} "
+                "patches; expected a larger patch_scale"
+            )
         g.setflags(write=False)
         out.append(g)
     return tuple(out)
@@ -121,7 +126,10 @@ def accepted_windows(std_threshold: float, scale: float = 1.0) -> tuple[np.ndarr
     for img, gray in zip(load_images(), grays(scale), strict=True):
         idx = np.flatnonzero(window_std(gray) >= std_threshold)
         if idx.size == 0:
-            raise ValueError(f"{img.name}: no 28x28 patch has std >= {std_threshold}")
+            raise RecipeError(
+                f"recipe std_threshold {std_threshold!r} (patch_scale {scale!r}): no {SIDE}x{SIDE} patch of the image "
+                f"{img.name} has a std that high, so no patch of it could ever be drawn; expected a lower std_threshold"
+            )
         idx.setflags(write=False)
         out.append(idx)
     return tuple(out)
@@ -139,7 +147,7 @@ def rejection_rates(std_threshold: float, scale: float = 1.0) -> dict[str, float
 def image_probabilities(std_threshold: float, redraw: str, scale: float = 1.0) -> np.ndarray:
     """Probability that a kept patch comes from each image, under the redraw rule."""
     if redraw not in REDRAW_RULES:
-        raise ValueError(f"redraw must be one of {REDRAW_RULES}, got {redraw!r}")
+        raise RecipeError(f"recipe redraw {redraw!r}: expected one of {REDRAW_RULES}")
     n = len(load_images())
     if redraw == "position":
         return np.full(n, 1.0 / n)
@@ -192,7 +200,7 @@ def stretch(patches: np.ndarray, rule: str = "none") -> np.ndarray:
     if rule == "none":
         return patches
     if rule != "minmax":
-        raise ValueError(f"patch_contrast must be 'none' or 'minmax', got {rule!r}")
+        raise RecipeError(f"patch_contrast must be 'none' or 'minmax', got {rule!r}")
     lo, hi = patches.min(1, keepdims=True), patches.max(1, keepdims=True)
     return (patches - lo) / np.maximum(hi - lo, 1e-12)
 

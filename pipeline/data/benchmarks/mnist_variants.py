@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pipeline.data.arrays import SPLITS
-from pipeline.data.benchmarks.common import PIXELS, SIDE, Arrays, Sizes, check_arrays, rng, to_uint8
+from pipeline.data.benchmarks.common import PIXELS, SIDE, Arrays, RecipeError, Sizes, check_arrays, rng, to_uint8
 from pipeline.data.benchmarks.images import sample_patches, stretch
 
 MNIST_TRAIN, MNIST_TOTAL = 60_000, 70_000
@@ -78,9 +78,9 @@ def select_digits(sizes: Sizes, seed: int, name: str) -> dict[str, np.ndarray]:
     """Indices into the 70,000 MNIST images for each split (no repeats; see module docstring)."""
     n_tv = sizes.train + sizes.valid
     if n_tv > MNIST_TRAIN:
-        raise ValueError(f"train + valid = {n_tv} exceeds the {MNIST_TRAIN:,} MNIST train-file images")
+        raise RecipeError(f"train + valid = {n_tv} exceeds the {MNIST_TRAIN:,} MNIST train-file images")
     if n_tv + sizes.test > MNIST_TOTAL:
-        raise ValueError(f"train + valid + test = {n_tv + sizes.test} exceeds the {MNIST_TOTAL:,} MNIST images")
+        raise RecipeError(f"train + valid + test = {n_tv + sizes.test} exceeds the {MNIST_TOTAL:,} MNIST images")
     g = rng(seed, name, "digits")
     perm = g.permutation(MNIST_TRAIN)
     test_file = np.arange(MNIST_TRAIN, MNIST_TOTAL)
@@ -98,7 +98,7 @@ def rotate(images: np.ndarray, angles: np.ndarray, recipe: RotRecipe) -> np.ndar
     source lies outside the image take `fill`. Returns float64 in [0, 1], processed in chunks.
     """
     if recipe.interpolation not in ("bilinear", "nearest"):
-        raise ValueError(f"interpolation must be 'bilinear' or 'nearest', got {recipe.interpolation!r}")
+        raise RecipeError(f"interpolation must be 'bilinear' or 'nearest', got {recipe.interpolation!r}")
     src = images.astype(np.float64) / (255.0 if images.dtype == np.uint8 else 1.0)
     r, c = np.divmod(np.arange(PIXELS), SIDE)
     dy, dx = r - recipe.centre, c - recipe.centre
@@ -137,7 +137,7 @@ def combine(digit: np.ndarray, background: np.ndarray, rule: str) -> np.ndarray:
         return np.maximum(digit, background)
     if rule == "overwrite":
         return np.where(digit > 0, digit, background)
-    raise ValueError(f"combine must be 'max' or 'overwrite', got {rule!r}")
+    raise RecipeError(f"combine must be 'max' or 'overwrite', got {rule!r}")
 
 
 def _generate(

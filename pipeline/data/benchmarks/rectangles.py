@@ -20,7 +20,19 @@ from dataclasses import dataclass
 import numpy as np
 
 from pipeline.data.arrays import SPLITS
-from pipeline.data.benchmarks.common import PIXELS, SIDE, Arrays, Sizes, balanced_labels, check_arrays, rng, to_uint8
+from pipeline.data.benchmarks.common import (
+    PIXELS,
+    SIDE,
+    Arrays,
+    RecipeError,
+    Rejections,
+    Sizes,
+    balanced_labels,
+    check_arrays,
+    fields_of,
+    rng,
+    to_uint8,
+)
 from pipeline.data.benchmarks.images import extract_patches, image_probabilities, load_images
 
 
@@ -32,6 +44,11 @@ class RectRecipe:
     outline_width: int = 1
     label_one: str = "taller"  # label 1 = height > width
     balanced: bool = True
+
+    def __post_init__(self) -> None:
+        check_sides(self)
+        if self.outline_width < 1:
+            raise RecipeError(f"recipe outline_width {self.outline_width!r}: expected at least 1 pixel")
 
 
 @dataclass(frozen=True)
@@ -48,6 +65,44 @@ class RectImgRecipe:
     label_one: str = "taller"
     balanced: bool = True
 
+    def __post_init__(self) -> None:
+        check_sides(self)
+
+
+def kept_share(lo: int, hi: int, min_diff: int, area: tuple[float, float] = (0.0, 1.0)) -> float:
+    """The share of side pairs (a, b) uniform in {lo..hi} that the rejection sampler keeps, counted exactly."""
+    a, b = np.meshgrid(np.arange(lo, hi + 1), np.arange(lo, hi + 1))
+    frac = a * b / PIXELS
+    return float(((np.abs(a - b) >= min_diff) & (frac >= area[0]) & (frac <= area[1])).mean())
+
+
+def check_sides(recipe: RectRecipe | RectImgRecipe) -> None:
+    """Refuse, before anything is drawn, side bounds outside the image or that no rectangle meets (a RecipeError
+    naming the fields): the rejection sampler would never finish."""
+    lo, hi, diff = recipe.min_side, recipe.max_side, recipe.min_diff
+    if not 1 <= lo <= hi <= SIDE:
+        raise RecipeError(
+            f"recipe {fields_of(recipe, 'min_side', 'max_side')}: expected 1 <= min_side <= max_side <= {SIDE}, "
+            f"the side of the {SIDE}x{SIDE} image"
+        )
+    if diff > hi - lo:
+        raise RecipeError(
+            f"recipe {fields_of(recipe, 'min_side', 'max_side', 'min_diff')}: no two sides in {lo}..{hi} differ by "
+            f"min_diff or more; expected min_diff <= max_side - min_side = {hi - lo}"
+        )
+    area = (getattr(recipe, "min_area_frac", 0.0), getattr(recipe, "max_area_frac", 1.0))
+    if not 0 <= area[0] <= area[1]:
+        raise RecipeError(
+            f"recipe {fields_of(recipe, 'min_area_frac', 'max_area_frac')}: expected 0 <= min_area_frac "
+            "<= max_area_frac, shares of the image"
+        )
+    if kept_share(lo, hi, diff, area) == 0:
+        names = ("min_side", "max_side", "min_diff", "min_area_frac", "max_area_frac")
+        raise RecipeError(
+            f"recipe {fields_of(recipe, *names)}: no rectangle with sides in {lo}..{hi} differing by {diff} or more "
+            f"covers {area[0]:.0%} to {area[1]:.0%} of the image"
+        )
+
 
 def sample_sides(n: int, g: np.random.Generator, lo: int, hi: int, min_diff: int,
                  area: tuple[float, float] = (0.0, 1.0)) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
@@ -55,11 +110,13 @@ def sample_sides(n: int, g: np.random.Generator, lo: int, hi: int, min_diff: int
     short = np.empty(n, dtype=np.int64)
     long = np.empty(n, dtype=np.int64)
     filled = 0
+    tally = Rejections("rectangles", f"min_side {lo}, max_side {hi}, min_diff {min_diff}, area {area[0]}-{area[1]}")
     while filled < n:
         need = n - filled
         a, b = g.integers(lo, hi + 1, size=(2, max(64, 2 * need)))
         frac = a * b / PIXELS
         ok = (np.abs(a - b) >= min_diff) & (frac >= area[0]) & (frac <= area[1])
+        tally.tally(len(ok), int(ok.sum()))
         a, b = a[ok][:need], b[ok][:need]
         short[filled : filled + len(a)], long[filled : filled + len(a)] = np.minimum(a, b), np.maximum(a, b)
         filled += len(a)
@@ -69,7 +126,7 @@ def sample_sides(n: int, g: np.random.Generator, lo: int, hi: int, min_diff: int
 def _layout(n: int, g: np.random.Generator, recipe: RectRecipe | RectImgRecipe) -> tuple[np.ndarray, ...]:
     """Labels, sides and top-left corners of n rectangles."""
     if recipe.label_one != "taller":
-        raise ValueError("only label_one='taller' is implemented")
+        raise RecipeError(f"recipe label_one {recipe.label_one!r}: only label_one='taller' is implemented")
     y = balanced_labels(n, g) if recipe.balanced else g.integers(0, 2, n).astype(np.uint8)
     area = (getattr(recipe, "min_area_frac", 0.0), getattr(recipe, "max_area_frac", 1.0))
     short, long = sample_sides(n, g, recipe.min_side, recipe.max_side, recipe.min_diff, area)
@@ -119,9 +176,14 @@ def generate_rect_img(
         fg_id = g.choice(n_images, size=n, p=p)
         bg_id = g.choice(n_images, size=n, p=p)
         clash = (bg_id == fg_id) if recipe.distinct_images else np.zeros(n, dtype=bool)
+        fields = fields_of(recipe, "distinct_images", "std_threshold", "redraw", "patch_scale")
+        tally = Rejections("background images other than the rectangle's", fields)
+        tally.tally(n, n - int(clash.sum()))
         while clash.any():  # redraw the background image until it differs (same distribution, conditioned)
-            bg_id[clash] = g.choice(n_images, size=int(clash.sum()), p=p)
+            redrawn = int(clash.sum())
+            bg_id[clash] = g.choice(n_images, size=redrawn, p=p)
             clash = bg_id == fg_id
+            tally.tally(redrawn, redrawn - int(clash.sum()))
         fg, fg_win = extract_patches(fg_id, g, recipe.std_threshold, recipe.patch_scale)
         bg, bg_win = extract_patches(bg_id, g, recipe.std_threshold, recipe.patch_scale)
         x = np.where(masks(h, w, top, left, None), fg, bg)
