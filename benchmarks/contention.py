@@ -5,7 +5,7 @@
 Times one bare DAE epoch (TiedAEGroup, K = 1, masking 0.25) in a fresh process, three ways:
   idle        on the idle machine with every core (torch's default);
   default     beside a one-core busy loop, still with every core: OpenMP threads spin and wait on the busy core;
-  policy      beside the same load with the threads `pipeline.cli.thread_count` picks (cores less busy ones).
+  policy      beside the same load with the threads `pipeline.core.cli.thread_count` picks (cores less busy ones).
 The slowdowns are against `idle`. Run on an otherwise idle machine. The last line is JSON.
 """
 
@@ -52,7 +52,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=32)
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
-    from pipeline.cli import thread_count
+    from pipeline.core.cli import thread_count
 
     cores = len(os.sched_getaffinity(0))
     print(

@@ -25,9 +25,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import best_time, dae_flops, matmul_peak, mlp_flops, rbm_flops  # noqa: E402
+from pipeline.common.seeding import get_device  # noqa: E402
 from pipeline.training import lockstep  # noqa: E402
 from pipeline.training.lockstep import MLPGroup, RBMGroup, TiedAEGroup  # noqa: E402
-from pipeline.utils import get_device  # noqa: E402
 
 D = 784
 

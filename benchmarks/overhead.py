@@ -62,12 +62,13 @@ from benchmarks.common import (  # noqa: E402
     sync,
 )
 from benchmarks.lockstep import dae_epoch, mlp_epoch, rbm_epoch  # noqa: E402
+from pipeline.common.seeding import get_device  # noqa: E402
 from pipeline.params import load_params  # noqa: E402
 from pipeline.training.grid import stack_specs  # noqa: E402
 from pipeline.training.halving import halving_search, schedule  # noqa: E402
 from pipeline.training.layer_group import initial_weights  # noqa: E402
-from pipeline.training.search import StackSpec, pretrain_stacks  # noqa: E402
-from pipeline.utils import get_device  # noqa: E402
+from pipeline.training.search import pretrain_stacks
+from pipeline.training.stack import StackSpec  # noqa: E402
 
 NOISE = 0.25  # the DAE's masking level (SdA-3's)
 

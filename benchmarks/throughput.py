@@ -49,8 +49,8 @@ from benchmarks.common import (  # noqa: E402
     rbm_flops,
 )
 from benchmarks.lockstep import baseline_masks, dae_epoch, rbm_epoch  # noqa: E402
+from pipeline.common.seeding import get_device  # noqa: E402
 from pipeline.params import load_params  # noqa: E402
-from pipeline.utils import get_device  # noqa: E402
 
 D = 784
 

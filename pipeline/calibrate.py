@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.cli import exits_on_bad_input
+from pipeline.core.cli import exits_on_bad_input
 
 CSV_FIELDS = (
     "time",
@@ -42,7 +42,7 @@ def parse_sets(items: list[str]) -> dict[str, Any]:
     """['a=1', 'b=x'] -> {'a': 1, 'b': 'x'} (values parsed as YAML scalars); a StageError for an item without `=`."""
     import yaml
 
-    from pipeline.errors import StageError
+    from pipeline.core.errors import StageError
 
     out = {}
     for item in items:
@@ -60,8 +60,8 @@ def parse_sets(items: list[str]) -> dict[str, Any]:
 
 def check_dataset(name: str) -> None:
     """`--dataset` must name a generated row (a key of pipeline.data.benchmarks.REGISTRY); else a StageError."""
+    from pipeline.core.errors import StageError
     from pipeline.data.benchmarks import DATASETS
-    from pipeline.errors import StageError
 
     if name not in DATASETS:
         why = "MNIST itself, not generated" if name in ("basic", "full") else "not a generated row"
@@ -73,8 +73,8 @@ def check_recipe(name: str, recipe: dict[str, Any], where: str) -> None:
     naming `where` the field was given (`--set`, or the params key) and the recipe's fields."""
     import dataclasses
 
+    from pipeline.core.errors import StageError
     from pipeline.data.benchmarks import REGISTRY
-    from pipeline.errors import StageError
 
     cls = REGISTRY[name][1]
     types = {f.name: f.type if isinstance(f.type, str) else f.type.__name__ for f in dataclasses.fields(cls)}
@@ -91,7 +91,7 @@ def check_recipe(name: str, recipe: dict[str, Any], where: str) -> None:
 
 def check_sizes(args: argparse.Namespace) -> None:
     """--train and --valid must be positive, --test positive or 0 (none); else a StageError naming the flag."""
-    from pipeline.errors import StageError
+    from pipeline.core.errors import StageError
 
     for flag, value, least in (("--train", args.train, 1), ("--valid", args.valid, 1), ("--test", args.test, 0)):
         if value is not None and value < least:
@@ -254,7 +254,7 @@ def main(argv: list[str] | None = None) -> None:
     sizes = PUBLISHED_SIZES[args.dataset]
     args.train = sizes.train if args.train is None else args.train
     args.valid = sizes.valid if args.valid is None else args.valid
-    from pipeline.cli import set_threads
+    from pipeline.core.cli import set_threads
 
     set_threads()
     run(args)

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline.cli import exits_on_bad_input
-from pipeline.errors import StageError
+from pipeline.core.cli import exits_on_bad_input
+from pipeline.core.errors import StageError
 from pipeline.params import load_params
 from pipeline.reporting.tables import interval_summary, markdown_table, read_report
 

@@ -16,7 +16,7 @@ interrupted run keeps what it finished. Built for a GPU (candidates in lockstep 
 A shard is one pretraining tree (a width and a kind) with the fine-tuning of the columns built on it, and
 `run_shard` is the one place its work is done. Without a scheduler the shards run here one after the other. With
 one (`--scheduler`, or Dask's DASK_SCHEDULER_ADDRESS) each is a Dask task on whichever worker is free, asking for a
-`GPU` when some worker declares one, as pipeline.cluster's training stages do; the workers read the prepared data
+`GPU` when some worker declares one, as pipeline.execution.cluster's training stages do; the workers read the prepared data
 from the workspace (the same path on every worker, a shared mount; `--workspace` if it differs there) and send back
 the rows, the work entries and the weights of each column's `top` best only. This machine merges the finished
 shards in the one-worker order, so the CSV and the selection are a one-worker run's (timings aside; the shards'
@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pipeline.cli import configure_logging, exits_on_bad_input, tool_parser
+from pipeline.core.cli import configure_logging, exits_on_bad_input, tool_parser
 
 if TYPE_CHECKING:
     import torch
@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from pipeline.data.arrays import Split
     from pipeline.params import Params
     from pipeline.training.halving import Trial
-    from pipeline.training.search import StackSpec
+    from pipeline.training.stack import StackSpec
 
 log = logging.getLogger("pipeline.explore")
 COLUMNS = {"SAA-3": ("ae", 3), "SdA-3": ("ae", 3), "DBN-1": ("rbm", 1), "DBN-3": ("rbm", 3)}
@@ -67,7 +67,7 @@ class Shard:
 
 def stack_specs(params: Params, hidden: int, kind: str) -> list[StackSpec]:
     """The stacks of one pretraining tree: every learning rate x epochs (x masking level, for autoencoders)."""
-    from pipeline.training.search import StackSpec
+    from pipeline.training.stack import StackSpec
 
     e = params.explore
     if kind == "rbm":
@@ -152,11 +152,12 @@ def best_first(trial: Trial) -> tuple[float, float]:
 
 def shard_task(params: Params, hidden: int, kind: str, workspace: str, device: str) -> Shard:
     """On a Dask worker: `run_shard` on the workspace's prepared train and valid splits (the test split stays with the
-    coordinator), with this task's share of the worker's cores, as pipeline.cluster gives a stage's command."""
+    coordinator), with this task's share of the worker's cores, as pipeline.execution.cluster gives a stage's command."""
     import torch
 
-    from pipeline import cluster, paths
+    from pipeline.core import paths
     from pipeline.data.arrays import load_split
+    from pipeline.execution import cluster
 
     torch.set_num_threads(cluster.worker_threads())
     where = use_device(device, params.explore.tf32)
@@ -198,8 +199,9 @@ def main(argv: list[str] | None = None) -> None:
 
     import torch
 
-    from pipeline import cluster, paths
+    from pipeline.core import paths
     from pipeline.data.arrays import load_array, load_split
+    from pipeline.execution import cluster
     from pipeline.params import load_params
     from pipeline.training.lockstep import MLPGroup
 
@@ -265,7 +267,7 @@ def use_device(requested: str, tf32: bool) -> torch.device:
     """The device asked for ('auto': CUDA when present), with TF32 matmuls there when the grid allows them."""
     import torch
 
-    from pipeline.utils import get_device
+    from pipeline.common.seeding import get_device
 
     device = get_device(requested, "--device")
     if device.type == "cuda":
@@ -283,8 +285,8 @@ def write_outputs(out: Path, dataset: str, rows: list[dict], summary: dict) -> N
     """<out>/<dataset>.csv (every candidate), .json (selection, work, timings) and .md (the summary), atomically."""
     import pandas as pd
 
+    from pipeline.common.io import atomic_path, write_csv, write_json
     from pipeline.reporting.search import search_markdown
-    from pipeline.utils import atomic_path, write_csv, write_json
 
     write_csv(out / f"{dataset}.csv", rows)
     write_json(out / f"{dataset}.json", summary)

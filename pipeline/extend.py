@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-from pipeline.cli import configure_logging, exits_on_bad_input, tool_parser
+from pipeline.core.cli import configure_logging, exits_on_bad_input, tool_parser
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -64,9 +64,9 @@ class StackCache:
     def __init__(self, dataset, stack, layers, seed, batch_size, device, x_train, x_valid) -> None:
         import torch
 
-        from pipeline import paths
+        from pipeline.common.io import file_digest
+        from pipeline.core import paths
         from pipeline.training.checkpoints import data_fingerprint
-        from pipeline.utils import file_digest
 
         self.root = paths.extend_cache(dataset, stack)
         code = [file_digest(ROOT / f, "sha256") for f in pretrain_code()]
@@ -85,7 +85,7 @@ class StackCache:
 
         import torch
 
-        from pipeline.utils import DamagedFileError
+        from pipeline.common.io import DamagedFileError
 
         path = self.path(spec)
         if not path.is_file():
@@ -104,7 +104,7 @@ class StackCache:
         )
 
     def save(self, spec, weights: list) -> None:
-        from pipeline.utils import save_torch
+        from pipeline.common.io import save_torch
 
         save_torch({"spec": spec.name, "weights": weights}, self.path(spec))
 
@@ -114,7 +114,7 @@ def replaced(section: Model, updates: dict[str, list], flags: dict[str, str]) ->
     params file's values are: a StageError naming the flag, the value and what is allowed."""
     from pydantic import ValidationError
 
-    from pipeline.errors import StageError
+    from pipeline.core.errors import StageError
 
     try:
         return type(section).model_validate(section.model_dump() | updates)
@@ -145,15 +145,16 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"--top {args.top}: expected a positive number of candidates to test per model")
     configure_logging()
 
-    from pipeline import paths
-    from pipeline.cli import check_choice, set_threads
+    from pipeline.common.io import atomic_path, load_torch, write_csv
+    from pipeline.common.seeding import get_device
+    from pipeline.core import paths
+    from pipeline.core.cli import check_choice, set_threads
     from pipeline.data.arrays import load_splits
     from pipeline.params import load_params
     from pipeline.training.grid import group_size, stack_specs
     from pipeline.training.halving import halving_search, ranked
     from pipeline.training.lockstep import MLPGroup
     from pipeline.training.search import pretrain_stacks
-    from pipeline.utils import atomic_path, get_device, load_torch, write_csv
 
     set_threads()
     params = load_params(args.params)

@@ -3,10 +3,10 @@
     python -m pipeline.repro -j 2 report@bg-img report@rect-img    # two rows, two stages at a time
     python -m pipeline.repro -j 2                                  # the whole pipeline
     python -m pipeline.repro --dry report@bg-img                   # what would run, in order
-    python -m pipeline.repro --scheduler tcp://host:8786           # the commands on a Dask cluster (pipeline/cluster.py)
+    python -m pipeline.repro --scheduler tcp://host:8786           # the commands on a Dask cluster (pipeline/execution/cluster.py)
 
 DVC runs one stage at a time in a workspace (iterative/dvc#755, #5795), and `dvc queue` workers each run a
-whole pipeline. A table row is twelve stages, most of them independent of one another, and a stage uses
+whole pipeline. A table row is 18 stages, most of them independent of one another, and a stage uses
 one core well: with one thread each, two stages on two cores finish a row in about half the wall time.
 
 This does what `dvc repro` does, in parallel: a stage is checked once every stage it depends on is done,
@@ -24,9 +24,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import signal
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -34,8 +32,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline import cluster
-from pipeline.cli import configure_logging, exits_on_bad_input, log
+from pipeline.core.cli import configure_logging, exits_on_bad_input, log
+from pipeline.execution import cluster
+from pipeline.execution.launcher import Launcher, LocalLauncher, stage_env
 
 LOGS = Path("logs/repro")
 BUSY_RECHECK_S = 30.0
@@ -125,41 +124,8 @@ def _hold_files(repo: Any, stage: Any) -> contextlib.AbstractContextManager:
     return rwlock(repo.tmp_dir, repo.fs, " ".join(sys.argv), paths(stage.deps), paths(stage.outs), hardlink)
 
 
-def stage_env(jobs: int) -> dict[str, str]:
-    """The environment of a stage's command: the cores split between the workers (OMP_NUM_THREADS, if set, wins)."""
-    threads = os.environ.get("OMP_NUM_THREADS") or str(max(1, (os.cpu_count() or 1) // jobs))
-    return dict(os.environ, OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads)
-
-
-class LocalLauncher:
-    """Starts stage commands as processes on this machine, each in a session of its own."""
-
-    def __init__(self, jobs: int, root: str) -> None:
-        self.jobs, self.root, self.env = jobs, root, stage_env(jobs)
-
-    def start(self, name: str, cmd: str, log_path: Path) -> subprocess.Popen:
-        with open(log_path, "w") as out:
-            # DVC_STAGE and DVC_ROOT as `dvc repro` sets them: MLflow runs are named after the stage. A session
-            # of its own: the shell and the command under it (dash does not exec it) are stopped as one group.
-            return subprocess.Popen(cmd, shell=True, cwd=self.root, stdout=out, stderr=subprocess.STDOUT,
-                                    env=self.env | {"DVC_STAGE": name, "DVC_ROOT": self.root},
-                                    start_new_session=True)  # fmt: skip
-
-    def poll(self, process: subprocess.Popen) -> int | None:
-        return process.poll()
-
-    def wait(self, processes: list[subprocess.Popen], poll_s: float) -> None:
-        time.sleep(poll_s)
-
-    def stop(self, processes: list[subprocess.Popen]) -> None:
-        for process in processes:
-            os.killpg(process.pid, signal.SIGTERM)
-        for process in processes:
-            process.wait()
-
-
 def run(
-    repo: Any, the_plan: Plan, jobs: int, dry: bool = False, poll_s: float = 1.0, launcher: Any = None
+    repo: Any, the_plan: Plan, jobs: int, dry: bool = False, poll_s: float = 1.0, launcher: Launcher | None = None
 ) -> list[str]:
     """Run the plan's stale stages, `jobs` at a time (locally; on a cluster, as the launcher places them); return
     the stages that failed (or could not run)."""
@@ -175,7 +141,9 @@ def run(
         raise
 
 
-def _run(repo: Any, the_plan: Plan, launcher: Any, dry: bool, poll_s: float, running: dict[str, tuple]) -> list[str]:
+def _run(
+    repo: Any, the_plan: Plan, launcher: Launcher, dry: bool, poll_s: float, running: dict[str, tuple]
+) -> list[str]:
     from dvc.lock import LockError
 
     done: set[str] = set()
@@ -277,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     except DvcException as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    launcher = None
+    launcher: Launcher | None = None
     if address := args.scheduler or cluster.configured_address():
         workspace = args.workspace or repo.root_dir
         with exits_on_bad_input("pipeline.repro"):  # a ClusterError: exit 2 with its message
@@ -290,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1 if run(repo, the_plan, args.jobs, dry=args.dry, launcher=launcher) else 0
     finally:
         if launcher is not None:
-            launcher.client.close()
+            launcher.close()
 
 
 if __name__ == "__main__":

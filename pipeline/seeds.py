@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pipeline.cli import configure_logging, exits_on_bad_input, tool_parser
+from pipeline.core.cli import configure_logging, exits_on_bad_input, tool_parser
 
 if TYPE_CHECKING:
     from pipeline.params import Params
@@ -40,7 +40,7 @@ def read_result(stage: str, dataset: str, stack: str, model: str | None = None, 
     """results/<stage>/<dataset>/<stack>.json (or its entry `model`, with `keys`), which the stage
     `<stage>@<dataset>-<stack>` writes; one missing, truncated or without them is a DataFileError naming the file
     and that stage."""
-    from pipeline import paths
+    from pipeline.core import paths
     from pipeline.data.arrays import DataFileError
     from pipeline.reporting.vincent import read_json
 
@@ -62,7 +62,7 @@ def claim_models(params, dataset: str) -> list[str]:
     """The entries of SdA-3 and of the best other trained column of the committed row, as the report chose them."""
     import pandas as pd
 
-    from pipeline import paths
+    from pipeline.core import paths
     from pipeline.reporting.vincent import select_entries
 
     v = params.vincent
@@ -86,14 +86,15 @@ def retrain(params_path: str, dataset: str, model: str, seed: int, device_name: 
     """One run: `model`'s selected candidate pretrained and fine-tuned again with `seed`, tested once."""
     import torch
 
-    from pipeline import paths
+    from pipeline.common.seeding import get_device
+    from pipeline.core import paths
+    from pipeline.core.errors import StageError
     from pipeline.data.arrays import DataFileError, load_splits
-    from pipeline.errors import StageError
     from pipeline.params import load_params
     from pipeline.training.halving import halving_search
     from pipeline.training.lockstep import MLPGroup
-    from pipeline.training.search import StackSpec, pretrain_stacks
-    from pipeline.utils import get_device
+    from pipeline.training.search import pretrain_stacks
+    from pipeline.training.stack import StackSpec
 
     params = load_params(params_path)
     v = params.vincent
@@ -213,9 +214,9 @@ def main(argv: list[str] | None = None) -> None:
 
 def check_args(args: argparse.Namespace, params: Params) -> None:
     """--dataset, --models and --seeds name what params.yaml has, and --device one this machine has: a StageError."""
-    from pipeline.cli import check_choice
-    from pipeline.errors import StageError
-    from pipeline.utils import get_device
+    from pipeline.common.seeding import get_device
+    from pipeline.core.cli import check_choice
+    from pipeline.core.errors import StageError
 
     v = params.vincent
     check_choice("--dataset", args.dataset, "vincent.datasets", v.datasets)
@@ -257,8 +258,8 @@ def write_outputs(out: Path, dataset: str, rows: list[dict]) -> None:
     """<out>/<dataset>.csv (every run) and .md (mean and standard deviation of the test error per model)."""
     import pandas as pd
 
+    from pipeline.common.io import atomic_path, write_csv
     from pipeline.reporting.tables import markdown_table
-    from pipeline.utils import atomic_path, write_csv
 
     write_csv(out / f"{dataset}.csv", rows)
     frame = pd.DataFrame(rows)

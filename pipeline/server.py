@@ -28,7 +28,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from pipeline.errors import StageError
+from pipeline.core.errors import StageError
 
 log = logging.getLogger("pipeline.server")
 DEFAULT_EXPERIMENT = "autoencoder-benchmark"
@@ -160,7 +160,7 @@ def runs_page(url: str, experiment: str) -> str:
     """
     import mlflow
 
-    from pipeline import tracking
+    from pipeline.core import tracking
 
     mlflow.set_tracking_uri(url)
     return f"/#/experiments/{tracking._experiment(experiment)}/runs?workflowType=machine_learning"

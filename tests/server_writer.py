@@ -3,7 +3,7 @@
 Each repetition is one pipeline invocation in which this writer and the other run a stage at the same moment
 (a file barrier in SYNC_DIR): the stage run, under the invocation's parent run, with its input dataset (the same
 new one in both writers) and two nested candidates logging per-epoch curves and final metrics, through
-pipeline.tracking as the stages do.
+pipeline.core.tracking as the stages do.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ def split(rep: int) -> SimpleNamespace:
 
 
 def main(writer: int, reps: int, sync: Path) -> None:
-    from pipeline import tracking
+    from pipeline.core import tracking
 
     for rep in range(reps):
         # The two writers are two stages of one invocation: they look for (or create) the same parent run.

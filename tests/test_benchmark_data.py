@@ -232,7 +232,7 @@ def test_published_loader_truncated(tmp_path):
 def test_the_benchmark_stage_writes_the_folder_its_figure_and_results(tmp_path: Path, monkeypatch) -> None:
     import argparse
 
-    from pipeline.errors import StageError
+    from pipeline.core.errors import StageError
     from pipeline.params import parse_params
     from pipeline.stages import benchmark
 

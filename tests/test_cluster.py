@@ -140,8 +140,8 @@ def test_an_unreachable_scheduler_is_a_clear_error_within_seconds(
 ) -> None:
     import dask.config
 
-    from pipeline import cluster
     from pipeline import repro as local_repro
+    from pipeline.execution import cluster
 
     subprocess.run([sys.executable, "-m", "dvc", "init", "--no-scm", "-q"], cwd=tmp_path, check=True)
     (tmp_path / "dvc.yaml").write_text("stages:\n  a:\n    cmd: echo a\n")

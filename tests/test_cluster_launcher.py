@@ -1,4 +1,4 @@
-"""pipeline.cluster without a cluster: which stages ask for a GPU, how a command is run, which address is used."""
+"""pipeline.execution.cluster without a cluster: which stages ask for a GPU, how a command is run, which address is used."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from pipeline import cluster
+from pipeline.execution import cluster
 
 
 class FakeClient:

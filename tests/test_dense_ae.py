@@ -14,7 +14,8 @@ from pipeline.data.corruption import corrupt
 from pipeline.models.dense_ae import DenseAEConfig, DenseAutoencoder
 from pipeline.training.layer_group import initial_weights
 from pipeline.training.loop import train_model
-from pipeline.training.search import StackSpec, pretrain_stacks
+from pipeline.training.search import pretrain_stacks
+from pipeline.training.stack import StackSpec
 from tests.mnist_fixture import mnist
 
 

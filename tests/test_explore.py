@@ -74,7 +74,7 @@ def test_an_unknown_column_is_refused_by_name(project: Path) -> None:
 def test_an_unreachable_scheduler_stops_the_search_with_a_clear_message(
     project: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from pipeline import cluster
+    from pipeline.execution import cluster
     from tests.test_cluster import free_port
 
     address = f"tcp://127.0.0.1:{free_port()}"

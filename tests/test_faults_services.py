@@ -19,11 +19,11 @@ import numpy as np
 import pytest
 import yaml
 
+from pipeline.core.errors import StageError
+from pipeline.core.probe import HTTP_DEFAULTS
 from pipeline.data.benchmarks import common
 from pipeline.data.benchmarks.common import RecipeError, Rejections
 from pipeline.data.benchmarks.rectangles import sample_sides
-from pipeline.errors import StageError
-from pipeline.tracking import HTTP_DEFAULTS
 from tests.faults import Case, check_case, make_base_project, params_edit, set_key, write
 
 PRETRAIN = ["--dataset", "basic", "--stack", "sda"]

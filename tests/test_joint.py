@@ -119,7 +119,8 @@ def test_joint_rbm_learns_to_classify_by_cd1_alone():
 
 
 def test_a_joint_stack_shares_the_plain_stacks_lower_layers_and_ends_in_a_joint_top():
-    from pipeline.training.search import StackSpec, pretrain_stacks
+    from pipeline.training.search import pretrain_stacks
+    from pipeline.training.stack import StackSpec
 
     g = _gen(6)
     y = torch.randint(0, 10, (300,), generator=g)

@@ -27,9 +27,7 @@ def module_name(path: Path) -> str:
 
 
 MODULES = {module_name(p): p for p in PACKAGE.rglob("*.py")}
-PLUMBING = {"pipeline.cli", "pipeline.errors", "pipeline.tracking", "pipeline.paths"} | {
-    m for m in MODULES if m.startswith("pipeline.params")
-}
+PLUMBING = {m for m in MODULES if m.startswith(("pipeline.params", "pipeline.core"))}
 STAGES = sorted(m for m in MODULES if m.startswith("pipeline.stages.") and not m.endswith("__init__"))
 
 
@@ -65,6 +63,49 @@ def test_stages_import_libraries_and_libraries_never_import_stages() -> None:
     for module in MODULES:
         stage_imports = {m for m in imports(module) if m.startswith("pipeline.stages")}
         assert not stage_imports, f"{module} imports stage scripts {sorted(stage_imports)}"
+
+
+# The layers, bottom up: a module imports only modules of its own layer or below. The commands a user types
+# (`python -m pipeline.<tool>`) are the modules at the top of pipeline/, above everything.
+LAYERS = [
+    ("pipeline.core.errors",),
+    ("pipeline.common",),
+    ("pipeline.core", "pipeline.params"),
+    ("pipeline.data",),
+    ("pipeline.models", "pipeline.evaluation"),
+    ("pipeline.training", "pipeline.reporting"),
+    ("pipeline.zoo",),
+    ("pipeline.stages", "pipeline.execution"),
+]
+
+
+def layer(module: str) -> int:
+    """The rank in LAYERS of the most specific package holding `module`; a tool at the top of pipeline/ is above all."""
+    found = [
+        (len(p), rank)
+        for rank, packages in enumerate(LAYERS)
+        for p in packages
+        if module == p or module.startswith(p + ".")
+    ]
+    if found:
+        return max(found)[1]
+    assert module.count(".") == 1, f"{module}: in no layer of LAYERS"
+    return len(LAYERS)
+
+
+def test_imports_run_downward() -> None:
+    upward = {m: sorted(i for i in imports(m) if layer(i) > layer(m)) for m in MODULES if m != "pipeline"}
+    upward = {m: up for m, up in upward.items() if up}
+    assert not upward, f"modules importing a layer above their own: {upward}"
+
+
+def test_every_package_has_an_init() -> None:
+    missing = [
+        str(d.relative_to(ROOT))
+        for d in PACKAGE.rglob("*")
+        if d.is_dir() and d.name != "__pycache__" and any(d.glob("*.py")) and not (d / "__init__.py").is_file()
+    ]
+    assert not missing, f"packages without __init__.py: {missing}"
 
 
 def test_no_import_cycles() -> None:

@@ -128,14 +128,15 @@ def test_mlflow_has_one_parent_with_a_child_per_stage(project: Path) -> None:
     candidates = [r for r in runs if r.data.tags.get("pipeline.role") == "candidate"]
     pretrain_id = by_stage["pretrain@basic-sda"].info.run_id
     stacks = [r for r in candidates if r.data.tags["mlflow.parentRunId"] == pretrain_id]
-    assert len(stacks) == 2 and all({f"layer{k}.train_loss" for k in range(3)} <= set(r.data.metrics) for r in stacks)
-    layer0 = client.get_metric_history(stacks[0].info.run_id, "layer0.valid_loss")
-    assert [m.step for m in layer0] == list(range(1, len(layer0) + 1))
+    assert len(stacks) == 2 and all({f"layer{k}.train_loss" for k in (1, 2, 3)} <= set(r.data.metrics) for r in stacks)
+    layer1 = client.get_metric_history(stacks[0].info.run_id, "layer1.valid_loss")  # layers numbered from 1
+    assert [m.step for m in layer1] == list(range(1, len(layer1) + 1))
     trial = next(
         r for r in candidates if r.data.tags["mlflow.parentRunId"] == by_stage["finetune@basic-sda"].info.run_id
     )
-    curve = client.get_metric_history(trial.info.run_id, "valid_error")
+    curve = client.get_metric_history(trial.info.run_id, "valid_error_pct")  # error rates in percent, as in DVC
     assert [m.step for m in curve] == list(range(1, len(curve) + 1)) and len(curve) >= 2
+    assert all(0 <= m.value <= 100 for m in curve) and max(m.value for m in curve) > 1
     assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
     assert parents[0].info.run_name.startswith("params-")
     inputs = client.get_run(pretrain_id).inputs.dataset_inputs

@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 import torch
 
+from pipeline.common.figures import save_figure
 from pipeline.reporting.figures import (
     corrupted_and_reconstructed,
     filter_grid,
@@ -21,7 +22,6 @@ from pipeline.reporting.tables import (
     vincent_table,
     write_csv_atomic,
 )
-from pipeline.utils import save_figure
 
 # The paper's rows for two datasets (Vincent et al. 2008, Table 1).
 PAPER_ROWS = """dataset,model,test_error_pct,ci95_pct,noise_pct

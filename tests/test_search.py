@@ -11,7 +11,8 @@ from pipeline.training import halving
 from pipeline.training.errors import BadInputError
 from pipeline.training.halving import best_trial, halving_search, ranked, schedule
 from pipeline.training.lockstep import MLPGroup, RBMGroup, TiedAEGroup
-from pipeline.training.search import SearchCost, StackSpec, pretrain_stacks
+from pipeline.training.search import SearchCost, pretrain_stacks
+from pipeline.training.stack import StackSpec
 
 CPU = torch.device("cpu")
 WIDTH, HIDDEN, BATCH = 16, 8, 20

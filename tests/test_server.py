@@ -101,7 +101,7 @@ def test_two_stages_logging_at_once_lose_and_duplicate_nothing(server, tmp_path)
         assert run.info.status == "FINISHED", run.info
     for run in stages.values():
         rep = int(run.data.params["rep"])
-        assert run.data.metrics == {"best.valid_error": rep}
+        assert run.data.metrics == {"best.valid_error_pct": 100 * rep}
         assert [(d.dataset.name, d.tags[0].value) for d in run.inputs.dataset_inputs] == [
             (f"rep{rep}/train", "training")
         ]
@@ -110,7 +110,7 @@ def test_two_stages_logging_at_once_lose_and_duplicate_nothing(server, tmp_path)
         rep = int(stages[run.data.tags["mlflow.parentRunId"]].data.params["rep"])
         assert run.data.metrics == {
             "valid_loss": pytest.approx(1 / (k + EPOCHS)),
-            "valid_error": pytest.approx(rep + k / 10),
+            "valid_error_pct": pytest.approx(100 * (rep + k / 10)),
         }
         history = client.get_metric_history(run.info.run_id, "valid_loss")
         assert sorted(m.step for m in history) == list(range(1, EPOCHS + 1))

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from pipeline.cli import thread_count
+from pipeline.core.cli import thread_count
 
 
 def test_omp_num_threads_wins() -> None:

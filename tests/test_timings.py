@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import timings
+from pipeline.core import timings
 
 KILLED_RUN = """
 import time
-from pipeline import timings
+from pipeline.core import timings
 with timings.heartbeat("finetune@rot-sda", every=0.05):
     print("running", flush=True)
     time.sleep(60)

@@ -11,7 +11,7 @@ import pytest
 import yaml
 from mlflow.utils.validation import _validate_metric_name
 
-from pipeline.tracking import metric_key
+from pipeline.core.tracking import metric_key
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -32,7 +32,7 @@ def test_a_stopped_tracking_server_stops_the_stage_in_seconds_naming_the_uri(tmp
     )  # fmt: skip
     seconds = time.perf_counter() - start
     assert result.returncode == 2, result.stderr[-2000:]
-    assert uri in result.stderr and "mlflow server" in result.stderr and "Traceback" not in result.stderr
+    assert uri in result.stderr and "python -m pipeline.server" in result.stderr and "Traceback" not in result.stderr
     assert seconds < 30, f"took {seconds:.0f} s"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"], "the stage wrote something"
 
@@ -41,7 +41,7 @@ def test_a_stopped_tracking_server_stops_the_stage_in_seconds_naming_the_uri(tmp
 def test_stages_launched_by_one_dvc_repro_or_pipeline_repro_share_one_invocation(
     launcher: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import pipeline.tracking as tracking
+    import pipeline.core.tracking as tracking
 
     class Fake:
         def __init__(self, pid: int, cmdline: list[str], parents: list[Fake] = ()) -> None:
@@ -84,7 +84,7 @@ def test_a_split_another_stage_inserted_first_is_linked_not_a_failure(
     import torch
     from mlflow.exceptions import MlflowException
 
-    from pipeline import tracking
+    from pipeline.core import tracking
 
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
     train = {"train": SimpleNamespace(x=torch.zeros(4, 3), y=torch.arange(4))}
@@ -119,7 +119,7 @@ def test_the_stage_that_loses_the_race_to_create_the_experiment_logs_into_it_not
     from mlflow.protos.databricks_pb2 import RESOURCE_ALREADY_EXISTS
     from mlflow.tracking._tracking_service.client import TrackingServiceClient
 
-    from pipeline import tracking
+    from pipeline.core import tracking
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
@@ -136,3 +136,12 @@ def test_the_stage_that_loses_the_race_to_create_the_experiment_logs_into_it_not
             pass
     experiment = mlflow.get_experiment_by_name("raced").experiment_id
     assert {mlflow.get_run(r).info.experiment_id for r in (stage_id, candidate_id)} == {experiment}
+
+
+def test_error_rates_are_logged_in_percent() -> None:
+    from pipeline.core.tracking import as_percent
+
+    assert as_percent("sda3.test_error", 0.0572) == ("sda3.test_error_pct", pytest.approx(5.72))
+    assert as_percent("ci95", 0.0015) == ("ci95_pct", pytest.approx(0.15))
+    assert as_percent("basic.SdA-3.error_pct", 2.68) == ("basic.SdA-3.error_pct", 2.68)
+    assert as_percent("layer1.valid_loss", 54.3) == ("layer1.valid_loss", 54.3)

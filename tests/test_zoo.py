@@ -10,10 +10,10 @@ import pytest
 import torch
 import yaml
 
-from pipeline import paths
+from pipeline.common.seeding import make_generator
+from pipeline.core import paths
 from pipeline.data.corruption import corrupt_uint8, noise_name
 from pipeline.params import ZooParams, load_params
-from pipeline.utils import make_generator
 from pipeline.zoo import metrics as zm
 from pipeline.zoo import registry as zoo
 from pipeline.zoo import tables as zt

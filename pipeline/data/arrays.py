@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pipeline.utils import DamagedFileError
+from pipeline.common.io import DamagedFileError
 
 SPLITS = ("train", "valid", "test")
 PIXELS = 784  # 28 x 28, every dataset of the table and the zoo

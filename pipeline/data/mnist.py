@@ -17,9 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.common.io import atomic_path, file_digest
+from pipeline.common.seeding import derive_seed
 from pipeline.data.arrays import DataFileError
 from pipeline.params import BasicSplit, FullSplit
-from pipeline.utils import atomic_path, derive_seed, file_digest
 
 SOURCES = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST"}  # torchvision.datasets classes
 MIRROR_ENV = "PIPELINE_DATA_MIRROR"

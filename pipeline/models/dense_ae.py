@@ -16,7 +16,6 @@ step of `pipeline.training.lockstep.TiedAEGroup`.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from itertools import pairwise
 
@@ -25,6 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from pipeline.data.corruption import NOISE_KINDS, corrupt
+from pipeline.models.init import init_range, uniform_weights
 
 ACTIVATIONS = ("sigmoid", "relu", "tanh", "linear")
 LOSSES = ("cross_entropy", "mse")
@@ -103,17 +103,6 @@ def activation_derivative(h: torch.Tensor, name: str) -> torch.Tensor:
     if name == "relu":
         return (h > 0).to(h.dtype)
     return torch.ones_like(h)
-
-
-def init_range(fan_in: int, fan_out: int, activation: str) -> float:
-    """Glorot & Bengio (2010) uniform range, times 4 for sigmoid units (as in the LISA tutorials)."""
-    r = math.sqrt(6.0 / (fan_in + fan_out))
-    return 4.0 * r if activation == "sigmoid" else r
-
-
-def uniform_weights(shape: tuple[int, int], r: float, generator: torch.Generator | None) -> torch.Tensor:
-    """A matrix of U(-r, r) entries drawn from `generator`."""
-    return (torch.rand(shape, generator=generator) * 2 - 1) * r
 
 
 class DenseAutoencoder(nn.Module):

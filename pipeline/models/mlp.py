@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pipeline.models.dense_ae import init_range, uniform_weights
+from pipeline.models.init import init_range, uniform_weights
 
 OUTPUT_INITS = ("zero", "random")
 HEADS = ("softmax", "joint")

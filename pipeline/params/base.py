@@ -7,6 +7,8 @@ from typing import Annotated, Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
+from pipeline.core.errors import StageError
+
 MNIST_TRAIN, MNIST_TEST = 60_000, 10_000
 NoiseLevel = Annotated[float, Field(ge=0.0, le=1.0)]
 PositiveInt = Annotated[int, Field(gt=0)]
@@ -14,7 +16,7 @@ PositiveGrid = Annotated[list[Annotated[float, Field(gt=0)]], Field(min_length=1
 IntGrid = Annotated[list[PositiveInt], Field(min_length=1)]
 
 
-class ParamsError(ValueError):
+class ParamsError(StageError, ValueError):
     """Raised when params.yaml is missing, unparsable or does not fit the schema."""
 
 

@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipeline.errors import StageError
+from pipeline.common.io import atomic_path
+from pipeline.core.errors import StageError
 from pipeline.evaluation.rates import error_ci95
-from pipeline.utils import atomic_path
 
 PAPER_MODELS = ("SVM_rbf", "SVM_poly", "DBN-1", "SAA-3", "DBN-3", "SdA-3")
 TABLE_COLUMNS = [

@@ -114,7 +114,7 @@ def target_lines(table: pd.DataFrame) -> list[str]:
 
 
 def stage_seconds(stages: list[str], timings: str | Path = "logs/timings") -> dict[str, float | None]:
-    """The wall time this machine measured for each stage (pipeline.timings: killed runs included), None where none is.
+    """The wall time this machine measured for each stage (pipeline.core.timings: killed runs included), None where none is.
 
     Timings are no DVC dependency (they change on every run), so the report shows the latest it finds.
     """

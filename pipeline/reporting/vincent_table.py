@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from pipeline.common.io import DamagedFileError
 from pipeline.params import Params
 from pipeline.reporting.tables import (
     TABLE_COLUMNS,
@@ -22,7 +23,6 @@ from pipeline.reporting.tables import (
     vincent_markdown,
 )
 from pipeline.reporting.vincent import DESCRIPTIONS, calibration_of, dataset_origin, is_generated
-from pipeline.utils import DamagedFileError
 
 SUBSTITUTE = "†"
 CALIBRATED = "‡"

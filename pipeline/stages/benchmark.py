@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from pipeline.cli import StageError, check_choice, log, run_stage
+from pipeline.core.cli import StageError, check_choice, log, run_stage
 
 DESCRIPTIONS = {  # one line per dataset, after Larochelle et al. 2007
     "rot": "MNIST digits rotated by an angle drawn uniformly in [0, 2 pi)",
@@ -39,13 +39,14 @@ def main(params, args: argparse.Namespace) -> None:
 
     import numpy as np
 
-    from pipeline import paths, tracking
+    from pipeline.common.figures import save_figure
+    from pipeline.common.io import write_json
+    from pipeline.core import paths, tracking
     from pipeline.data import benchmarks, mnist
     from pipeline.data.benchmarks.common import Sizes
     from pipeline.data.benchmarks.manifest import provenance
     from pipeline.data.benchmarks.published import find_zip
     from pipeline.reporting.digits import samples_figure
-    from pipeline.utils import save_figure, write_json
 
     b, name = params.benchmarks, args.dataset
     check_choice("--dataset", name, "benchmarks.datasets", b.datasets)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 
-from pipeline.cli import check_choice, log, run_stage
+from pipeline.core.cli import check_choice, log, run_stage
 
 
 def dataset_arg(parser: argparse.ArgumentParser) -> None:
@@ -25,11 +25,13 @@ def main(params, args: argparse.Namespace) -> None:
 
     import numpy as np
 
-    from pipeline import paths, tracking
+    from pipeline.common.figures import save_figure
+    from pipeline.common.io import atomic_dir, write_json
+    from pipeline.common.seeding import make_generator
+    from pipeline.core import paths, tracking
     from pipeline.data.arrays import load_split
     from pipeline.data.corruption import corrupt_uint8, noise_name
     from pipeline.reporting.digits import digit_rows
-    from pipeline.utils import atomic_dir, make_generator, save_figure, write_json
 
     c, dataset = params.corrupt, args.dataset
     check_choice("--dataset", dataset, "corrupt.datasets", c.datasets)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import argparse
 
-from pipeline.cli import log, row_args, row_stage, run_stage
+from pipeline.core.cli import log, row_args, row_stage, run_stage
 
 
 def main(params, args: argparse.Namespace) -> None:
@@ -25,14 +25,14 @@ def main(params, args: argparse.Namespace) -> None:
     import torch
     from tqdm.auto import tqdm
 
-    from pipeline import paths, tracking
+    from pipeline.common.io import load_torch, write_json
+    from pipeline.core import paths, tracking
     from pipeline.data.arrays import load_splits
     from pipeline.evaluation.probes import linear_probe
     from pipeline.evaluation.rates import error_ci95
     from pipeline.evaluation.svm import feature_svm
     from pipeline.models.mlp import MLPClassifier
-    from pipeline.training.search import propagate
-    from pipeline.utils import load_torch, write_json
+    from pipeline.training.stack import propagate
 
     v, dataset, stack = params.vincent, args.dataset, args.stack
     with row_stage("evaluate", params, args, {"probe": v.probe.model_dump()}) as models:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 
-from pipeline.cli import check_choice, dataset_arg, log, run_stage
+from pipeline.core.cli import check_choice, dataset_arg, log, run_stage
 
 TABLE_NAME = {"rbf": "SVM_rbf", "poly": "SVM_poly"}
 
@@ -21,10 +21,10 @@ def main(params, args: argparse.Namespace) -> None:
 
     import torch
 
-    from pipeline import paths, tracking
+    from pipeline.common.io import write_json
+    from pipeline.core import paths, tracking
     from pipeline.data.arrays import load_splits
     from pipeline.evaluation.svm import svm_benchmark
-    from pipeline.utils import write_json
 
     v, dataset = params.vincent, args.dataset
     check_choice("--dataset", dataset, "vincent.datasets", v.datasets)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from pipeline.cli import log, run_stage
+from pipeline.core.cli import log, run_stage
 
 FIGURE = "reports/figures/vincent_filters.png"
 RESULTS = "results/filters.json"
@@ -19,12 +19,15 @@ RESULTS = "results/filters.json"
 def main(params, args: argparse.Namespace) -> None:
     import time
 
-    from pipeline import paths, tracking
+    from pipeline.common.figures import save_figure
+    from pipeline.common.io import write_json
+    from pipeline.common.seeding import get_device
+    from pipeline.core import paths, tracking
     from pipeline.data.arrays import load_splits
     from pipeline.reporting.figures import filter_grid
     from pipeline.training.grid import group_size
-    from pipeline.training.search import StackSpec, pretrain_stacks
-    from pipeline.utils import get_device, save_figure, write_json
+    from pipeline.training.search import pretrain_stacks
+    from pipeline.training.stack import StackSpec
 
     v, f = params.vincent, params.vincent.filters
     logged = {"filters": f.model_dump(), "batch_size": v.pretrain.batch_size}

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import argparse
 
-from pipeline.cli import log, row_args, row_stage, run_stage
+from pipeline.core.cli import log, row_args, row_stage, run_stage
 
 TOP = 5  # the selected network and the next four on validation are saved; evaluate tests them after selection
 
@@ -24,12 +24,13 @@ def main(params, args: argparse.Namespace) -> None:
     import shutil
     import time
 
-    from pipeline import paths, tracking
+    from pipeline.common.io import load_torch, save_torch, write_history_csv, write_json
+    from pipeline.common.seeding import get_device
+    from pipeline.core import paths, tracking
     from pipeline.data.arrays import load_splits
     from pipeline.models.mlp import DigitPredictor, MLPClassifier
     from pipeline.training.grid import group_size
     from pipeline.training.halving import halving_search, ranked
-    from pipeline.utils import get_device, load_torch, save_torch, write_history_csv, write_json
 
     v, dataset, stack = params.vincent, args.dataset, args.stack
     f = v.finetune_for(dataset)  # vincent.finetune, with what vincent.rows.<dataset> changes

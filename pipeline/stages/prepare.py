@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 
-from pipeline.cli import log, run_stage
+from pipeline.core.cli import log, run_stage
 
 RESULTS = "results/prepare.json"
 FIGURE = "reports/figures/prepare_samples.png"
@@ -22,11 +22,12 @@ def main(params, args: argparse.Namespace) -> None:
 
     import numpy as np
 
-    from pipeline import paths, tracking
+    from pipeline.common.figures import save_figure
+    from pipeline.common.io import atomic_dir, write_json
+    from pipeline.core import paths, tracking
     from pipeline.data import mnist
     from pipeline.data.arrays import save_dataset
     from pipeline.reporting.digits import samples_figure
-    from pipeline.utils import atomic_dir, save_figure, write_json
 
     p, d = params.prepare, params.data
     with tracking.stage_run(

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import argparse
 
-from pipeline.cli import StageError, log, row_args, row_stage, run_stage
+from pipeline.core.cli import StageError, log, row_args, row_stage, run_stage
 
 
 def main(params, args: argparse.Namespace) -> None:
@@ -24,11 +24,12 @@ def main(params, args: argparse.Namespace) -> None:
     import shutil
     import time
 
-    from pipeline import paths, tracking
+    from pipeline.common.io import save_torch, write_history_csv, write_json
+    from pipeline.common.seeding import get_device
+    from pipeline.core import paths, tracking
     from pipeline.data.arrays import load_splits
     from pipeline.training.grid import check_pretrain_memory, group_size, is_out_of_memory, stack_specs
     from pipeline.training.search import pretrain_stacks
-    from pipeline.utils import get_device, save_torch, write_history_csv, write_json
 
     v, dataset, stack = params.vincent, args.dataset, args.stack
     with row_stage("pretrain", params, args, {"pretrain": v.pretrain.model_dump()}):
@@ -74,7 +75,7 @@ def main(params, args: argparse.Namespace) -> None:
             hparams = dataclasses.asdict(s)
             with tracking.candidate_run(s.name, hparams, {"status": result.status}):
                 tracking.log_history(
-                    {f"layer{layer}.{k}": x for layer, h in enumerate(result.history) for k, x in h.items()}
+                    {f"layer{layer}.{k}": x for layer, h in enumerate(result.history, start=1) for k, x in h.items()}
                 )
             candidates.append({"name": s.name, "hparams": hparams, "weights": result.weights, "status": result.status,
                                "diverged": result.diverged, "visible_biases": result.visible_biases,

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import argparse
 
-from pipeline.cli import check_choice, dataset_arg, log, run_stage
+from pipeline.core.cli import check_choice, dataset_arg, log, run_stage
 
 PAPER_CSV = "reports/reference/vincent2008_table1.csv"
 FIGURES = ("probes", "finetune_curves", "pretrain_curves", "reconstructions")
@@ -23,12 +23,13 @@ FIGURES = ("probes", "finetune_curves", "pretrain_curves", "reconstructions")
 def main(params, args: argparse.Namespace) -> None:
     import torch
 
-    from pipeline import paths, tracking
+    from pipeline.common.figures import save_figure
+    from pipeline.common.io import atomic_path, load_torch, output_batch, write_json
+    from pipeline.core import paths, tracking
     from pipeline.data.arrays import load_array, load_split
     from pipeline.data.corruption import masking
     from pipeline.reporting import figures, tables
     from pipeline.reporting import vincent as report
-    from pipeline.utils import atomic_path, load_torch, output_batch, save_figure, write_json
 
     v, dataset = params.vincent, args.dataset
     check_choice("--dataset", dataset, "vincent.datasets", v.datasets)

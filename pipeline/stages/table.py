@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 
-from pipeline.cli import log, run_stage
+from pipeline.core.cli import log, run_stage
 
 PAPER_CSV = "reports/reference/vincent2008_table1.csv"
 LATER_CSV = "reports/reference/later_results.csv"
@@ -24,10 +24,11 @@ BARS = "reports/figures/vincent_ours_vs_paper.png"
 def main(params, args: argparse.Namespace) -> None:
     from pathlib import Path
 
-    from pipeline import paths, tracking
+    from pipeline.common.figures import save_figure
+    from pipeline.common.io import atomic_path, output_batch
+    from pipeline.core import paths, tracking
     from pipeline.reporting import figures, tables
     from pipeline.reporting import vincent_table as report
-    from pipeline.utils import atomic_path, output_batch, save_figure
 
     v = params.vincent
     with tracking.stage_run("table", params.tracking.experiment, {"datasets": v.datasets}) as run_id:

@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import argparse
 
-from pipeline.cli import StageError, log, run_stage
+from pipeline.core.cli import StageError, log, run_stage
 
 
 def main(params, args: argparse.Namespace) -> None:
     import time
 
-    from pipeline import tracking
-    from pipeline.utils import atomic_path, output_batch, save_figure
+    from pipeline.common.figures import save_figure
+    from pipeline.common.io import atomic_path, output_batch
+    from pipeline.core import tracking
     from pipeline.zoo.report import ZooReport, markdown
     from pipeline.zoo.tables import CSV, FIGURES, MARKDOWN, params_hash, table
 

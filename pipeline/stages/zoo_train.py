@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import argparse
 
-from pipeline.cli import StageError, check_choice, log, run_stage
+from pipeline.core.cli import StageError, check_choice, log, run_stage
 
 
 def variant_arg(parser: argparse.ArgumentParser) -> None:
@@ -26,10 +26,12 @@ def variant_arg(parser: argparse.ArgumentParser) -> None:
 def main(params, args: argparse.Namespace) -> None:
     import time
 
-    from pipeline import paths, tracking
+    from pipeline.common.figures import save_figure
+    from pipeline.common.io import save_torch, write_history_csv, write_json
+    from pipeline.common.seeding import get_device, make_generator
+    from pipeline.core import paths, tracking
     from pipeline.data.arrays import load_splits
     from pipeline.training.loop import train_model
-    from pipeline.utils import get_device, make_generator, save_figure, save_torch, write_history_csv, write_json
     from pipeline.zoo import registry as zoo
     from pipeline.zoo.evaluate import evaluate, noisy_test, reconstruction_figure
 

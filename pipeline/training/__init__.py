@@ -3,7 +3,8 @@
 from pipeline.training.errors import BadInputError, CheckpointError, DivergenceError, TrainingError
 from pipeline.training.halving import Trial, halving_search
 from pipeline.training.loop import TrainResult, train_model
-from pipeline.training.search import Stack, StackSpec, pretrain_stacks
+from pipeline.training.search import Stack, pretrain_stacks
+from pipeline.training.stack import StackSpec
 
 __all__ = [
     "BadInputError",

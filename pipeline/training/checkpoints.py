@@ -17,8 +17,8 @@ from typing import Any, Protocol
 
 import torch
 
+from pipeline.common.io import save_torch
 from pipeline.training.errors import CheckpointError
-from pipeline.utils import save_torch
 
 CHECKPOINT_FORMAT = 1
 

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import os
 
+from pipeline.core.errors import StageError
 
-class TrainingError(RuntimeError):
+
+class TrainingError(StageError):
     """Training cannot go on; the message says which model, layer and epoch."""
 
     def __init__(self, message: str, *, model: str, layer: int | None = None, epoch: int | None = None):
@@ -26,7 +28,7 @@ class DivergenceError(TrainingError):
     """The loss or the weights became NaN or infinite; the last good checkpoint is left untouched."""
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(StageError):
     """A checkpoint file exists but cannot be read (truncated, corrupt or of the wrong layout)."""
 
     def __init__(self, path: str | os.PathLike, reason: str):

@@ -8,9 +8,9 @@ import itertools
 import psutil
 import torch
 
-from pipeline.errors import StageError
+from pipeline.core.errors import StageError
 from pipeline.params import StackParams, VincentParams
-from pipeline.training.search import StackSpec
+from pipeline.training.stack import StackSpec
 
 INPUT_DIM = 784
 GPU_GROUP = 16  # candidates per lockstep group on CUDA when vincent.pretrain.group_size is 0

@@ -25,10 +25,10 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from pipeline.common.seeding import make_generator
 from pipeline.training.checkpoints import config_hash, data_fingerprint, load_checkpoint, save_checkpoint
 from pipeline.training.lockstep import MLPGroup
 from pipeline.training.loop import check_input, check_labels
-from pipeline.utils import make_generator
 
 
 @dataclass

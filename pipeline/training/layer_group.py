@@ -18,12 +18,12 @@ from pathlib import Path
 
 import torch
 
-from pipeline.models.dense_ae import init_range, uniform_weights
+from pipeline.common.seeding import make_generator
+from pipeline.models.init import init_range, uniform_weights
 from pipeline.training.checkpoints import config_hash, data_fingerprint
 from pipeline.training.joint import JointRBMGroup
 from pipeline.training.lockstep import RBMGroup, TiedAEGroup
 from pipeline.training.loop import History, run_epochs
-from pipeline.utils import make_generator
 
 CHUNK_ROWS = 4096  # rows gathered and corrupted at once
 DIVERGED_FACTOR = 10.0  # a loss above this many times the untrained layer's validation loss has diverged

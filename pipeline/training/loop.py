@@ -22,9 +22,9 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from pipeline.common.seeding import get_device, make_generator
 from pipeline.training.checkpoints import Stateful, config_hash, data_fingerprint, load_checkpoint, save_checkpoint
 from pipeline.training.errors import BadInputError, CheckpointError, DivergenceError
-from pipeline.utils import get_device, make_generator
 
 History = dict[str, list[float]]
 EpochCallback = Callable[[int | None, int, dict[str, float]], None]  # (layer or None, epoch, metrics)

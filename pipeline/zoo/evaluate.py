@@ -11,12 +11,12 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from pipeline import paths
+from pipeline.common.seeding import derive_seed
+from pipeline.core import paths
 from pipeline.data.arrays import DataFileError, Split, load_uint8
 from pipeline.data.corruption import parse_noise
 from pipeline.params import ZooParams, ZooVariant
 from pipeline.reporting.digits import digit_rows
-from pipeline.utils import derive_seed
 from pipeline.zoo import metrics as zm
 from pipeline.zoo import registry as zoo
 

@@ -13,12 +13,12 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from pipeline.common.io import DamagedFileError, load_torch
 from pipeline.data.corruption import noise_name
 from pipeline.models.conv_ae import ConvAEConfig, ConvAutoencoder
 from pipeline.models.dense_ae import DenseAEConfig, DenseAutoencoder, activation_derivative
 from pipeline.models.vae import VAE, VAEConfig
 from pipeline.params import ZooParams, ZooVariant
-from pipeline.utils import DamagedFileError, load_torch
 
 INPUT_DIM = 784
 BATCH = 2048  # rows per forward pass when applying a trained model

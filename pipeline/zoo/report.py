@@ -11,10 +11,10 @@ import pandas as pd
 import torch
 from scipy.stats import norm
 
-from pipeline import paths
+from pipeline.common.seeding import make_generator
+from pipeline.core import paths
 from pipeline.data.arrays import load_split
 from pipeline.params import Params, ZooParams
-from pipeline.utils import make_generator
 from pipeline.zoo import figures as zf
 from pipeline.zoo import metrics as zm
 from pipeline.zoo import registry as zoo

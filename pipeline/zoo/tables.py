@@ -7,7 +7,7 @@ import json
 
 import pandas as pd
 
-from pipeline import paths
+from pipeline.core import paths
 from pipeline.data.arrays import DataFileError
 from pipeline.params import ZooParams
 

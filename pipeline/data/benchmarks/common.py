@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pipeline.common.seeding import derive_seed
+from pipeline.core.errors import StageError
 from pipeline.data.arrays import SPLITS
-from pipeline.errors import StageError
-from pipeline.utils import derive_seed
 
 SIDE = 28
 PIXELS = SIDE * SIDE

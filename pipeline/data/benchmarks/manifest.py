@@ -23,9 +23,9 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.common.io import atomic_dir, write_json
 from pipeline.data.arrays import SPLITS, save_dataset
 from pipeline.data.benchmarks.common import Arrays
-from pipeline.utils import atomic_dir, write_json
 
 PACKAGES = ("numpy", "scipy", "scikit-image", "scikit-learn", "imageio", "pillow", "torch")
 IMAGE_DATASETS = ("bg-img", "rot-bg-img", "rect-img")

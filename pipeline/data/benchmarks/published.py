@@ -23,10 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.common.io import atomic_path, file_digest
 from pipeline.data.arrays import DataFileError
 from pipeline.data.benchmarks.common import PIXELS, SIDE, Arrays, check_arrays, to_uint8
 from pipeline.data.mnist import OFFLINE_ENV, mirror_folders
-from pipeline.utils import atomic_path, file_digest
 
 BASE_URL = "http://www.iro.umontreal.ca/~lisa/icml2007data/"
 SUBFOLDER = "larochelle2007"  # a mirror may hold the zips at <mirror>/<zip> or <mirror>/larochelle2007/<zip>

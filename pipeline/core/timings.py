@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from pipeline.utils import write_json
+from pipeline.common.io import write_json
 
 TIMINGS = Path("logs/timings")
 HEARTBEAT_S = 60.0

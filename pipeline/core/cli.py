@@ -15,7 +15,7 @@ from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pipeline.errors import StageError
+from pipeline.core.errors import StageError
 
 if TYPE_CHECKING:
     from pipeline.params import ModelSpec, Params
@@ -50,16 +50,9 @@ def run_stage(
         body(load_params(args.params), args)
 
 
-def bad_input_errors() -> tuple[type[BaseException], ...]:
-    """The errors whose message is complete for the user: params, data, model files, training, the OS's file errors.
-
-    Each names the file, key or value and what was expected; `exits_on_bad_input` prints it without a traceback.
-    """
-    from pipeline.params import ParamsError
-    from pipeline.training.errors import CheckpointError, TrainingError
-    from pipeline.utils import DamagedFileError
-
-    return (ParamsError, StageError, DamagedFileError, CheckpointError, TrainingError, OSError)
+# The errors whose message is complete for the user: every StageError (params, data, model files, training, the
+# tracking store, recipes...) and the OS's file errors (a file not found, a read-only folder, a full disk).
+BAD_INPUT = (StageError, OSError)
 
 
 @contextlib.contextmanager
@@ -70,7 +63,7 @@ def exits_on_bad_input(who: str) -> Iterator[None]:
     """
     try:
         yield
-    except bad_input_errors() as exc:
+    except BAD_INPUT as exc:
         print(f"error in {who}: {describe(exc)}", file=sys.stderr)
         sys.exit(2)
 
@@ -146,7 +139,7 @@ def row_stage(
     """The opening of the Vincent stages per (dataset, stack) (pretrain, finetune, evaluate): check the arguments and
     run the body inside the stage's MLflow run, with the stack's spec and the stage's `settings` logged as params.
     Yields the models built on the stack."""
-    from pipeline import tracking
+    from pipeline.core import tracking
 
     v = params.vincent
     check_choice("--dataset", args.dataset, "vincent.datasets", v.datasets)

@@ -1,4 +1,4 @@
-"""Small shared helpers: atomic writes, seeding, device choice.
+"""Atomic, byte-stable file I/O: every file a stage writes, and the model files it reads back.
 
 Every file a stage writes goes through `atomic_path` / `atomic_dir`: the data is written to a
 temporary sibling and renamed into place only when complete, so a failed run never leaves a
@@ -21,13 +21,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
+from pipeline.core.errors import StageError
 
 if TYPE_CHECKING:
-    import torch
+    pass
 
 
-class DamagedFileError(RuntimeError):
+class DamagedFileError(StageError):
     """A file a stage reads exists but cannot be read (truncated, corrupt, another layout); the message names it."""
 
 
@@ -278,61 +278,3 @@ def write_history_csv(path: str | os.PathLike, history: dict[str, list[float]]) 
     epochs = max((len(v) for v in history.values()), default=0)
     write_csv(path, [{"epoch": e, **{k: v[e - 1] if e <= len(v) else "" for k, v in history.items()}}
                      for e in range(1, epochs + 1)])  # fmt: skip
-
-
-def save_figure(fig: Any, path: str | os.PathLike, dpi: int = 110) -> None:
-    """Save a matplotlib figure atomically as PNG and close it."""
-    import matplotlib.pyplot as plt
-
-    try:
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight", metadata={"Software": None})
-    finally:
-        plt.close(fig)
-
-
-def derive_seed(seed: int, *names: object) -> int:
-    """A 63-bit seed derived from the params seed and a purpose, stable across runs and machines."""
-    text = ":".join([str(seed), *map(str, names)])
-    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little") >> 1
-
-
-def make_generator(seed: int, *names: object, device: str | torch.device = "cpu") -> torch.Generator:
-    """A torch.Generator seeded by `derive_seed(seed, *names)`."""
-    import torch
-
-    g = torch.Generator(device=device)
-    g.manual_seed(derive_seed(seed, *names))
-    return g
-
-
-def seed_everything(seed: int) -> None:
-    """Seed torch, numpy and python and ask torch for deterministic kernels."""
-    import random
-
-    import torch
-
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-    torch.use_deterministic_algorithms(True, warn_only=True)
-
-
-def get_device(requested: str = "auto", key: str = "device") -> torch.device:
-    """'auto' picks CUDA when present, else CPU. A name torch does not know, or CUDA where there is none, is a
-    StageError naming `key` (the params key or flag `requested` came from)."""
-    import torch
-
-    from pipeline.errors import StageError
-
-    if requested == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    given = f"{key} {requested!r}" if key.startswith("--") else f"{key} = {requested!r}"
-    try:
-        device = torch.device(requested)
-    except RuntimeError:
-        raise StageError(f"{given}: not a device; expected auto, cpu or cuda") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        why = f"CUDA is not available here (torch {torch.__version__} finds no NVIDIA GPU or driver)"
-        raise StageError(f"{given}: {why}; use cpu, or auto, which picks CUDA when present")
-    return device

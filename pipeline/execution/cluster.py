@@ -29,8 +29,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from pipeline.cli import log
-from pipeline.errors import StageError
+from pipeline.core.cli import log
+from pipeline.core.errors import StageError
 
 TRAINING = ("pipeline.stages.pretrain", "pipeline.stages.finetune", "pipeline.stages.evaluate",
             "pipeline.stages.filters", "pipeline.stages.zoo_train")  # fmt: skip
@@ -245,3 +245,7 @@ class DaskLauncher:
         except TimeoutError:
             log.error("some stages did not stop within a minute")
         self.client.cancel(futures)
+
+    def close(self) -> None:
+        """Disconnect from the scheduler (the cluster and its workers go on)."""
+        self.client.close()

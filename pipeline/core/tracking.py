@@ -9,11 +9,7 @@ inputs; trained networks are MLflow models with a signature and an input example
 
 The store is `MLFLOW_TRACKING_URI` when set, else the sqlite file `mlflow.db` at the repo root. Parallel workers
 share one `mlflow server`; a server that does not answer, or a URI MLflow cannot use, stops the stage at once.
-A server is probed before use (its /health and one REST call, within PROBE_DEADLINE_S in all, however slowly its
-bytes come), and unless the user set them, MLflow's own requests get HTTP_DEFAULTS: each attempt waits at most
-30 s for the connection and for each next byte, and a request makes two attempts at most, so one that meets a server
-gone silent fails within about a minute (MLflow's defaults: 120 s and 8 attempts with growing pauses, about 20
-minutes). That bound is per byte, not in total: a server that trickles bytes mid-stage is caught by the probe only.
+The server is probed before use (`pipeline.core.probe`).
 """
 
 from __future__ import annotations
@@ -26,10 +22,8 @@ import os
 import re
 import subprocess
 import tempfile
-import threading
 import time
-import urllib.request
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -38,132 +32,17 @@ import psutil
 from mlflow.entities import Metric
 from mlflow.tracking import MlflowClient
 
-from pipeline import paths, timings
-from pipeline.errors import StageError
+from pipeline.core import paths, timings
 
 PARENT_ENV = "PIPELINE_PARENT_RUN_ID"
 INVOCATION_TAG = "pipeline.invocation"
 EXPERIMENT_KIND_TAG, EXPERIMENT_KIND = "mlflow.experimentKind", "custom_model_development"
-SERVER_TIMEOUT_S = 5.0
-PROBE_DEADLINE_S = 10.0  # the whole probe of a server: its health check and one REST call, reply bytes included
-HTTP_DEFAULTS = {
-    "MLFLOW_HTTP_REQUEST_TIMEOUT": "30",
-    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1",
-    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
-}
-SQLITE_HEADER = b"SQLite format 3\x00"
-SCHEMES = ("", "file", "sqlite", "postgresql", "mysql", "mssql", "http", "https", "databricks", "databricks-uc", "uc")
-
-
-class TrackingError(StageError):
-    """The tracking store cannot be used; the message says which and what to do (a stage exits 2 with it)."""
 
 
 def tracking_uri() -> str:
     """MLFLOW_TRACKING_URI, else mlflow.db at the repo root (DVC_ROOT: queued experiments run in a temp copy)."""
     root = Path(os.environ.get("DVC_ROOT") or Path.cwd())
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{root / 'mlflow.db'}"
-
-
-def check_server(uri: str, timeout: float = SERVER_TIMEOUT_S) -> None:
-    """Raise TrackingError at once for a URI MLflow cannot use, an sqlite file that is not a database, or an HTTP
-    tracking server that does not answer its health check and one REST call, whole, within PROBE_DEADLINE_S (MLflow's
-    own client retries a dead server for minutes before failing with a traceback)."""
-    if (scheme := uri.split("://")[0].split("+")[0] if "://" in uri else "") not in SCHEMES:
-        raise TrackingError(f"MLFLOW_TRACKING_URI {uri!r}: MLflow has no store for {scheme}://; expected one of "
-                            "sqlite:///<file>, postgresql://..., http(s)://<host>:<port>, file:<folder> or a folder")  # fmt: skip
-    if scheme == "sqlite":
-        check_sqlite(uri)
-    if scheme not in ("http", "https"):
-        return
-    # Set before the probe, which makes its REST call through MLflow's client: a server that dies mid-stage, or
-    # answers the probe and then stalls, fails a request within about a minute, not half an hour.
-    for key, value in HTTP_DEFAULTS.items():
-        os.environ.setdefault(key, value)
-    step = ["/health"]
-    try:
-        within(PROBE_DEADLINE_S, lambda: _probe(uri, timeout, step))
-    except TimeoutError:
-        raise TrackingError(
-            f"MLflow tracking server {uri} (MLFLOW_TRACKING_URI) accepts connections but did not answer {step[0]} "
-            f"within {PROBE_DEADLINE_S:g} s in all; expected an `mlflow server` that replies at once. Restart it, "
-            "or unset MLFLOW_TRACKING_URI to log to the local file mlflow.db."
-        ) from None
-
-
-def _probe(uri: str, timeout: float, step: list[str]) -> None:
-    """The health check, then one REST call (the experiment lookup every stage makes first); `step` says which ran."""
-    from mlflow.exceptions import MlflowException
-
-    try:
-        with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout) as reply:
-            reply.read()
-    except Exception as exc:  # connection refused, timeout, DNS, HTTP error: all mean the same here
-        raise TrackingError(
-            f"MLflow tracking server {uri} (MLFLOW_TRACKING_URI) does not answer ({exc}). Start it, e.g. "
-            "`mlflow server --backend-store-uri sqlite:///mlflow.db --port 5000`, or unset MLFLOW_TRACKING_URI "
-            "to log to the local file mlflow.db."
-        ) from None
-    step[0] = "its REST API (GET /api/2.0/mlflow/experiments/get-by-name)"
-    try:
-        MlflowClient(uri).get_experiment_by_name("Default")  # None when there is none: an answer all the same
-    except (MlflowException, OSError) as exc:
-        if getattr(exc, "error_code", None) == "PERMISSION_DENIED":  # MLflow's own answer: a user kept off Default
-            return
-        reason = re.sub(r"\s+", " ", str(exc))
-        reason = reason if len(reason) <= 300 else f"{reason[:150]} ... {reason[-150:]}"
-        raise TrackingError(
-            f"MLflow tracking server {uri} (MLFLOW_TRACKING_URI) answers /health but not its REST API: GET "
-            f"/api/2.0/mlflow/experiments/get-by-name failed ({reason}). Expected an `mlflow server` at that "
-            "address (not another service); check the address, or unset MLFLOW_TRACKING_URI to log to mlflow.db."
-        ) from None
-
-
-def within(seconds: float, call: Callable[[], Any]) -> Any:
-    """`call()`'s result or error, or TimeoutError when it has not returned within `seconds` in all. It runs in a
-    daemon thread, which a hung call keeps until its socket gives up: the process never waits for it."""
-    outcome: dict[str, Any] = {}
-
-    def run() -> None:
-        try:
-            outcome["result"] = call()
-        except BaseException as exc:  # handed to the caller's thread, raised there
-            outcome["error"] = exc
-
-    thread = threading.Thread(target=run, name="tracking-probe", daemon=True)
-    thread.start()
-    thread.join(seconds)
-    if thread.is_alive():
-        raise TimeoutError(f"no answer within {seconds:g} s")
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome.get("result")
-
-
-def check_sqlite(uri: str) -> None:
-    """An sqlite store's file, where there is one, must be an SQLite database (else SQLAlchemy's traceback later)."""
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
-
-    try:
-        database = make_url(uri).database
-    except ArgumentError as exc:
-        raise TrackingError(f"MLFLOW_TRACKING_URI {uri!r}: {exc}; expected sqlite:///<file>") from None
-    if not database or database == ":memory:" or database.startswith("file:"):
-        return
-    path = Path(database)
-    if path.is_dir():
-        raise TrackingError(f"MLFLOW_TRACKING_URI {uri}: {path} is a folder, not an SQLite database file")
-    if not path.is_file() or path.stat().st_size == 0:  # MLflow makes a new store there
-        return
-    with open(path, "rb") as f:
-        head = f.read(len(SQLITE_HEADER))
-    if head != SQLITE_HEADER:
-        raise TrackingError(
-            f"MLFLOW_TRACKING_URI {uri}: {path} is not an SQLite database (it begins {head!r}, expected "
-            f"{SQLITE_HEADER!r}); move it aside (MLflow then makes a new store there) or point MLFLOW_TRACKING_URI "
-            "at the store"
-        )
 
 
 def git_commit() -> str:
@@ -259,6 +138,8 @@ def stage_run(stage: str, experiment: str, params: Mapping[str, Any], run_name: 
     DVC's own `DVC_STAGE` variable when present (so matrix stages are named like `pretrain@sda-25`), else `stage`."""
     logging.getLogger("alembic").setLevel(logging.WARNING)
     uri = tracking_uri()
+    from pipeline.core.probe import check_server
+
     check_server(uri)
     mlflow.set_tracking_uri(uri)
     experiment_id = _experiment(experiment)
@@ -291,13 +172,21 @@ def log_params(params: Mapping[str, Any]) -> None:
     mlflow.log_params(flat)
 
 
+def as_percent(key: str, value: float) -> tuple[str, float]:
+    """Error rates in one unit everywhere (MLflow, DVC, the reports): a key ending in `error` (or a `ci95` half-width),
+    which the stages pass as a fraction, is logged as `<key>_pct` in percent."""
+    if key.endswith("error") or key.endswith("ci95"):
+        return f"{key}_pct", 100 * value
+    return key, value
+
+
 def log_metrics(metrics: Mapping[str, Any], step: int | None = None) -> None:
-    """Log every numeric leaf of a nested mapping, flattened with dots, under keys MLflow accepts."""
-    flat = {
-        metric_key(k): float(v)
+    """Log every numeric leaf of a nested mapping, flattened with dots, under keys MLflow accepts (errors in %)."""
+    flat = dict(
+        as_percent(metric_key(k), float(v))
         for k, v in flatten(metrics).items()
         if isinstance(v, int | float) and not isinstance(v, bool)
-    }
+    )
     mlflow.log_metrics(flat, step=step)
 
 
@@ -332,11 +221,13 @@ def log_model(module: Any, name: str, x_example: Any) -> str:
 
 
 def log_history(history: Mapping[str, list[float]]) -> None:
-    """Log per-epoch curves (key -> values for epochs 1, 2, ...) to the active run in batched calls."""
+    """Log per-epoch curves (key -> values for epochs 1, 2, ...) to the active run in batched calls (errors in %)."""
     run_id = mlflow.active_run().info.run_id
     now = int(time.time() * 1000)
     metrics = [
-        Metric(metric_key(k), float(x), now, step) for k, values in history.items() for step, x in enumerate(values, 1)
+        Metric(*as_percent(metric_key(k), float(x)), now, step)
+        for k, values in history.items()
+        for step, x in enumerate(values, 1)
     ]
     client = mlflow.MlflowClient()
     for i in range(0, len(metrics), 1000):  # MLflow's limit per log_batch call
@@ -344,7 +235,7 @@ def log_history(history: Mapping[str, list[float]]) -> None:
 
 
 def log_timing(stage: str, seconds: float) -> None:
-    """Record a stage's wall time: logs/timings/<DVC stage>.json (pipeline.timings: with what killed runs of it spent)
+    """Record a stage's wall time: logs/timings/<DVC stage>.json (pipeline.core.timings: with what killed runs of it spent)
     and the MLflow metric `seconds` (the same total). The Vincent report's time table reads these files."""
     record = timings.finish(os.environ.get("DVC_STAGE", stage), seconds)
     mlflow.log_metric("seconds", record["seconds"])
@@ -359,7 +250,7 @@ def log_splits(splits: Mapping[str, Any], dataset: str) -> None:
 
     for split, data in splits.items():
         context = {"train": "training", "valid": "validation", "test": "testing"}.get(split, split)
-        source, name = str(paths.prepared(dataset)), f"{dataset}/{split}"
+        source, name = local_source(str(paths.prepared(dataset))), f"{dataset}/{split}"
         inputs = mlflow.data.from_numpy(features=data.x.numpy(), targets=data.y.numpy(), source=source, name=name)
         try:
             mlflow.log_input(inputs, context=context)
@@ -367,6 +258,14 @@ def log_splits(splits: Mapping[str, Any], dataset: str) -> None:
             if not re.search("UNIQUE constraint failed|duplicate key value violates unique", str(exc)):
                 raise
             mlflow.log_input(inputs, context=context)
+
+
+def local_source(path: str) -> Any:
+    """A local folder as an MLflow dataset source, built directly: given the path alone, MLflow resolves it through a
+    registry that lists its local source twice and warns "can be interpreted in multiple ways" in every stage."""
+    from mlflow.data.dataset_source_registry import get_registered_sources
+
+    return next(s for s in get_registered_sources() if s._get_source_type() == "local")(path)
 
 
 def log_to_parent(

@@ -1,0 +1,48 @@
+"""What an edit reruns: the rules a contributor relies on, read from DVC's own expansion of dvc.yaml."""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+from pipeline.reach import Reach, code_files, reach, stage_deps
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@cache
+def reaches() -> dict[str, Reach]:
+    return {r.path: r for r in reach(stage_deps(ROOT), code_files(ROOT))}
+
+
+def test_reach_counts_a_folder_dep_for_every_file_below_it() -> None:
+    deps = {"a@1": ["pipeline/x.py", "data/d"], "pretrain@r-s": ["pipeline/"], "table": ["data/d/f.csv"]}
+    rows = {r.path: r for r in reach(deps, ["pipeline/x.py", "pipeline/y/z.py", "data/d/f.csv", "other.py"])}
+    assert rows["pipeline/x.py"].stages == ("a@1", "pretrain@r-s")
+    assert rows["pipeline/y/z.py"].stages == ("pretrain@r-s",) and rows["pipeline/y/z.py"].training == ("pretrain@r-s",)
+    assert rows["data/d/f.csv"].stages == ("a@1", "table") and rows["other.py"].stages == ()
+
+
+def test_the_zoo_reporting_and_figures_rerun_no_training_stage_of_the_table() -> None:
+    for path, r in reaches().items():
+        if path.startswith(("pipeline/zoo/", "pipeline/reporting/")) or path == "pipeline/common/figures.py":
+            assert not r.training, f"an edit to {path} reruns training stages {r.training[:5]}..."
+
+
+def test_plumbing_and_tools_rerun_nothing() -> None:
+    for path, r in reaches().items():
+        top_level_tool = path.count("/") == 1
+        if path.startswith(("pipeline/core/", "pipeline/params/")) or top_level_tool:
+            assert not r.stages, f"an edit to {path} reruns {len(r.stages)} stages: {r.stages[:5]}..."
+
+
+def test_the_zoo_autoencoder_is_no_dep_of_the_table() -> None:
+    for path in ("pipeline/models/dense_ae.py", "pipeline/models/conv_ae.py", "pipeline/models/vae.py"):
+        assert all(s.startswith("zoo_") for s in reaches()[path].stages), reaches()[path].stages
+
+
+def test_the_search_is_a_dep_of_pretraining_alone() -> None:
+    """StackSpec and propagate live in a leaf (training/stack.py): fine-tuning and evaluation read stacks without
+    depending on how they were searched."""
+    for path in ("pipeline/training/search.py", "pipeline/training/layer_group.py", "pipeline/training/joint.py"):
+        assert {s.split("@")[0] for s in reaches()[path].stages} <= {"pretrain", "filters"}, path
