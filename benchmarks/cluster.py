@@ -30,11 +30,15 @@ from tests.test_cluster import Cluster, outputs  # noqa: E402
 
 def timed(cmd: list[str], project: Path) -> float:
     t0 = time.monotonic()
-    result = subprocess.run(cmd, cwd=project, env=smoke_env(project) | {"OMP_NUM_THREADS": "1"}, capture_output=True,
-                            text=True)  # fmt: skip
+    result = subprocess.run(
+        cmd, cwd=project, env=smoke_env(project) | {"OMP_NUM_THREADS": "1"}, capture_output=True, text=True
+    )
     if result.returncode:
-        logs = "".join(f"--- {p.name}\n{p.read_text()[-3000:]}" for p in (project / "logs/repro").glob("*.log")
-                       if "Error" in p.read_text())  # fmt: skip
+        logs = "".join(
+            f"--- {p.name}\n{p.read_text()[-3000:]}"
+            for p in (project / "logs/repro").glob("*.log")
+            if "Error" in p.read_text()
+        )
         sys.exit(f"{' '.join(cmd)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}\n{logs}")
     return time.monotonic() - t0
 
@@ -68,8 +72,9 @@ def main() -> None:
             cluster.add_worker()
             cluster.wait_for(2)
             t_serial = timed(["dvc", "repro", *args.targets], serial)
-            t_dask = timed([sys.executable, "-m", "pipeline.repro", "--scheduler", cluster.address, *args.targets],
-                           spread)  # fmt: skip
+            t_dask = timed(
+                [sys.executable, "-m", "pipeline.repro", "--scheduler", cluster.address, *args.targets], spread
+            )
         finally:
             cluster.close()
         lock = lambda p: timeless(yaml.safe_load((p / "dvc.lock").read_text())["stages"])  # noqa: E731

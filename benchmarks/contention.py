@@ -74,8 +74,19 @@ def main() -> None:
     for name, t, s in (("idle", cores, idle), ("default", cores, default), ("policy", threads, policy)):
         print(f"{name:<10}{t:>8}{s:>10.2f}{s / idle:>8.2f}x")
     print(f"policy: {why}")
-    print(json.dumps({"cores": cores, "idle_s": idle, "default_s": default, "policy_threads": threads,
-                      "policy_s": policy, "default_slowdown": default / idle, "policy_slowdown": policy / idle}))  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "cores": cores,
+                "idle_s": idle,
+                "default_s": default,
+                "policy_threads": threads,
+                "policy_s": policy,
+                "default_slowdown": default / idle,
+                "policy_slowdown": policy / idle,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

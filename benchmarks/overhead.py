@@ -99,9 +99,17 @@ def pretrain_run(kind: str, h: int, lr: float, noise: float, x, x_valid, batch: 
     def run(epochs: int) -> None:
         with tempfile.TemporaryDirectory() as tmp:
             pretrain_stacks(
-                [StackSpec(kind, h, lr, epochs, noise)], 1, x, x_valid, seed=seed, batch_size=batch, device=device,
-                group_size=1, checkpoint_dir=tmp, progress=False,
-            )  # fmt: skip
+                [StackSpec(kind, h, lr, epochs, noise)],
+                1,
+                x,
+                x_valid,
+                seed=seed,
+                batch_size=batch,
+                device=device,
+                group_size=1,
+                checkpoint_dir=tmp,
+                progress=False,
+            )
 
     return run
 
@@ -112,10 +120,23 @@ def finetune_run(h: int, lr: float, x, y, x_valid, y_valid, batch: int, seed: in
     def run(epochs: int) -> None:
         with tempfile.TemporaryDirectory() as tmp:
             halving_search(
-                {"stack": layers}, [lr], x, y, x_valid, y_valid, max_epochs=epochs, patience=epochs + 1, rungs=[],
-                eta=2, batch_size=batch, seed=seed, device=device, group_size=1,
-                checkpoint_path=Path(tmp) / "search.pt", progress=False,
-            )  # fmt: skip
+                {"stack": layers},
+                [lr],
+                x,
+                y,
+                x_valid,
+                y_valid,
+                max_epochs=epochs,
+                patience=epochs + 1,
+                rungs=[],
+                eta=2,
+                batch_size=batch,
+                seed=seed,
+                device=device,
+                group_size=1,
+                checkpoint_path=Path(tmp) / "search.pt",
+                progress=False,
+            )
 
     return run
 
@@ -180,9 +201,16 @@ def sharing(v) -> dict:
         last = (
             "not run" if rec is None else f"{rec.get('layer_epochs_trained')} of {rec.get('layer_epochs_from_scratch')}"
         )
-        print(f"  {name:<8}{st.kind:<6}{len(specs):>6}{st.layers:>7}{shared:>8}{scratch:>9}{saved(shared, scratch):>7}  {last}")  # fmt: skip
-        stacks[name] = {"candidates": len(specs), "layers": st.layers, "layer_epochs_shared": shared,
-                        "layer_epochs_from_scratch": scratch, "last_run": rec}  # fmt: skip
+        print(
+            f"  {name:<8}{st.kind:<6}{len(specs):>6}{st.layers:>7}{shared:>8}{scratch:>9}{saved(shared, scratch):>7}  {last}"
+        )
+        stacks[name] = {
+            "candidates": len(specs),
+            "layers": st.layers,
+            "layer_epochs_shared": shared,
+            "layer_epochs_from_scratch": scratch,
+            "last_run": rec,
+        }
     shared = sum(s["layer_epochs_shared"] for s in stacks.values())
     scratch = sum(s["layer_epochs_from_scratch"] for s in stacks.values())
     per_model = sum(scratch_layer_epochs(specs_of[m.stack], m.layers) for m in v.models.values())
@@ -193,8 +221,10 @@ def sharing(v) -> dict:
 
     print("fine-tuning, candidate-epochs (one candidate for one epoch = 1):")
     f = v.finetune_for("basic")
-    print(f"  {'model':<8}{'cands':>6}{'halving':>9}{'without':>9}{'saved':>7}  last run "
-          f"(max_epochs {f.max_epochs}, rungs {f.rungs}, eta {f.eta}; halving = its upper bound)")  # fmt: skip
+    print(
+        f"  {'model':<8}{'cands':>6}{'halving':>9}{'without':>9}{'saved':>7}  last run "
+        f"(max_epochs {f.max_epochs}, rungs {f.rungs}, eta {f.eta}; halving = its upper bound)"
+    )
     for name, m in v.models.items():
         n = len(specs_of[m.stack]) * len(f.lr)
         bound, without = halving_bound(n, f.max_epochs, f.rungs, f.eta), n * f.max_epochs
@@ -205,16 +235,24 @@ def sharing(v) -> dict:
             else f"{rec.get('candidate_epochs')} of {rec.get('candidate_epochs_without_halving')}"
         )
         print(f"  {name:<8}{n:>6}{bound:>9}{without:>9}{saved(bound, without):>7}  {last}")
-        models[name] = {"candidates": n, "candidate_epochs_bound": bound, "candidate_epochs_without_halving": without,
-                        "last_run": rec}  # fmt: skip
+        models[name] = {
+            "candidates": n,
+            "candidate_epochs_bound": bound,
+            "candidate_epochs_without_halving": without,
+            "last_run": rec,
+        }
     bound = sum(m["candidate_epochs_bound"] for m in models.values())
     without = sum(m["candidate_epochs_without_halving"] for m in models.values())
     print(f"  {'total':<14}{bound:>9}{without:>9}{saved(bound, without):>7}")
     return {
-        "pretrain": {"stacks": stacks, "layer_epochs_shared": shared, "layer_epochs_from_scratch": scratch,
-                     "layer_epochs_every_model_from_scratch": per_model},
+        "pretrain": {
+            "stacks": stacks,
+            "layer_epochs_shared": shared,
+            "layer_epochs_from_scratch": scratch,
+            "layer_epochs_every_model_from_scratch": per_model,
+        },
         "finetune": {"models": models, "candidate_epochs_bound": bound, "candidate_epochs_without_halving": without},
-    }  # fmt: skip
+    }
 
 
 # --- 4. stage times -------------------------------------------------------------------------------------------------
@@ -223,8 +261,13 @@ def sharing(v) -> dict:
 def column_stages(v) -> list[str]:
     """The stages of the basic row (as its report's time table lists them, pipeline/stages/report.py)."""
     d = DATASET
-    return ["prepare", f"evaluate_svm@{d}-rbf", f"evaluate_svm@{d}-poly", "filters",
-            *(f"{stage}@{d}-{s}" for s in v.stacks for stage in ("pretrain", "finetune", "evaluate"))]  # fmt: skip
+    return [
+        "prepare",
+        f"evaluate_svm@{d}-rbf",
+        f"evaluate_svm@{d}-poly",
+        "filters",
+        *(f"{stage}@{d}-{s}" for s in v.stacks for stage in ("pretrain", "finetune", "evaluate")),
+    ]
 
 
 def stage_times(v, folder: Path) -> dict:
@@ -246,13 +289,19 @@ def stage_times(v, folder: Path) -> dict:
         print(f"stage times of the column, seconds (last run of each on this machine, {rel}):")
         for s, t in times.items():
             print(f"  {s:<22}{'-' if t is None else f'{t:.1f}':>9}")
-        print(f"  {'total':<22}{total:>9.1f}  ({total / 60:.1f} min; {len(column) - len(missing)} of {len(column)} "
-              f"stages timed)")  # fmt: skip
+        print(
+            f"  {'total':<22}{total:>9.1f}  ({total / 60:.1f} min; {len(column) - len(missing)} of {len(column)} "
+            f"stages timed)"
+        )
         other = {s: t for s, t in found.items() if s not in times}
         if other:
             print("  other stages timed: " + ", ".join(f"{s} {t:.1f}" for s, t in other.items()))
-    return {"column": times, "column_total_seconds": round(total, 1), "not_timed": missing,
-            "other": {s: t for s, t in found.items() if s not in times}}  # fmt: skip
+    return {
+        "column": times,
+        "column_total_seconds": round(total, 1),
+        "not_timed": missing,
+        "other": {s: t for s, t in found.items() if s not in times},
+    }
 
 
 # --- main -----------------------------------------------------------------------------------------------------------
@@ -279,16 +328,20 @@ def main() -> None:
     h = args.hidden or v.pretrain.hidden[0]
     ft = v.finetune_for("basic")  # the basic column's fine-tuning (vincent.finetune with vincent.rows.basic)
     pre_batch, ft_batch = v.pretrain.batch_size, ft.batch_size
-    ae_lr = next((s.lr[0] for s in v.stacks.values() if s.kind == "ae" and max(s.noise) > 0),
-                 next((s.lr[0] for s in v.stacks.values() if s.kind == "ae"), 0.1))  # fmt: skip
+    ae_lr = next(
+        (s.lr[0] for s in v.stacks.values() if s.kind == "ae" and max(s.noise) > 0),
+        next((s.lr[0] for s in v.stacks.values() if s.kind == "ae"), 0.1),
+    )
     rbm_lr = next((s.lr[0] for s in v.stacks.values() if s.kind == "rbm"), 0.1)
     ft_lr = ft.lr[0]
     device = get_device(args.device)
     x_all, y_all = load_mnist(args.n + args.valid, args.raw_dir, labels=True)
     x, y, x_valid, y_valid = x_all[: args.n], y_all[: args.n], x_all[args.n :], y_all[args.n :]
     threads = torch.get_num_threads()
-    print(f"device={device} threads={threads} n={args.n} valid={args.valid} h={h} batch pretrain={pre_batch} "
-          f"finetune={ft_batch} repeats={args.repeats} rounds={args.rounds} load={load_average():.2f}")  # fmt: skip
+    print(
+        f"device={device} threads={threads} n={args.n} valid={args.valid} h={h} batch pretrain={pre_batch} "
+        f"finetune={ft_batch} repeats={args.repeats} rounds={args.rounds} load={load_average():.2f}"
+    )
 
     # 1. bare epochs and 2. pipeline epochs, each kind's two measured back to back (the machine may be shared)
     xd, yd = x.to(device), y.to(device)
@@ -328,19 +381,37 @@ def main() -> None:
         fp = flops[what] / p / peak if p > 0 else None  # p = 0: the difference drowned in the machine's noise
         shown = "-" if fp is None else f"{fp:.2f}"
         print(f"  {label:<24}{b:>8.3f}{fb:>8.2f}{p:>11.3f}{shown:>8}{over:>8.2f}x{setup:>11.3f}")
-        epochs[what] = {"batch": ft_batch if what == "finetune" else pre_batch, "flops_per_epoch": flops[what],
-                        "bare_epoch_s": round(b, 4), "bare_peak_fraction": round(fb, 4),
-                        "pipeline_epoch_s": round(p, 4), "pipeline_peak_fraction": fp and round(fp, 4),
-                        "overhead": round(over, 4), "pipeline_per_call_s": round(setup, 4)}  # fmt: skip
+        epochs[what] = {
+            "batch": ft_batch if what == "finetune" else pre_batch,
+            "flops_per_epoch": flops[what],
+            "bare_epoch_s": round(b, 4),
+            "bare_peak_fraction": round(fb, 4),
+            "pipeline_epoch_s": round(p, 4),
+            "pipeline_peak_fraction": fp and round(fp, 4),
+            "overhead": round(over, 4),
+            "pipeline_per_call_s": round(setup, 4),
+        }
 
     # 3. sharing; 4. stage times
     work = sharing(v)
     times = stage_times(v, Path(args.timings).resolve())
-    print(json.dumps({
-        "device": str(device), "threads": threads, "n": args.n, "valid": args.valid, "hidden": h,
-        "repeats": args.repeats, "rounds": args.rounds, "matmul_peak_gflops": round(peak / 1e9, 2), "epochs": epochs, "work": work,
-        "stage_seconds": times,
-    }))  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "device": str(device),
+                "threads": threads,
+                "n": args.n,
+                "valid": args.valid,
+                "hidden": h,
+                "repeats": args.repeats,
+                "rounds": args.rounds,
+                "matmul_peak_gflops": round(peak / 1e9, 2),
+                "epochs": epochs,
+                "work": work,
+                "stage_seconds": times,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

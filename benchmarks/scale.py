@@ -35,8 +35,14 @@ REPORT_S = 60.0
 # The lab's DBN stacks (dbn1j, dbn3j) have not run on the full rows yet: estimated from the row's `dbn` stages.
 # dbn3j pretrains dbn's three layers (the first two bit for bit, the top jointly with the labels), dbn1j one
 # layer; `finetune@<row>-dbn` and `evaluate@<row>-dbn` serve two models (DBN-1, DBN-3), each j stack one.
-JOINT_FROM_DBN = {("pretrain", "dbn3j"): 1.0, ("pretrain", "dbn1j"): 1 / 3, ("finetune", "dbn3j"): 0.5,
-                  ("finetune", "dbn1j"): 0.5, ("evaluate", "dbn3j"): 0.5, ("evaluate", "dbn1j"): 0.5}  # fmt: skip
+JOINT_FROM_DBN = {
+    ("pretrain", "dbn3j"): 1.0,
+    ("pretrain", "dbn1j"): 1 / 3,
+    ("finetune", "dbn3j"): 0.5,
+    ("finetune", "dbn1j"): 0.5,
+    ("evaluate", "dbn3j"): 0.5,
+    ("evaluate", "dbn1j"): 0.5,
+}
 # Seconds per candidate-epoch, 784-1000, 10,000 digits, batch 32: CPU (cpu_overhead.txt, the pipeline's epoch)
 # and H100 (gpu_lockstep.txt, K = 1, TF32 off)
 CPU_EPOCH_S = {"dae": 1.357, "rbm": 1.585, "finetune": 2.610}
@@ -166,8 +172,12 @@ def main() -> None:
     cases = {"table, CPU": cpu_times}
     cases["table, GPU (est.)"] = {n: gpu_time(n, s, kinds) for n, s in cpu_times.items()}
     search_gpu, search_cpu, search_up = search_dag()
-    dags = {"table, CPU": upstream, "table, GPU (est.)": upstream, "search, CPU (est.)": search_up,
-            "search, GPU": search_up}  # fmt: skip
+    dags = {
+        "table, CPU": upstream,
+        "table, GPU (est.)": upstream,
+        "search, CPU (est.)": search_up,
+        "search, GPU": search_up,
+    }
     cases |= {"search, CPU (est.)": search_cpu, "search, GPU": search_gpu}
     results = {}
     for case, times in cases.items():
@@ -203,17 +213,28 @@ def write(results: dict) -> None:
             if case.startswith(prefix):
                 line = ax.plot(WORKERS, [r["makespan_h"][n] for n in WORKERS], "o-", label=case)[0]
                 ax.axhline(r["critical_h"], ls=":", color=line.get_color(), lw=1)
-        ax.set(xscale="log", yscale="log", xticks=WORKERS, xticklabels=WORKERS, xlabel="workers",
-               ylabel="wall time (hours)", title=f"the {prefix} (dotted: critical path)")  # fmt: skip
+        ax.set(
+            xscale="log",
+            yscale="log",
+            xticks=WORKERS,
+            xticklabels=WORKERS,
+            xlabel="workers",
+            ylabel="wall time (hours)",
+            title=f"the {prefix} (dotted: critical path)",
+        )
         ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(out / "scale.png", dpi=110)
-    lines = ["# Scale on paper: the table and the wide search on N workers", "",
-             "Written by `python benchmarks/scale.py` from measured times (its docstring says which); nothing here",
-             "ran on N machines. Wall time = a list schedule of the DAG's stages (the ready stage with the longest",
-             "path to the end first); it can never beat the critical path or the total work / N.", "",
-             "| case | total work | critical path | " + " | ".join(f"{n} worker{'s' * (n > 1)}" for n in WORKERS) + " |",
-             "|---|---|---|" + "---|" * len(WORKERS)]  # fmt: skip
+    lines = [
+        "# Scale on paper: the table and the wide search on N workers",
+        "",
+        "Written by `python benchmarks/scale.py` from measured times (its docstring says which); nothing here",
+        "ran on N machines. Wall time = a list schedule of the DAG's stages (the ready stage with the longest",
+        "path to the end first); it can never beat the critical path or the total work / N.",
+        "",
+        "| case | total work | critical path | " + " | ".join(f"{n} worker{'s' * (n > 1)}" for n in WORKERS) + " |",
+        "|---|---|---|" + "---|" * len(WORKERS),
+    ]
     for case, r in results.items():
         cells = " | ".join(hours(r["makespan_h"][n]) for n in WORKERS)
         lines.append(f"| {case} | {hours(r['total_h'])} | {hours(r['critical_h'])} | {cells} |")
@@ -221,8 +242,11 @@ def write(results: dict) -> None:
     for case, r in results.items():
         speedup = r["makespan_h"][1] / r["makespan_h"][16]
         chain = " -> ".join(f"{n} ({r['times'][n] / 60:.0f} min)" for n in r["path"])
-        lines += [f"**{case}**: {speedup:.1f}x faster on 16 workers than on one; bounded by **{r['bound_by']}**"
-                  f" ({r['times'][r['bound_by']] / 60:.1f} min), on the critical path {chain}.", ""]  # fmt: skip
+        lines += [
+            f"**{case}**: {speedup:.1f}x faster on 16 workers than on one; bounded by **{r['bound_by']}**"
+            f" ({r['times'][r['bound_by']] / 60:.1f} min), on the critical path {chain}.",
+            "",
+        ]
     lines += [
         "What this leaves out: the time to start a stage (Python, imports, DVC's checks and `dvc commit`, about 10 s",
         "each), moving data to a worker without a shared mount (`dvc pull` of a row's arrays and models), a GPU",

@@ -97,8 +97,10 @@ def main() -> None:
     peak = float64_peak()
     _, gram_seconds = timed(lambda: squared_distances(xt, xt))
     gram_rate = 2 * args.n * args.n * xt.shape[1] / gram_seconds
-    print(f"float64 matmul peak {peak / 1e9:.1f} GFLOP/s; n x n distances {gram_seconds:.2f} s = "
-          f"{gram_rate / peak:.2f} of it")  # fmt: skip
+    print(
+        f"float64 matmul peak {peak / 1e9:.1f} GFLOP/s; n x n distances {gram_seconds:.2f} s = "
+        f"{gram_rate / peak:.2f} of it"
+    )
 
     ref, ref_fit = timed(lambda: SVC(kernel="rbf", C=args.C, gamma=gamma, cache_size=2000.0).fit(xt, yt))
     ref_pred, ref_predict = timed(lambda: libsvm_predict(ref, xs, threads))
@@ -124,19 +126,28 @@ def main() -> None:
     }
     print(f"scikit-learn SVC(rbf): fit {ref_fit:.1f} s, predict {ref_predict:.1f} s")
     print(f"PrecomputedSVC:        fit {new_fit:.1f} s, predict {new_predict:.1f} s")
-    print(f"speed-up: fit {result['fit_speedup']}x, predict {result['predict_speedup']}x, "
-          f"both {result['speedup']}x; support vectors {result['support_vectors']} "
-          f"(same: {result['same_support']}); test predictions differing: {result['predictions_differing']}; "
-          f"largest decision-value gap {gap:.1e}")  # fmt: skip
+    print(
+        f"speed-up: fit {result['fit_speedup']}x, predict {result['predict_speedup']}x, "
+        f"both {result['speedup']}x; support vectors {result['support_vectors']} "
+        f"(same: {result['same_support']}); test predictions differing: {result['predictions_differing']}; "
+        f"largest decision-value gap {gap:.1e}"
+    )
     if args.valid:
         grid = {"C": [1.0, 10.0, 100.0], "gamma": [f * scale for f in (1.0, 2.0, 4.0)]}
         ref_errors, ref_grid = timed(lambda: libsvm_grid(grid, xt, yt, xv, yv, threads))
         new_table, new_grid = timed(lambda: grid_errors("rbf", grid, xt, yt, xv, yv, n_jobs=threads))
         same = ref_errors == [r["valid_error"] for r in new_table]
-        result |= {"grid_points": 9, "sklearn_grid_s": round(ref_grid, 1), "precomputed_grid_s": round(new_grid, 1),
-                   "grid_speedup": round(ref_grid / new_grid, 1), "grid_same_errors": same}  # fmt: skip
-        print(f"the 3 x 3 rbf grid of evaluate_svm@ on {args.valid} validation digits: GridSearchCV {ref_grid:.1f} s, "
-              f"grid_errors {new_grid:.1f} s, {ref_grid / new_grid:.1f}x; the same validation errors: {same}")  # fmt: skip
+        result |= {
+            "grid_points": 9,
+            "sklearn_grid_s": round(ref_grid, 1),
+            "precomputed_grid_s": round(new_grid, 1),
+            "grid_speedup": round(ref_grid / new_grid, 1),
+            "grid_same_errors": same,
+        }
+        print(
+            f"the 3 x 3 rbf grid of evaluate_svm@ on {args.valid} validation digits: GridSearchCV {ref_grid:.1f} s, "
+            f"grid_errors {new_grid:.1f} s, {ref_grid / new_grid:.1f}x; the same validation errors: {same}"
+        )
     print(json.dumps(result))
 
 

@@ -123,14 +123,24 @@ def main() -> None:
     )
 
     result = {
-        "device": str(device), "torch_threads": threads, "load_average_1min_at_start": round(load, 2),
-        "n_examples": args.n, "batch_size": batch, "hidden": h, "matmul_peak_flops_per_second": round(peak),
-        "dae_flops_per_epoch": dae_fl, "rbm_flops_per_epoch": rbm_fl, "dae_epoch_seconds": round(dae_seconds, 4), "dae_peak_fraction": round(dae_frac, 4),
-        "rbm_epoch_seconds": round(rbm_seconds, 4), "rbm_peak_fraction": round(rbm_frac, 4),
-        "dae_ranks_mask_epoch_seconds": round(baseline["ranks"], 4), "masking_speedup": round(masking_speedup, 3),
+        "device": str(device),
+        "torch_threads": threads,
+        "load_average_1min_at_start": round(load, 2),
+        "n_examples": args.n,
+        "batch_size": batch,
+        "hidden": h,
+        "matmul_peak_flops_per_second": round(peak),
+        "dae_flops_per_epoch": dae_fl,
+        "rbm_flops_per_epoch": rbm_fl,
+        "dae_epoch_seconds": round(dae_seconds, 4),
+        "dae_peak_fraction": round(dae_frac, 4),
+        "rbm_epoch_seconds": round(rbm_seconds, 4),
+        "rbm_peak_fraction": round(rbm_frac, 4),
+        "dae_ranks_mask_epoch_seconds": round(baseline["ranks"], 4),
+        "masking_speedup": round(masking_speedup, 3),
         "dae_one_sort_mask_epoch_seconds": round(baseline["one_sort"], 4),
         "masking_speedup_vs_one_sort": round(vs_one_sort, 3),
-    }  # fmt: skip
+    }
     if not args.no_sklearn:
         xs = x.numpy()
         sk = sklearn_rbm_seconds(xs, h, batch, rbm_lr, args.repeats, args.threads)
@@ -139,10 +149,11 @@ def main() -> None:
         print(f"sklearn BernoulliRBM epoch (batch {batch}): float32 {sk:.3f} s, float64 {sk64:.3f} s")
         print(f"RBM speed-up vs sklearn: {sk / rbm_seconds:.2f}x (float32), {sk64 / rbm_seconds:.2f}x (float64)")
         result |= {
-            "sklearn_rbm_epoch_seconds": round(sk, 4), "rbm_speedup_vs_sklearn": round(sk / rbm_seconds, 3),
+            "sklearn_rbm_epoch_seconds": round(sk, 4),
+            "rbm_speedup_vs_sklearn": round(sk / rbm_seconds, 3),
             "sklearn_float64_rbm_epoch_seconds": round(sk64, 4),
             "rbm_speedup_vs_sklearn_float64": round(sk64 / rbm_seconds, 3),
-        }  # fmt: skip
+        }
     print(json.dumps(result))
 
 

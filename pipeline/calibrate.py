@@ -215,8 +215,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "test": args.test,
         "test_error": "",
     }
-    print(f"{args.dataset} {recipe}: SVM_rbf validation error {row['valid_error']:.2f}% (best {best}; "
-          f"{time.perf_counter() - start:.0f} s)\n  grid {row['grid']}", flush=True)  # fmt: skip
+    print(
+        f"{args.dataset} {recipe}: SVM_rbf validation error {row['valid_error']:.2f}% (best {best}; "
+        f"{time.perf_counter() - start:.0f} s)\n  grid {row['grid']}",
+        flush=True,
+    )
     if args.test:  # once, after the choice: refit the best point on train + valid, as the evaluate_svm stage
         xte, yte = arrays["test"]
         x_tv, y_tv = np.concatenate([xt, xv]) / 255.0, np.concatenate([yt, yv])

@@ -75,8 +75,10 @@ def against_reference(table: pd.DataFrame, reference: pd.DataFrame, tolerance: f
 
 
 def breach_table(breaches: list[Breach], reference_name: str) -> str:
-    rows = [[b.dataset, b.model, f"{b.ours:.2f}", f"{b.reference:.2f}", f"{b.allowed:.2f}", f"{b.excess:+.2f}"]
-            for b in breaches]  # fmt: skip
+    rows = [
+        [b.dataset, b.model, f"{b.ours:.2f}", f"{b.reference:.2f}", f"{b.allowed:.2f}", f"{b.excess:+.2f}"]
+        for b in breaches
+    ]
     return markdown_table(["dataset", "model", "ours %", f"{reference_name} %", "allowed", "excess"], rows)
 
 
@@ -162,8 +164,11 @@ def main(argv: list[str] | None = None) -> int:
         params = load_params(args.params)
         if args.stale:
             return stale_report(args.fail_on_stale)
-        table = read_report(args.report, ("error_pct",) if args.reference else ("error_pct", "paper_error_pct"),
-                            optional=("paper_ci95_pct",))  # fmt: skip
+        table = read_report(
+            args.report,
+            ("error_pct",) if args.reference else ("error_pct", "paper_error_pct"),
+            optional=("paper_ci95_pct",),
+        )
         if args.reference:
             reference = read_report(args.reference)
             breaches = against_reference(table, reference, params.check.smoke_tolerance_pct)

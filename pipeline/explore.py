@@ -94,45 +94,96 @@ def run_shard(
     specs = stack_specs(params, hidden, kind)
     t0 = time.perf_counter()
     stacks, cost = pretrain_stacks(
-        specs, 3, train.x, valid.x, seed=params.seed, batch_size=v.pretrain.batch_size, device=device,
-        group_size=e.group_size, progress=progress,
-    )  # fmt: skip
+        specs,
+        3,
+        train.x,
+        valid.x,
+        seed=params.seed,
+        batch_size=v.pretrain.batch_size,
+        device=device,
+        group_size=e.group_size,
+        progress=progress,
+    )
     seconds = time.perf_counter() - t0
-    shard = Shard(hidden, kind, device_name(device), bool(e.tf32 and device.type == "cuda"), {
-        "seconds": round(seconds, 1), "stacks": len(specs), "layer_epochs_trained": cost.trained,
-        "layer_epochs_from_scratch": cost.from_scratch, "saved_fraction": round(cost.saved_fraction, 3),
-    }, {}, [], {})  # fmt: skip
-    log.info("pretrained %d %s stacks of width %d in %.0f s (%.0f%% of the layer-epochs saved by sharing)",
-             len(specs), kind, hidden, seconds, 100 * cost.saved_fraction)  # fmt: skip
+    shard = Shard(
+        hidden,
+        kind,
+        device_name(device),
+        bool(e.tf32 and device.type == "cuda"),
+        {
+            "seconds": round(seconds, 1),
+            "stacks": len(specs),
+            "layer_epochs_trained": cost.trained,
+            "layer_epochs_from_scratch": cost.from_scratch,
+            "saved_fraction": round(cost.saved_fraction, 3),
+        },
+        {},
+        [],
+        {},
+    )
+    log.info(
+        "pretrained %d %s stacks of width %d in %.0f s (%.0f%% of the layer-epochs saved by sharing)",
+        len(specs),
+        kind,
+        hidden,
+        seconds,
+        100 * cost.saved_fraction,
+    )
     by_name = {s.name: s for s in specs}
     for column in e.columns:
         ckind, depth = COLUMNS[column]
         if ckind != kind:
             continue
         chosen = {
-            s.name: stacks[s.name].weights[:depth] for s in specs
+            s.name: stacks[s.name].weights[:depth]
+            for s in specs
             if (kind == "rbm" or (s.noise == 0) == (column == "SAA-3")) and stacks[s.name].diverged is None
-        }  # fmt: skip
+        }
         t0 = time.perf_counter()
         trials = halving_search(
-            chosen, e.finetune_lr, train.x, train.y, valid.x, valid.y, max_epochs=e.max_epochs,
-            patience=e.patience, rungs=e.rungs, eta=e.eta, batch_size=v.finetune_for(e.dataset).batch_size,
-            seed=params.seed, device=device, group_size=e.group_size, progress=progress,
-        )  # fmt: skip
+            chosen,
+            e.finetune_lr,
+            train.x,
+            train.y,
+            valid.x,
+            valid.y,
+            max_epochs=e.max_epochs,
+            patience=e.patience,
+            rungs=e.rungs,
+            eta=e.eta,
+            batch_size=v.finetune_for(e.dataset).batch_size,
+            seed=params.seed,
+            device=device,
+            group_size=e.group_size,
+            progress=progress,
+        )
         seconds = time.perf_counter() - t0
         shard.finetuning[f"{column}-h{hidden}"] = {
-            "seconds": round(seconds, 1), "candidates": len(trials), "candidate_epochs": sum(t.epochs for t in trials),
+            "seconds": round(seconds, 1),
+            "candidates": len(trials),
+            "candidate_epochs": sum(t.epochs for t in trials),
             "candidate_epochs_without_halving": len(trials) * e.max_epochs,
-        }  # fmt: skip
+        }
         first = len(shard.rows)
         for t in trials:
             s = by_name[t.stack]
-            shard.rows.append({
-                "column": column, "candidate": t.name, "hidden": hidden, "pretrain_lr": s.lr,
-                "pretrain_epochs": s.epochs, "noise": s.noise, "finetune_lr": t.lr,
-                "valid_error_pct": round(100 * t.best_error, 3), "best_epoch": t.best_epoch,
-                "epochs_trained": t.epochs, "status": t.status, "valid_rank": "", "test_error_pct": "",
-            })  # fmt: skip
+            shard.rows.append(
+                {
+                    "column": column,
+                    "candidate": t.name,
+                    "hidden": hidden,
+                    "pretrain_lr": s.lr,
+                    "pretrain_epochs": s.epochs,
+                    "noise": s.noise,
+                    "finetune_lr": t.lr,
+                    "valid_error_pct": round(100 * t.best_error, 3),
+                    "best_epoch": t.best_epoch,
+                    "epochs_trained": t.epochs,
+                    "status": t.status,
+                    "valid_rank": "",
+                    "test_error_pct": "",
+                }
+            )
         ranked = sorted(range(len(trials)), key=lambda i: best_first(trials[i]))[: e.top]  # stable: ties keep order
         shard.top[column] = [(trials[i], first + i) for i in ranked]
         for i, t in enumerate(trials):  # keep only the weights that may still be reported
@@ -140,8 +191,15 @@ def run_shard(
             if i not in ranked:
                 t.best_params = None
         if ranked:
-            log.info("%s h%d: %d candidates in %.0f s, best %s at %.2f%% validation error", column, hidden,
-                     len(trials), seconds, trials[ranked[0]].name, 100 * trials[ranked[0]].best_error)  # fmt: skip
+            log.info(
+                "%s h%d: %d candidates in %.0f s, best %s at %.2f%% validation error",
+                column,
+                hidden,
+                len(trials),
+                seconds,
+                trials[ranked[0]].name,
+                100 * trials[ranked[0]].best_error,
+            )
     return shard
 
 
@@ -162,8 +220,9 @@ def shard_task(params: Params, hidden: int, kind: str, workspace: str, device: s
     torch.set_num_threads(cluster.worker_threads())
     where = use_device(device, params.explore.tf32)
     folder = Path(workspace) / paths.prepared(params.explore.dataset)
-    return run_shard(params, hidden, kind, load_split(folder, "train", where), load_split(folder, "valid", where),
-                     where)  # fmt: skip
+    return run_shard(
+        params, hidden, kind, load_split(folder, "train", where), load_split(folder, "valid", where), where
+    )
 
 
 def merge(done: list[Shard | None], summary: dict, top: int) -> tuple[list[dict], dict[str, list]]:
@@ -190,9 +249,12 @@ def merge(done: list[Shard | None], summary: dict, top: int) -> tuple[list[dict]
 @exits_on_bad_input("explore")
 def main(argv: list[str] | None = None) -> None:
     parser = tool_parser(__doc__, "reports/search")
-    parser.add_argument("--scheduler", metavar="ADDRESS",
-                        help="run the shards on this Dask cluster (tcp://host:8786; default DASK_SCHEDULER_ADDRESS, "
-                        "else here, one after the other)")  # fmt: skip
+    parser.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="run the shards on this Dask cluster (tcp://host:8786; default DASK_SCHEDULER_ADDRESS, "
+        "else here, one after the other)",
+    )
     parser.add_argument("--workspace", metavar="PATH", help="this folder's path on the workers (default: the same)")
     args = parser.parse_args(argv)
     configure_logging()
@@ -209,10 +271,16 @@ def main(argv: list[str] | None = None) -> None:
     e = params.explore
     device = use_device(args.device, e.tf32)
     summary = {
-        "dataset": e.dataset, "device": device_name(device), "torch": torch.__version__,
-        "tf32": bool(e.tf32 and device.type == "cuda"), "seed": params.seed, "grid": e.model_dump(),
-        "pretraining": {}, "finetuning": {}, "columns": {},
-    }  # fmt: skip
+        "dataset": e.dataset,
+        "device": device_name(device),
+        "torch": torch.__version__,
+        "tf32": bool(e.tf32 and device.type == "cuda"),
+        "seed": params.seed,
+        "grid": e.model_dump(),
+        "pretraining": {},
+        "finetuning": {},
+        "columns": {},
+    }
     plan = shards(params)
     done: list[Shard | None] = [None] * len(plan)
 
@@ -239,8 +307,10 @@ def main(argv: list[str] | None = None) -> None:
             for i, (hidden, kind) in enumerate(plan):
                 finished(i, run_shard(params, hidden, kind, train, valid, device, progress=not args.no_progress))
     except KeyboardInterrupt:  # Ctrl-C: the outputs keep the shards finished, without test errors
-        print(f"interrupted: {args.out} holds the {len(plan) - done.count(None)} of {len(plan)} shards that finished",
-              file=sys.stderr)  # fmt: skip
+        print(
+            f"interrupted: {args.out} holds the {len(plan) - done.count(None)} of {len(plan)} shards that finished",
+            file=sys.stderr,
+        )
         sys.exit(130)
     rows, best = merge(done, summary, e.top)
     # Selection is final: only now is the test split read, for each column's `top` candidates.
@@ -252,8 +322,11 @@ def main(argv: list[str] | None = None) -> None:
             row["valid_rank"] = rank
         if ranked:
             t, row = ranked[0]
-            summary["columns"][column] = {"selected": t.name, "valid_error_pct": row["valid_error_pct"],
-                                          "test_error_pct": row["test_error_pct"]}  # fmt: skip
+            summary["columns"][column] = {
+                "selected": t.name,
+                "valid_error_pct": row["valid_error_pct"],
+                "test_error_pct": row["test_error_pct"],
+            }
     summary["total_seconds"] = round(time.perf_counter() - start_all, 1)
     write_outputs(args.out, e.dataset, rows, summary)
     for column, s in summary["columns"].items():

@@ -70,8 +70,16 @@ class StackCache:
 
         self.root = paths.extend_cache(dataset, stack)
         code = [file_digest(ROOT / f, "sha256") for f in pretrain_code()]
-        self.context = [layers, seed, batch_size, device.type, torch.get_num_threads(),
-                        data_fingerprint(x_train), data_fingerprint(x_valid), code]  # fmt: skip
+        self.context = [
+            layers,
+            seed,
+            batch_size,
+            device.type,
+            torch.get_num_threads(),
+            data_fingerprint(x_train),
+            data_fingerprint(x_valid),
+            code,
+        ]
 
     def path(self, spec) -> Path:
         from pipeline.training.checkpoints import config_hash
@@ -183,18 +191,35 @@ def main(argv: list[str] | None = None) -> None:
             if c.get("status", "ok") != "ok":
                 diverged.add(c["name"])
     new = [s for s in specs if s.name not in trained]
-    cache = StackCache(args.dataset, args.stack, stack.layers, params.seed, v.pretrain.batch_size, device, train.x,
-                       valid.x)  # fmt: skip
+    cache = StackCache(
+        args.dataset, args.stack, stack.layers, params.seed, v.pretrain.batch_size, device, train.x, valid.x
+    )
     cached = {s.name: w for s in new if (w := cache.load(s)) is not None}
     trained |= cached
-    log.info("%s: %d candidates, %d read from %s, %d from %s, %d to pretrain", stage, len(specs),
-             len(specs) - len(new), committed, len(cached), cache.root, len(new) - len(cached))  # fmt: skip
+    log.info(
+        "%s: %d candidates, %d read from %s, %d from %s, %d to pretrain",
+        stage,
+        len(specs),
+        len(specs) - len(new),
+        committed,
+        len(cached),
+        cache.root,
+        len(new) - len(cached),
+    )
     start = time.perf_counter()
     if to_train := [s for s in new if s.name not in cached]:
         stacks, _ = pretrain_stacks(
-            to_train, stack.layers, train.x, valid.x, seed=params.seed, batch_size=v.pretrain.batch_size,
-            device=device, group_size=group_size(v, device), progress=not args.no_progress, labels=(train.y, valid.y),
-        )  # fmt: skip
+            to_train,
+            stack.layers,
+            train.x,
+            valid.x,
+            seed=params.seed,
+            batch_size=v.pretrain.batch_size,
+            device=device,
+            group_size=group_size(v, device),
+            progress=not args.no_progress,
+            labels=(train.y, valid.y),
+        )
         for s in to_train:
             trained[s.name] = stacks[s.name].weights
             if stacks[s.name].diverged is not None:
@@ -209,11 +234,22 @@ def main(argv: list[str] | None = None) -> None:
             continue
         candidates = {s.name: trained[s.name][: spec.layers] for s in specs if s.name not in diverged}
         trials = halving_search(
-            candidates, lrs, train.x, train.y, valid.x, valid.y, max_epochs=f.max_epochs,
-            patience=f.patience, rungs=rungs, eta=f.eta,
-            batch_size=batch, seed=params.seed, device=device, group_size=group_size(v, device),
+            candidates,
+            lrs,
+            train.x,
+            train.y,
+            valid.x,
+            valid.y,
+            max_epochs=f.max_epochs,
+            patience=f.patience,
+            rungs=rungs,
+            eta=f.eta,
+            batch_size=batch,
+            seed=params.seed,
+            device=device,
+            group_size=group_size(v, device),
             progress=not args.no_progress,
-        )  # fmt: skip
+        )
         rank = {t.name: r for r, t in enumerate(ranked(trials), start=1)}
         for t in trials:  # selection is final: only now is the test split read, for the best few
             s = by_name[t.stack]
@@ -223,24 +259,41 @@ def main(argv: list[str] | None = None) -> None:
                 if tested
                 else None
             )
-            rows.append({
-                "model": spec.table_name, "candidate": t.name, "new_stack": s in new, "hidden": s.hidden,
-                "pretrain_lr": s.lr, "pretrain_epochs": s.epochs, "noise": s.noise, "finetune_lr": t.lr,
-                "finetune_batch_size": batch,
-                "valid_error_pct": round(100 * t.best_error, 3), "valid_rank": rank[t.name],
-                "best_epoch": t.best_epoch, "epochs_trained": t.epochs, "status": t.status,
-                "test_error_pct": "" if error is None else round(100 * error, 3),
-            })  # fmt: skip
+            rows.append(
+                {
+                    "model": spec.table_name,
+                    "candidate": t.name,
+                    "new_stack": s in new,
+                    "hidden": s.hidden,
+                    "pretrain_lr": s.lr,
+                    "pretrain_epochs": s.epochs,
+                    "noise": s.noise,
+                    "finetune_lr": t.lr,
+                    "finetune_batch_size": batch,
+                    "valid_error_pct": round(100 * t.best_error, 3),
+                    "valid_rank": rank[t.name],
+                    "best_epoch": t.best_epoch,
+                    "epochs_trained": t.epochs,
+                    "status": t.status,
+                    "test_error_pct": "" if error is None else round(100 * error, 3),
+                }
+            )
     seconds = time.perf_counter() - start
     name = f"{args.dataset}-{args.stack}-{args.tag}"
     write_csv(args.out / f"{name}.csv", rows)
     with atomic_path(args.out / f"{name}.md") as tmp:
-        tmp.write_text(summary_markdown(name, args, pretrain.hidden, stack, lrs, batch, rungs, rows, len(new),
-                                        seconds, device))  # fmt: skip
+        tmp.write_text(
+            summary_markdown(name, args, pretrain.hidden, stack, lrs, batch, rungs, rows, len(new), seconds, device)
+        )
     for r in rows:
         if r["valid_rank"] == 1:
-            log.info("%s: selected %s, validation %.2f%%, test %.2f%%", r["model"], r["candidate"],
-                     r["valid_error_pct"], r["test_error_pct"])  # fmt: skip
+            log.info(
+                "%s: selected %s, validation %.2f%%, test %.2f%%",
+                r["model"],
+                r["candidate"],
+                r["valid_error_pct"],
+                r["test_error_pct"],
+            )
 
 
 def summary_markdown(name, args, hidden, stack, lrs, batch, rungs, rows, new: int, seconds: float, device) -> str:
@@ -259,8 +312,18 @@ def summary_markdown(name, args, hidden, stack, lrs, batch, rungs, rows, new: in
     ]
     for model in dict.fromkeys(r["model"] for r in rows):
         best = sorted((r for r in rows if r["model"] == model), key=lambda r: r["valid_rank"])[: args.top]
-        table = [[str(r["valid_rank"]), r["candidate"], "yes" if r["new_stack"] else "", f"{r['valid_error_pct']:.2f}",
-                  f"{r['test_error_pct']:.2f}", str(r["best_epoch"]), r["status"]] for r in best]  # fmt: skip
+        table = [
+            [
+                str(r["valid_rank"]),
+                r["candidate"],
+                "yes" if r["new_stack"] else "",
+                f"{r['valid_error_pct']:.2f}",
+                f"{r['test_error_pct']:.2f}",
+                str(r["best_epoch"]),
+                r["status"],
+            ]
+            for r in best
+        ]
         header = ["rank", "candidate", "new", "valid error %", "test error %", "best epoch", "status"]
         lines += [f"## {model}", "", markdown_table(header, table), ""]
     return "\n".join(lines)

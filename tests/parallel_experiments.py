@@ -40,8 +40,11 @@ def free_port() -> int:
 
 def check_runs(client, experiments: list[str], names: list[str], stages: list[str]) -> bool:
     """Every queued experiment has one parent run per MLflow experiment, whose children cover every stage."""
-    runs = [r for e in experiments for r in client.search_runs([client.get_experiment_by_name(e).experiment_id],
-                                                                max_results=10_000)]  # fmt: skip
+    runs = [
+        r
+        for e in experiments
+        for r in client.search_runs([client.get_experiment_by_name(e).experiment_id], max_results=10_000)
+    ]
     ok = True
     print(f"{'experiment':<12} {'parent runs':>11} {'stage runs':>10} {'all FINISHED':>12}")
     for name in names:
@@ -73,10 +76,24 @@ def main() -> int:
     uri = f"http://127.0.0.1:{port}"
     env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "PIPELINE_OFFLINE": "1" if mirror_root() else "0"}
     server = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
-         "--backend-store-uri", f"sqlite:///{workdir / 'mlflow.db'}", "--workers", "1"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ.copy(),
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--backend-store-uri",
+            f"sqlite:///{workdir / 'mlflow.db'}",
+            "--workers",
+            "1",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=os.environ.copy(),
+    )
     try:
         for _ in range(120):
             try:
@@ -104,8 +121,12 @@ def main() -> int:
         failed = [n for n in names if f"{n}" in status and "Failed" in status.split(n, 1)[1].splitlines()[0]]
         client = MlflowClient(tracking_uri=uri)
         ok = not failed
-        ok &= check_runs(client, [params["tracking"]["experiment"], params["zoo"]["experiment"]], names,
-                         sh(["dvc", "stage", "list", "--name-only"], project, env).split())  # fmt: skip
+        ok &= check_runs(
+            client,
+            [params["tracking"]["experiment"], params["zoo"]["experiment"]],
+            names,
+            sh(["dvc", "stage", "list", "--name-only"], project, env).split(),
+        )
         print(
             f"{len(names)} experiments, -j {args.jobs}: {elapsed:.0f} s; {'OK' if ok else 'FAILED'} (workdir {workdir})"
         )

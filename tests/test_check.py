@@ -57,9 +57,15 @@ def test_gate_fails_on_a_doctored_report_with_a_table_of_breaches(tmp_path: Path
 
 
 def test_the_gate_counts_the_cells_beyond_the_paper_s_interval() -> None:
-    table = pd.DataFrame({"dataset": ["rect"] * 4, "model": ["A", "B", "C", "D"],
-                          "error_pct": [2.0, 2.5, 2.7, float("nan")], "paper_error_pct": [2.0] * 4,
-                          "paper_ci95_pct": [0.6] * 4})  # fmt: skip
+    table = pd.DataFrame(
+        {
+            "dataset": ["rect"] * 4,
+            "model": ["A", "B", "C", "D"],
+            "error_pct": [2.0, 2.5, 2.7, float("nan")],
+            "paper_error_pct": [2.0] * 4,
+            "paper_ci95_pct": [0.6] * 4,
+        }
+    )
     beyond = beyond_interval(table)
     assert list(beyond["model"]) == ["C", "D"] and beyond["excess"].iloc[0] == pytest.approx(0.1)
 
@@ -109,8 +115,14 @@ def test_stale_stages_ignore_missing_data_and_name_changed_code_and_params(statu
 
 
 def test_a_row_may_have_its_own_allowance_and_rows_not_run_are_named() -> None:
-    table = pd.DataFrame({"dataset": ["basic", "rect"], "model": ["SdA-3", "SdA-3"], "error_pct": [3.0, 3.0],
-                          "paper_error_pct": [2.8, 2.0]})  # fmt: skip
+    table = pd.DataFrame(
+        {
+            "dataset": ["basic", "rect"],
+            "model": ["SdA-3", "SdA-3"],
+            "error_pct": [3.0, 3.0],
+            "paper_error_pct": [2.8, 2.0],
+        }
+    )
     breaches = against_paper(table, {"SdA-3": 0.5})
     assert [(b.dataset, round(b.excess, 2)) for b in breaches] == [("rect", 0.5)]
     assert against_paper(table, {"SdA-3": 0.5}, {"rect": {"SdA-3": 1.0}}) == []

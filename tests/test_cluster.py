@@ -52,12 +52,14 @@ class Cluster:
 
     def _spawn(self, args: list[str]) -> subprocess.Popen:
         log = open(self.workdir / f"dask-{len(list(self.workdir.glob('dask-*')))}.log", "w")  # noqa: SIM115
-        return subprocess.Popen(["dask", *args, "--no-dashboard"], cwd=self.workdir, env=self.env, stdout=log,
-                                stderr=subprocess.STDOUT)  # fmt: skip
+        return subprocess.Popen(
+            ["dask", *args, "--no-dashboard"], cwd=self.workdir, env=self.env, stdout=log, stderr=subprocess.STDOUT
+        )
 
     def add_worker(self) -> subprocess.Popen:
-        worker = self._spawn(["worker", self.address, "--nthreads", "1", "--no-nanny", "--host", "127.0.0.1",
-                              "--memory-limit", "0"])  # fmt: skip
+        worker = self._spawn(
+            ["worker", self.address, "--nthreads", "1", "--no-nanny", "--host", "127.0.0.1", "--memory-limit", "0"]
+        )
         self.workers.append(worker)
         return worker
 
@@ -87,8 +89,14 @@ def cluster(tmp_path_factory) -> Iterator[Cluster]:
 
 def repro(project: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     env = (env or smoke_env(project)) | {"OMP_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, "-m", "pipeline.repro", *args], cwd=project, capture_output=True, text=True,
-                          env=env, timeout=300)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline.repro", *args],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
 
 
 def outputs(project: Path) -> dict[str, bytes]:
@@ -173,9 +181,13 @@ def test_a_stopped_coordinator_stops_the_commands_on_the_workers_and_releases_th
         "import os, time\nfrom pathlib import Path\nPath('pid').write_text(str(os.getpid()))\n"
         "while True: time.sleep(0.1)\n",
     )
-    coordinator = subprocess.Popen([sys.executable, "-m", "pipeline.repro", "--scheduler", cluster.address],
-                                   cwd=project, env=dict(os.environ, PYTHONPATH=str(ROOT)), stdout=subprocess.DEVNULL,
-                                   stderr=subprocess.DEVNULL)  # fmt: skip
+    coordinator = subprocess.Popen(
+        [sys.executable, "-m", "pipeline.repro", "--scheduler", cluster.address],
+        cwd=project,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 60
         while not (project / "pid").exists():
@@ -232,9 +244,14 @@ def test_a_worker_killed_mid_stage_leaves_nothing_half_written_and_the_stage_rer
     cluster: Cluster, tmp_path: Path
 ) -> None:
     project = one_stage_project(tmp_path, HANG_ONCE)
-    coordinator = subprocess.Popen([sys.executable, "-m", "pipeline.repro", "--scheduler", cluster.address],
-                                   cwd=project, env=dict(os.environ, PYTHONPATH=str(ROOT)), stdout=subprocess.PIPE,
-                                   stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    coordinator = subprocess.Popen(
+        [sys.executable, "-m", "pipeline.repro", "--scheduler", cluster.address],
+        cwd=project,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 60
         while not (project / "attempts").exists():

@@ -109,8 +109,13 @@ def prepare_env(workdir: Path) -> dict[str, str]:
 
 
 def run_prepare(workdir: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pipeline.stages.prepare"], cwd=workdir, capture_output=True,
-                          text=True, env={**os.environ, "PYTHONPATH": str(ROOT), **prepare_env(workdir)})  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline.stages.prepare"],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT), **prepare_env(workdir)},
+    )
 
 
 def digests(folder: Path) -> dict[str, str]:

@@ -15,8 +15,20 @@ from pipeline.params import ParamsError, load_params
 from tests.conftest import tiny_prepared
 
 ROOT = Path(__file__).resolve().parents[1]
-GRID = {"hidden": [12], "ae_lr": [0.05], "noise": [0.0, 0.25], "rbm_lr": [0.05], "epochs": [1, 2],
-        "finetune_lr": [0.1, 0.3], "max_epochs": 3, "patience": 2, "rungs": [1], "eta": 2, "group_size": 2, "top": 2}  # fmt: skip
+GRID = {
+    "hidden": [12],
+    "ae_lr": [0.05],
+    "noise": [0.0, 0.25],
+    "rbm_lr": [0.05],
+    "epochs": [1, 2],
+    "finetune_lr": [0.1, 0.3],
+    "max_epochs": 3,
+    "patience": 2,
+    "rungs": [1],
+    "eta": 2,
+    "group_size": 2,
+    "top": 2,
+}
 
 
 def explore_project(root: Path, **grid: object) -> Path:

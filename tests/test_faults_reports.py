@@ -94,57 +94,126 @@ def unmount():
 # --- the cases ------------------------------------------------------------------------------------------------
 
 LOCK_CASES = [
-    Case("gate-lock-not-yaml", "pipeline.check", ["--stale"], [*LOCK, "not valid YAML", "line 3"],
-         write("dvc.lock", b"schema: '2.0'\nstages: [table, {cmd: x\n")),
+    Case(
+        "gate-lock-not-yaml",
+        "pipeline.check",
+        ["--stale"],
+        [*LOCK, "not valid YAML", "line 3"],
+        write("dvc.lock", b"schema: '2.0'\nstages: [table, {cmd: x\n"),
+    ),
     Case("gate-lock-empty", "pipeline.check", ["--stale"], [*LOCK, "dvc.lock is empty"], write("dvc.lock", b"")),
-    Case("gate-lock-list", "pipeline.check", ["--stale"], [*LOCK, "dvc.lock holds a YAML list"],
-         write("dvc.lock", b"- table\n- report@basic\n")),
-    Case("gate-lock-stages-list", "pipeline.check", ["--stale", "--fail-on-stale"],
-         [*LOCK, "a YAML list under `stages`"], write("dvc.lock", b"schema: '2.0'\nstages: [table]\n")),
-    Case("gate-lock-binary", "pipeline.check", ["--stale"], [*LOCK, "not valid YAML"],
-         write("dvc.lock", b"\x89PNG\r\n\x1a\n\xff\x00")),
-]  # fmt: skip
+    Case(
+        "gate-lock-list",
+        "pipeline.check",
+        ["--stale"],
+        [*LOCK, "dvc.lock holds a YAML list"],
+        write("dvc.lock", b"- table\n- report@basic\n"),
+    ),
+    Case(
+        "gate-lock-stages-list",
+        "pipeline.check",
+        ["--stale", "--fail-on-stale"],
+        [*LOCK, "a YAML list under `stages`"],
+        write("dvc.lock", b"schema: '2.0'\nstages: [table]\n"),
+    ),
+    Case(
+        "gate-lock-binary",
+        "pipeline.check",
+        ["--stale"],
+        [*LOCK, "not valid YAML"],
+        write("dvc.lock", b"\x89PNG\r\n\x1a\n\xff\x00"),
+    ),
+]
 
 # The `table` stage: each case fails before any output changes (the row CSVs are read first) or after its CSV and
 # figure are written to temporaries (the times, the seeds), which output_batch then drops.
 TABLE_CASES = [
-    Case("report-row-not-number", TABLE, [],
-         [f"{ROW}, line 2 (basic, SVM_rbf)", "error_pct 'abc' is not a number", "a test error in percent"],
-         row_edit("basic,SVM_rbf,3.03,", "basic,SVM_rbf,abc,")),
-    Case("report-row-binary", TABLE, [], [ROW, "not a readable CSV report"],
-         write(ROW, b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe" * 20)),
-    Case("report-row-missing-column", TABLE, [], [ROW, "missing columns ['ci95_pct']"],
-         row_edit("error_pct,ci95_pct,paper", "error_pct,ci_pct,paper")),
-    Case("report-row-mcnemar-not-number", TABLE, [],
-         [f"{ROW}, line 3 (basic, SVM_poly)", "mcnemar_p 'p<0.01'", "expected a number"],
-         row_edit(",2.05022869136164e-43", ",p<0.01")),
-    Case("report-row-times-not-json", TABLE, [],
-         ["results/report/basic.json", "cannot be read", "rerun `dvc repro report@basic`"],
-         both(NEW_ROW, write("results/report/basic.json", b'{"stage_seconds": {"prepare": 1.0,'))),
-    Case("report-row-times-not-seconds", TABLE, [],
-         ["results/report/basic.json", "stage_seconds of 'prepare' is '1 h'", "not a number of seconds"],
-         both(NEW_ROW, write("results/report/basic.json", b'{"stage_seconds": {"prepare": "1 h"}}'))),
-    Case("report-seeds-not-number", TABLE, [],
-         ["reports/seeds/basic.csv, line 3 (SdA-3)", "test_error_pct '2,63' is not a number"],
-         both(NEW_ROW, edit("reports/seeds/basic.csv", ",2.63,", ',"2,63",'))),
-]  # fmt: skip
+    Case(
+        "report-row-not-number",
+        TABLE,
+        [],
+        [f"{ROW}, line 2 (basic, SVM_rbf)", "error_pct 'abc' is not a number", "a test error in percent"],
+        row_edit("basic,SVM_rbf,3.03,", "basic,SVM_rbf,abc,"),
+    ),
+    Case(
+        "report-row-binary",
+        TABLE,
+        [],
+        [ROW, "not a readable CSV report"],
+        write(ROW, b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe" * 20),
+    ),
+    Case(
+        "report-row-missing-column",
+        TABLE,
+        [],
+        [ROW, "missing columns ['ci95_pct']"],
+        row_edit("error_pct,ci95_pct,paper", "error_pct,ci_pct,paper"),
+    ),
+    Case(
+        "report-row-mcnemar-not-number",
+        TABLE,
+        [],
+        [f"{ROW}, line 3 (basic, SVM_poly)", "mcnemar_p 'p<0.01'", "expected a number"],
+        row_edit(",2.05022869136164e-43", ",p<0.01"),
+    ),
+    Case(
+        "report-row-times-not-json",
+        TABLE,
+        [],
+        ["results/report/basic.json", "cannot be read", "rerun `dvc repro report@basic`"],
+        both(NEW_ROW, write("results/report/basic.json", b'{"stage_seconds": {"prepare": 1.0,')),
+    ),
+    Case(
+        "report-row-times-not-seconds",
+        TABLE,
+        [],
+        ["results/report/basic.json", "stage_seconds of 'prepare' is '1 h'", "not a number of seconds"],
+        both(NEW_ROW, write("results/report/basic.json", b'{"stage_seconds": {"prepare": "1 h"}}')),
+    ),
+    Case(
+        "report-seeds-not-number",
+        TABLE,
+        [],
+        ["reports/seeds/basic.csv, line 3 (SdA-3)", "test_error_pct '2,63' is not a number"],
+        both(NEW_ROW, edit("reports/seeds/basic.csv", ",2.63,", ',"2,63",')),
+    ),
+]
 
 DISK_CASES = [
-    Case("disk-full-reports", TABLE, [], ["reports/vincent2008.csv", "cannot be written", "No space left on device"],
-         both(NEW_ROW, on_tmpfs("reports", full=True))),
-    Case("disk-readonly-reports", TABLE, [], ["reports/vincent2008.csv", "cannot be written", "Read-only file system"],
-         on_tmpfs("reports", read_only=True)),
-    Case("disk-readonly-results", "pipeline.stages.evaluate_svm", ["--dataset", "basic", "--kernel", "rbf"],
-         ["results/evaluate/basic/svm_rbf.json", "cannot be written", "Read-only file system"],
-         on_tmpfs("results", read_only=True)),
-]  # fmt: skip
+    Case(
+        "disk-full-reports",
+        TABLE,
+        [],
+        ["reports/vincent2008.csv", "cannot be written", "No space left on device"],
+        both(NEW_ROW, on_tmpfs("reports", full=True)),
+    ),
+    Case(
+        "disk-readonly-reports",
+        TABLE,
+        [],
+        ["reports/vincent2008.csv", "cannot be written", "Read-only file system"],
+        on_tmpfs("reports", read_only=True),
+    ),
+    Case(
+        "disk-readonly-results",
+        "pipeline.stages.evaluate_svm",
+        ["--dataset", "basic", "--kernel", "rbf"],
+        ["results/evaluate/basic/svm_rbf.json", "cannot be written", "Read-only file system"],
+        on_tmpfs("results", read_only=True),
+    ),
+]
 
 # The gate on a DVC project whose dvc.lock records reports/vincent2008.csv (exit 1: the gate rightly fails).
 STALE_CASES = [
-    Case("gate-stale-edited-report", "pipeline.check", ["--stale", "--fail-on-stale"],
-         ["STALE REPORT", "table: output reports/vincent2008.csv modified since dvc.lock"],
-         edit("reports/vincent2008.csv", "basic,SVM_rbf,3.03,", "basic,SVM_rbf,2.03,"), code=1),
-]  # fmt: skip
+    Case(
+        "gate-stale-edited-report",
+        "pipeline.check",
+        ["--stale", "--fail-on-stale"],
+        ["STALE REPORT", "table: output reports/vincent2008.csv modified since dvc.lock"],
+        edit("reports/vincent2008.csv", "basic,SVM_rbf,3.03,", "basic,SVM_rbf,2.03,"),
+        code=1,
+    ),
+]
 
 CASES = LOCK_CASES + TABLE_CASES + DISK_CASES + STALE_CASES
 

@@ -26,9 +26,9 @@ def test_joint_logits_are_the_exact_conditional_by_enumeration():
     logits, a = joint_logits(h.unsqueeze(0), w[None], b[None], u[None], e[None])
     assert a.shape == (1, 5, hidden, classes)
     states = torch.tensor(list(itertools.product([0.0, 1.0], repeat=hidden)))  # (16, H)
-    unnormalised = torch.stack([
-        torch.exp(e[y] + states @ (b[:, None] + w @ h.T + u[:, y : y + 1])).sum(0) for y in range(classes)
-    ], dim=1)  # fmt: skip
+    unnormalised = torch.stack(
+        [torch.exp(e[y] + states @ (b[:, None] + w @ h.T + u[:, y : y + 1])).sum(0) for y in range(classes)], dim=1
+    )
     torch.testing.assert_close(logits[0].softmax(1), unnormalised / unnormalised.sum(1, keepdim=True))
 
 
@@ -44,8 +44,12 @@ def test_joint_head_step_equals_autograd_sgd(hidden_layers):
             for a, b in itertools.pairwise(sizes)
             for t in (torch.randn(b, a, generator=g), torch.randn(b, generator=g))
         ]
-        ps += [torch.randn(top, sizes[-1], generator=g), torch.randn(top, generator=g),
-               torch.randn(top, classes, generator=g), torch.randn(classes, generator=g)]  # fmt: skip
+        ps += [
+            torch.randn(top, sizes[-1], generator=g),
+            torch.randn(top, generator=g),
+            torch.randn(top, classes, generator=g),
+            torch.randn(classes, generator=g),
+        ]
         params.append(ps)
     x, y = torch.rand(m, d, generator=g), torch.randint(0, classes, (m,), generator=g)
     group = MLPGroup(params, lrs, head="joint")
@@ -183,8 +187,11 @@ def test_the_stages_pretrain_finetune_and_evaluate_a_dbn_stack(
     pretrain.main(params, args)
     first = pretrained()
     pretrain.main(params, args)
-    assert all(torch.equal(a, b) for x, y in zip(first, pretrained(), strict=True)
-               for a, b in zip(sum(x["weights"], ()), sum(y["weights"], ()), strict=True))  # fmt: skip
+    assert all(
+        torch.equal(a, b)
+        for x, y in zip(first, pretrained(), strict=True)
+        for a, b in zip(sum(x["weights"], ()), sum(y["weights"], ()), strict=True)
+    )
     for stage in (finetune, evaluate):
         stage.main(params, args)
     tuned = json.loads((tmp_path / "results/finetune/basic/dbnl.json").read_text())["dbn2l"]

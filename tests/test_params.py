@@ -92,8 +92,11 @@ def test_every_param_a_stage_declares_is_in_the_params_file(params_file: str) ->
     raw = yaml.safe_load((ROOT / params_file).read_text())
     stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
     # the entries one matrix item stands for: a row of the table (e.g. vincent.rows.<d>), a stack (vincent.stacks.<s>)
-    items = {"${item}": raw["vincent"]["datasets"], "${item.dataset}": raw["vincent"]["datasets"],
-             "${item.stack}": list(raw["vincent"]["stacks"])}  # fmt: skip
+    items = {
+        "${item}": raw["vincent"]["datasets"],
+        "${item.dataset}": raw["vincent"]["datasets"],
+        "${item.stack}": list(raw["vincent"]["stacks"]),
+    }
 
     def walk(node: object, parts: list[str], key: str, stage: str) -> None:
         if not parts:
@@ -120,16 +123,21 @@ def test_every_row_of_the_table_must_be_made_and_listed_once() -> None:
         parse_params({"vincent": {"datasets": ["basic", "rect"]}})
     with pytest.raises(ParamsError, match=r"vincent.datasets = \['basic', 'basic'\]: a dataset is listed twice"):
         parse_params({"vincent": {"datasets": ["basic", "basic"]}})
-    ok = parse_params({"vincent": {"datasets": ["basic", "rect"]},
-                       "benchmarks": {"datasets": {"rect": {"source": "generated"}}}})  # fmt: skip
+    ok = parse_params(
+        {"vincent": {"datasets": ["basic", "rect"]}, "benchmarks": {"datasets": {"rect": {"source": "generated"}}}}
+    )
     assert ok.vincent.datasets == ["basic", "rect"]
 
 
 def test_a_stack_no_model_uses_is_an_error_and_models_of_groups_the_columns() -> None:
-    stacks = {"dbn": {"kind": "rbm", "layers": 3, "lr": [0.1], "epochs": [5]},
-              "saa": {"kind": "ae", "layers": 3, "lr": [0.1], "epochs": [5]}}  # fmt: skip
-    models = {"dbn1": {"stack": "dbn", "layers": 1, "table_name": "DBN-1"},
-              "dbn3": {"stack": "dbn", "layers": 3, "table_name": "DBN-3"}}  # fmt: skip
+    stacks = {
+        "dbn": {"kind": "rbm", "layers": 3, "lr": [0.1], "epochs": [5]},
+        "saa": {"kind": "ae", "layers": 3, "lr": [0.1], "epochs": [5]},
+    }
+    models = {
+        "dbn1": {"stack": "dbn", "layers": 1, "table_name": "DBN-1"},
+        "dbn3": {"stack": "dbn", "layers": 3, "table_name": "DBN-3"},
+    }
     with pytest.raises(ParamsError, match=r"vincent.stacks \['saa'\]: no entry of vincent.models"):
         parse_params({"vincent": {"stacks": stacks, "models": models}})
     ok = parse_params({"vincent": {"stacks": {"dbn": stacks["dbn"]}, "models": models}})
@@ -144,17 +152,25 @@ def test_a_row_replaces_only_the_fine_tuning_keys_it_names() -> None:
     assert params.vincent.finetune_for("rect") == params.vincent.finetune  # not listed: the defaults
     empty = parse_params({"vincent": {"finetune": base, "rows": {"basic": {}}}})
     assert empty.vincent.finetune_for("basic") == empty.vincent.finetune
-    assert_params_error({"vincent": {"rows": {"basic": {"finetune": {"bacth_size": 8}}}}},
-                        ["vincent.rows.basic.finetune.bacth_size", "unknown key"])  # fmt: skip
-    assert_params_error({"vincent": {"rows": {"basic": {"finetune": {"batch_size": 0}}}}},
-                        ["vincent.rows.basic.finetune.batch_size", "0", "greater than 0"])  # fmt: skip
+    assert_params_error(
+        {"vincent": {"rows": {"basic": {"finetune": {"bacth_size": 8}}}}},
+        ["vincent.rows.basic.finetune.bacth_size", "unknown key"],
+    )
+    assert_params_error(
+        {"vincent": {"rows": {"basic": {"finetune": {"batch_size": 0}}}}},
+        ["vincent.rows.basic.finetune.batch_size", "0", "greater than 0"],
+    )
 
 
 def test_a_row_replaces_only_the_stack_grid_keys_it_names() -> None:
-    stacks = {"dbn": {"kind": "rbm", "layers": 3, "lr": [0.01, 0.1], "epochs": [25, 100]},
-              "sda": {"kind": "ae", "layers": 3, "lr": [0.1], "epochs": [100], "noise": [0.1, 0.25]}}  # fmt: skip
-    models = {"dbn3": {"stack": "dbn", "layers": 3, "table_name": "DBN-3"},
-              "sda3": {"stack": "sda", "layers": 3, "table_name": "SdA-3"}}  # fmt: skip
+    stacks = {
+        "dbn": {"kind": "rbm", "layers": 3, "lr": [0.01, 0.1], "epochs": [25, 100]},
+        "sda": {"kind": "ae", "layers": 3, "lr": [0.1], "epochs": [100], "noise": [0.1, 0.25]},
+    }
+    models = {
+        "dbn3": {"stack": "dbn", "layers": 3, "table_name": "DBN-3"},
+        "sda3": {"stack": "sda", "layers": 3, "table_name": "SdA-3"},
+    }
     rows = {"basic": {"stacks": {"dbn": {"lr": [0.1], "epochs": [100]}, "sda": {}}}}
     v = parse_params({"vincent": {"stacks": stacks, "models": models, "rows": rows}}).vincent
     replaced = {"lr": [0.1], "epochs": [100], "noise": [0.0], "top": "softmax"}

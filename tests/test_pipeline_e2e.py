@@ -168,17 +168,32 @@ def test_the_fine_tuned_network_is_an_mlflow_model_that_predicts_digits(project:
 
 def test_smoke_metrics_are_within_tolerance_of_the_committed_reference(project: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "pipeline.check", "--report", "reports/vincent2008.csv",
-         "--reference", str(ROOT / "tests/smoke_reference.csv")],
-        cwd=project, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(project)},
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "pipeline.check",
+            "--report",
+            "reports/vincent2008.csv",
+            "--reference",
+            str(ROOT / "tests/smoke_reference.csv"),
+        ],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(project)},
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_stale_check_names_the_stage_whose_code_changed(project: Path) -> None:
     def stale() -> str:
-        result = subprocess.run([sys.executable, "-m", "pipeline.check", "--stale"], cwd=project, capture_output=True,
-                                text=True, env={**os.environ, "PYTHONPATH": str(project)})  # fmt: skip
+        result = subprocess.run(
+            [sys.executable, "-m", "pipeline.check", "--stale"],
+            cwd=project,
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(project)},
+        )
         assert result.returncode == 0, result.stderr
         return result.stdout
 
@@ -226,8 +241,9 @@ def test_a_failed_report_leaves_the_previous_one_in_place(project: Path) -> None
     params_file.write_text(yaml.safe_dump(params, sort_keys=False))
     try:
         env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{project / 'mlflow.db'}"}
-        failed = subprocess.run(["dvc", "repro", "--force", "--single-item", "table"], cwd=project,
-                                capture_output=True, text=True, env=env)  # fmt: skip
+        failed = subprocess.run(
+            ["dvc", "repro", "--force", "--single-item", "table"], cwd=project, capture_output=True, text=True, env=env
+        )
         assert failed.returncode != 0 and "check.smoke_tolerance_pct" in failed.stdout + failed.stderr
         assert report.read_bytes() == before
         assert (project / "reports/figures/vincent_ours_vs_paper.png").is_file()

@@ -273,8 +273,12 @@ def test_the_whole_table_lists_pending_rows_marks_substitutes_and_counts_sdA_win
     assert paper_best_or_tied(table) == {"basic": True, "rot": True}  # rot: 10.29 ties 10.30
     later = tmp_path / "later.csv"
     later.write_text("dataset,method,test_error_pct,label\nbasic,SDAE-3,2.84,\nrot,CAE-2,9.66,U\n")
-    params = parse_params({"vincent": {"datasets": ["basic", "rot", "rect"]},
-                           "benchmarks": {"datasets": {"rot": {"source": "generated"}, "rect": {}}}})  # fmt: skip
+    params = parse_params(
+        {
+            "vincent": {"datasets": ["basic", "rot", "rect"]},
+            "benchmarks": {"datasets": {"rot": {"source": "generated"}, "rect": {}}},
+        }
+    )
     examples = {d: f"figures/datasets/{d}.png" for d in params.vincent.datasets}
     md = table_markdown(params, table, pending, later, examples, "abc")
     assert "4 of 18 cells filled; rows pending: rect." in md
@@ -284,8 +288,9 @@ def test_the_whole_table_lists_pending_rows_marks_substitutes_and_counts_sdA_win
     assert "`rot`: SVM_rbf 12.00% vs the paper's 11.11 (+0.89)" in md
     assert "### rect (pending)" in md
     calibrated = {"source": "generated", "recipe": {"x": 1}, "calibration": "reports/calibration/rot.md"}
-    params = parse_params({"vincent": {"datasets": ["basic", "rot", "rect"]},
-                           "benchmarks": {"datasets": {"rot": calibrated, "rect": {}}}})  # fmt: skip
+    params = parse_params(
+        {"vincent": {"datasets": ["basic", "rot", "rect"]}, "benchmarks": {"datasets": {"rot": calibrated, "rect": {}}}}
+    )
     md = table_markdown(params, table, pending, later, examples, "abc")
     assert "| rot ‡ |" in md and "‡ generated and calibrated" in md
     assert "a CALIBRATED substitute" in md and "reports/calibration/rot.md" in md
@@ -300,8 +305,7 @@ def test_the_whole_table_with_no_row_run_yet_lists_every_row_as_pending(tmp_path
     assert pending == ["basic", "rect"] and list(table.columns) == TABLE_COLUMNS and table.empty
     later = tmp_path / "later.csv"
     later.write_text("dataset,method,test_error_pct,label\nbasic,SDAE-3,2.84,\n")
-    params = parse_params({"vincent": {"datasets": ["basic", "rect"]},
-                           "benchmarks": {"datasets": {"rect": {}}}})  # fmt: skip
+    params = parse_params({"vincent": {"datasets": ["basic", "rect"]}, "benchmarks": {"datasets": {"rect": {}}}})
     examples = {d: f"figures/datasets/{d}.png" for d in params.vincent.datasets}
     md = table_markdown(params, table, pending, later, examples, "abc")
     assert "0 of 12 cells filled; rows pending: basic, rect." in md
@@ -338,8 +342,9 @@ def test_the_claim_per_row_against_the_best_other_column_on_the_test_set_and_ove
     (row,) = claim_rows(table, tmp_path)
     assert row[:4] == ["basic", "3.00", "DBN-3", "5.00"] and row[4].startswith("b 10 / c 30, p 0.00")
     assert row[6:] == ["3.20 ± 0.20 (3)", "3.10–4.00 (3)", "yes"]
-    (tmp_path / "basic.csv").write_text("model,entry,seed,test_error_pct\nSdA-3,sda3,7,3.0\nSdA-3,sda3,1,5.4\n"
-                                        "DBN-3,dbn3,7,4.0\nDBN-3,dbn3,1,3.5\n")  # fmt: skip
+    (tmp_path / "basic.csv").write_text(
+        "model,entry,seed,test_error_pct\nSdA-3,sda3,7,3.0\nSdA-3,sda3,1,5.4\nDBN-3,dbn3,7,4.0\nDBN-3,dbn3,1,3.5\n"
+    )
     assert claim_rows(table, tmp_path)[0][-1] == "no", "SdA-3's mean (4.2) above every DBN-3 seed (3.5-4.0)"
 
 
@@ -351,5 +356,7 @@ def test_the_table_sums_each_rows_stage_time_and_marks_a_row_with_an_unmeasured_
     (tmp_path / "basic.json").write_text(json.dumps({"stage_seconds": {"a": 3600.0, "b": 1800.0}}))
     (tmp_path / "rect.json").write_text(json.dumps({"stage_seconds": {"a": 360.0, "b": None}}))
     assert time_rows(["basic", "rot", "rect"], tmp_path) == [
-        ["basic", "2", "1.50"], ["rect", "2", "0.10 +"], ["**all rows**", "", "**1.60** +"]
-    ]  # fmt: skip
+        ["basic", "2", "1.50"],
+        ["rect", "2", "0.10 +"],
+        ["**all rows**", "", "**1.60** +"],
+    ]

@@ -47,10 +47,16 @@ def make_diamond() -> None:
     subprocess.run([sys.executable, "-m", "dvc", "init", "--no-scm", "-q"], check=True)
     Path("step.py").write_text(STEP)
     Path("src.txt").write_text("first\nsecond\n")
-    stage = lambda name, deps: {"cmd": f"{sys.executable} step.py {name}", "deps": ["step.py", *deps],  # noqa: E731
-                                "outs": [f"{name}.txt"]}  # fmt: skip
-    stages = {"a": stage("a", ["src.txt"]), "b": stage("b", ["a.txt"]), "c": stage("c", ["a.txt"]),
-              "d": stage("d", ["b.txt", "c.txt"])}  # fmt: skip
+
+    def stage(name: str, deps: list[str]) -> dict:
+        return {"cmd": f"{sys.executable} step.py {name}", "deps": ["step.py", *deps], "outs": [f"{name}.txt"]}
+
+    stages = {
+        "a": stage("a", ["src.txt"]),
+        "b": stage("b", ["a.txt"]),
+        "c": stage("c", ["a.txt"]),
+        "d": stage("d", ["b.txt", "c.txt"]),
+    }
     Path("dvc.yaml").write_text(yaml.safe_dump({"stages": stages}))
 
 
@@ -142,8 +148,9 @@ def test_the_cores_are_split_between_the_workers_unless_omp_num_threads_says(mon
 def repro_of_a_in_another_process() -> Iterator[subprocess.Popen]:
     """`python -m pipeline.repro a` in another process, given once it has started stage a; killed at the end."""
     env = dict(os.environ, PYTHONPATH=str(Path(repro.__file__).parents[1]))
-    process = subprocess.Popen([sys.executable, "-m", "pipeline.repro", "a"], env=env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)  # fmt: skip
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pipeline.repro", "a"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         deadline = time.monotonic() + 60
         while not Path("a.started").exists():

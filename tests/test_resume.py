@@ -55,9 +55,13 @@ def run(project: Path, stage: str, *args: str) -> None:
 
 def run_and_kill(project: Path, stage: str, args: list[str], checkpoints: Path, pattern: str) -> Path:
     """Start a stage, SIGKILL it as soon as a checkpoint matching `pattern` exists, i.e. in the middle of training."""
-    process = subprocess.Popen([sys.executable, "-m", f"pipeline.stages.{stage}", *args], cwd=project,
-                               env={**os.environ, "PYTHONPATH": str(project), **env(project)},
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    process = subprocess.Popen(
+        [sys.executable, "-m", f"pipeline.stages.{stage}", *args],
+        cwd=project,
+        env={**os.environ, "PYTHONPATH": str(project), **env(project)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 300
     while not (found := sorted(checkpoints.glob(pattern))):
         assert process.poll() is None, f"{stage} finished before {pattern} appeared"
@@ -72,9 +76,11 @@ def run_and_kill(project: Path, stage: str, args: list[str], checkpoints: Path, 
 def snapshot(project: Path, stage: str) -> tuple[dict, dict]:
     model = "" if stage == "pretrain" else f"/{MODEL}"
     saved = torch.load(project / f"models/{stage}/{DATASET}/{STACK}{model}.pt", weights_only=False)
-    tensors = saved["state_dict"] if stage == "finetune" else {
-        f"{i}.{j}": t for i, c in enumerate(saved["candidates"]) for j, t in enumerate(sum(c["weights"], ()))
-    }  # fmt: skip
+    tensors = (
+        saved["state_dict"]
+        if stage == "finetune"
+        else {f"{i}.{j}": t for i, c in enumerate(saved["candidates"]) for j, t in enumerate(sum(c["weights"], ()))}
+    )
     results = json.loads((project / f"results/{stage}/{DATASET}/{STACK}.json").read_text())
     return tensors, results
 

@@ -283,9 +283,16 @@ def problem():
 def _search(problem, **kwargs):
     stacks, data = problem
     kwargs = {
-        "max_epochs": MAX_EPOCHS, "patience": PATIENCE, "rungs": RUNGS, "eta": ETA, "batch_size": BATCH,
-        "seed": 3, "device": CPU, "progress": False, **kwargs,
-    }  # fmt: skip
+        "max_epochs": MAX_EPOCHS,
+        "patience": PATIENCE,
+        "rungs": RUNGS,
+        "eta": ETA,
+        "batch_size": BATCH,
+        "seed": 3,
+        "device": CPU,
+        "progress": False,
+        **kwargs,
+    }
     return halving_search(stacks, FT_LRS, *data, **kwargs)
 
 
@@ -440,9 +447,11 @@ def test_the_pretrain_stage_marks_a_diverged_candidate_and_finetune_skips_it(
     finetune.main(params, args)
     results = json.loads((tmp_path / "results/pretrain/basic/sda.json").read_text())["candidates"]
     assert {n: r["status"] for n, r in results.items()} == {
-        "h24-lr0.05-e1-nu0.25": "ok", "h24-lr0.05-e2-nu0.25": "ok",
-        "h24-lr1e+08-e1-nu0.25": "diverged", "h24-lr1e+08-e2-nu0.25": "diverged",
-    }  # fmt: skip
+        "h24-lr0.05-e1-nu0.25": "ok",
+        "h24-lr0.05-e2-nu0.25": "ok",
+        "h24-lr1e+08-e1-nu0.25": "diverged",
+        "h24-lr1e+08-e2-nu0.25": "diverged",
+    }
     assert results["h24-lr1e+08-e2-nu0.25"]["diverged"]["layer"] == 0
     curve = (tmp_path / "plots/pretrain/basic/sda/h24-lr1e+08-e1-nu0.25-layer1.csv").read_text().splitlines()
     assert curve[0] == "epoch,train_loss,valid_loss" and len(curve) == 2

@@ -22,8 +22,10 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     pretrain = {"kind": "ae", "hidden": 12, "lr": 0.05, "epochs": 2, "noise": 0.25}
     trial = {"name": "h12-lr0.05-e2-nu0.25-ftlr0.3", "lr": 0.3, "pretrain": pretrain}
-    for stage, body in (("finetune", {"selected": trial["name"], "trials": [trial]}),
-                        ("evaluate", {"record": {"valid_error": 0.5, "test_error": 0.6}})):  # fmt: skip
+    for stage, body in (
+        ("finetune", {"selected": trial["name"], "trials": [trial]}),
+        ("evaluate", {"record": {"valid_error": 0.5, "test_error": 0.6}}),
+    ):
         (tmp_path / f"results/{stage}/basic").mkdir(parents=True)
         (tmp_path / f"results/{stage}/basic/sda.json").write_text(json.dumps({"sda3": body}))
     monkeypatch.chdir(tmp_path)
@@ -61,8 +63,9 @@ def _add_dbn_column(project: Path, dbn_test: float, sda_test: float) -> None:
     sda["sda3"]["record"] |= {"model": "SdA-3", "entry": "sda3", "test_error": sda_test / 100}
     (project / "results/evaluate/basic/sda.json").write_text(json.dumps(sda))
     (project / "results/report").mkdir(parents=True)
-    pd.DataFrame({"dataset": "basic", "model": ["SVM_rbf", "DBN-1", "SdA-3"], "error_pct": [50.0, dbn_test, sda_test]}
-                 ).to_csv(project / "results/report/basic.csv", index=False)  # fmt: skip
+    pd.DataFrame(
+        {"dataset": "basic", "model": ["SVM_rbf", "DBN-1", "SdA-3"], "error_pct": [50.0, dbn_test, sda_test]}
+    ).to_csv(project / "results/report/basic.csv", index=False)
 
 
 def test_claim_seeds_sda_and_the_best_other_trained_column(project: Path) -> None:

@@ -38,8 +38,11 @@ def server(tmp_path_factory):
     data = tmp_path_factory.mktemp("server")
     process = subprocess.Popen(
         server_command("--port", str(free_port()), "--data-dir", str(data), "--workers", "2"),
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     lines, printed = [], {}
     deadline = time.monotonic() + 120
     for line in process.stdout:
@@ -68,7 +71,7 @@ def test_two_stages_logging_at_once_lose_and_duplicate_nothing(server, tmp_path)
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
-        )  # fmt: skip
+        )
         for w in (0, 1)
     ]
     try:
@@ -129,11 +132,14 @@ def test_the_ui_url_opens_the_training_runs_of_a_tagged_experiment(server):
 @pytest.mark.parametrize(
     "args, named",
     [
-        (["--backend-store-uri", "postgresql://someone:secret@127.0.0.1:1/mlflow"], "postgresql://someone:***@127.0.0.1:1/mlflow"),
+        (
+            ["--backend-store-uri", "postgresql://someone:secret@127.0.0.1:1/mlflow"],
+            "postgresql://someone:***@127.0.0.1:1/mlflow",
+        ),
         (["--backend-store-uri", "mysql://127.0.0.1/mlflow"], "mysql://127.0.0.1/mlflow"),
         (["--port", "70000"], "--port 70000"),
     ],
-)  # fmt: skip
+)
 def test_bad_options_exit_2_naming_the_value(args, named, tmp_path):
     started = time.monotonic()
     result = subprocess.run(
@@ -146,7 +152,9 @@ def test_bad_options_exit_2_naming_the_value(args, named, tmp_path):
 
 def test_a_port_in_use_exits_2_naming_it(server, tmp_path):
     port = server[0].rsplit(":", 1)[1]
-    result = subprocess.run(server_command("--port", port, "--data-dir", str(tmp_path)), cwd=ROOT, capture_output=True, text=True)  # fmt: skip
+    result = subprocess.run(
+        server_command("--port", port, "--data-dir", str(tmp_path)), cwd=ROOT, capture_output=True, text=True
+    )
     assert result.returncode == 2
     assert f"--port {port}" in result.stderr and "Traceback" not in result.stderr
 

@@ -27,9 +27,12 @@ def test_a_stopped_tracking_server_stops_the_stage_in_seconds_naming_the_uri(tmp
     uri = "http://127.0.0.1:9"  # the discard port: nothing listens there
     start = time.perf_counter()
     result = subprocess.run(
-        [sys.executable, "-m", "pipeline.stages.prepare"], cwd=tmp_path, capture_output=True, text=True,
+        [sys.executable, "-m", "pipeline.stages.prepare"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
         env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "MLFLOW_TRACKING_URI": uri, "PIPELINE_OFFLINE": "1"},
-    )  # fmt: skip
+    )
     seconds = time.perf_counter() - start
     assert result.returncode == 2, result.stderr[-2000:]
     assert uri in result.stderr and "python -m pipeline.server" in result.stderr and "Traceback" not in result.stderr

@@ -186,16 +186,32 @@ def _metrics(title: str, mse: float, acc: float) -> dict:
 
 
 def test_tour_section_reports_each_pair_from_the_metrics_and_is_skipped_without_tour_variants() -> None:
-    z = ZooParams.model_validate({"variants": {
-        "ours": {"epochs": 1, "sizes": [784, 2]},
-        "theirs": {"epochs": 1, "sizes": [784, 2], "output_activation": "relu", "loss": "mse", "tour_of": "ours"},
-    }})  # fmt: skip
+    z = ZooParams.model_validate(
+        {
+            "variants": {
+                "ours": {"epochs": 1, "sizes": [784, 2]},
+                "theirs": {
+                    "epochs": 1,
+                    "sizes": [784, 2],
+                    "output_activation": "relu",
+                    "loss": "mse",
+                    "tour_of": "ours",
+                },
+            }
+        }
+    )
     metrics = {"ours": _metrics("ours 784-2", 0.04, 0.72), "theirs": _metrics("tour 784-2", 0.05, 0.70)}
     frame = zt.tour_table(z, metrics)
-    assert frame.to_dict("records") == [{
-        "tour_variant": "tour 784-2", "our_variant": "ours 784-2", "tour_test_mse": 0.05, "our_test_mse": 0.04,
-        "tour_linear_probe_acc": 0.70, "our_linear_probe_acc": 0.72,
-    }]  # fmt: skip
+    assert frame.to_dict("records") == [
+        {
+            "tour_variant": "tour 784-2",
+            "our_variant": "ours 784-2",
+            "tour_test_mse": 0.05,
+            "our_test_mse": 0.04,
+            "tour_linear_probe_acc": 0.70,
+            "our_linear_probe_acc": 0.72,
+        }
+    ]
     [sentence] = zt.tour_sentences(z, metrics)
     assert sentence == (
         "ours 784-2 against the tour's tour 784-2 (loss cross_entropy, not mse; output_activation sigmoid, not relu): "

@@ -276,5 +276,10 @@ def write_history_csv(path: str | os.PathLike, history: dict[str, list[float]]) 
     """Per-epoch curves ({metric: [value per epoch]}) as CSV: one row per epoch, column `epoch` first (1-based); a
     curve that ends early (a candidate that diverged) leaves its later cells empty."""
     epochs = max((len(v) for v in history.values()), default=0)
-    write_csv(path, [{"epoch": e, **{k: v[e - 1] if e <= len(v) else "" for k, v in history.items()}}
-                     for e in range(1, epochs + 1)])  # fmt: skip
+    write_csv(
+        path,
+        [
+            {"epoch": e, **{k: v[e - 1] if e <= len(v) else "" for k, v in history.items()}}
+            for e in range(1, epochs + 1)
+        ],
+    )

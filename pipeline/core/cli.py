@@ -145,8 +145,13 @@ def row_stage(
     check_choice("--dataset", args.dataset, "vincent.datasets", v.datasets)
     check_choice("--stack", args.stack, "vincent.stacks", v.stacks)
     models = v.models_of(args.stack)
-    logged = {"dataset": args.dataset, "stack": args.stack, "spec": v.stack_for(args.dataset, args.stack).model_dump(),
-              "models": {k: m.model_dump() for k, m in models.items()}, **settings}  # fmt: skip
+    logged = {
+        "dataset": args.dataset,
+        "stack": args.stack,
+        "spec": v.stack_for(args.dataset, args.stack).model_dump(),
+        "models": {k: m.model_dump() for k, m in models.items()},
+        **settings,
+    }
     run_name = f"{stage} {args.dataset} {args.stack}"
     with tracking.stage_run(stage, params.tracking.experiment, logged, run_name=run_name):
         yield models

@@ -42,8 +42,10 @@ def check_server(uri: str, timeout: float = SERVER_TIMEOUT_S) -> None:
     tracking server that does not answer its health check and one REST call, whole, within PROBE_DEADLINE_S (MLflow's
     own client retries a dead server for minutes before failing with a traceback)."""
     if (scheme := uri.split("://")[0].split("+")[0] if "://" in uri else "") not in SCHEMES:
-        raise TrackingError(f"MLFLOW_TRACKING_URI {uri!r}: MLflow has no store for {scheme}://; expected one of "
-                            "sqlite:///<file>, postgresql://..., http(s)://<host>:<port>, file:<folder> or a folder")  # fmt: skip
+        raise TrackingError(
+            f"MLFLOW_TRACKING_URI {uri!r}: MLflow has no store for {scheme}://; expected one of "
+            "sqlite:///<file>, postgresql://..., http(s)://<host>:<port>, file:<folder> or a folder"
+        )
     if scheme == "sqlite":
         check_sqlite(uri)
     if scheme not in ("http", "https"):

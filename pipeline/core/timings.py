@@ -51,8 +51,15 @@ def heartbeat(name: str, every: float = HEARTBEAT_S) -> Iterator[None]:
     start, stop = time.perf_counter(), threading.Event()
 
     def write() -> None:
-        write_json(_running(name), {"stage": name, "interrupted_seconds": round(earlier, 1), "runs": runs + 1,
-                                "seconds": round(time.perf_counter() - start, 1)})  # fmt: skip
+        write_json(
+            _running(name),
+            {
+                "stage": name,
+                "interrupted_seconds": round(earlier, 1),
+                "runs": runs + 1,
+                "seconds": round(time.perf_counter() - start, 1),
+            },
+        )
 
     def beat() -> None:
         write()
@@ -91,9 +98,14 @@ def finish(name: str, seconds: float) -> dict[str, Any]:
         _stop()
     else:  # no heartbeat (a stage run by hand): a killed run's file under this name still counts
         earlier, runs = _left(name)
-    record = {"stage": name, "seconds": round(seconds + earlier, 1), "this_run_seconds": round(seconds, 1),
-              "interrupted_seconds": round(earlier, 1), "interrupted_runs": runs,
-              "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}  # fmt: skip
+    record = {
+        "stage": name,
+        "seconds": round(seconds + earlier, 1),
+        "this_run_seconds": round(seconds, 1),
+        "interrupted_seconds": round(earlier, 1),
+        "interrupted_runs": runs,
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    }
     write_json(TIMINGS / f"{name}.json", record)
     _running(name).unlink(missing_ok=True)
     return record

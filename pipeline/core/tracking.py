@@ -215,9 +215,12 @@ def log_model(module: Any, name: str, x_example: Any) -> str:
         out = module(x_example)
     signature = infer_signature(x_example.numpy(), out.numpy())
     return mlflow.pytorch.log_model(
-        module, name=name, signature=signature, input_example=x_example.numpy(),
+        module,
+        name=name,
+        signature=signature,
+        input_example=x_example.numpy(),
         pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"],
-    ).model_uri  # fmt: skip
+    ).model_uri
 
 
 def log_history(history: Mapping[str, list[float]]) -> None:

@@ -32,8 +32,13 @@ from typing import Any
 from pipeline.core.cli import log
 from pipeline.core.errors import StageError
 
-TRAINING = ("pipeline.stages.pretrain", "pipeline.stages.finetune", "pipeline.stages.evaluate",
-            "pipeline.stages.filters", "pipeline.stages.zoo_train")  # fmt: skip
+TRAINING = (
+    "pipeline.stages.pretrain",
+    "pipeline.stages.finetune",
+    "pipeline.stages.evaluate",
+    "pipeline.stages.filters",
+    "pipeline.stages.zoo_train",
+)
 FORWARDED = ("MLFLOW_", "PIPELINE_")  # the coordinator's variables a stage's command gets on every worker
 CONNECT_TIMEOUT_S = 5
 # Run as `python -c PRELUDE argv...`: the command dies with the worker thread that started it (Linux), then execs.
@@ -176,8 +181,9 @@ def run_command(cmd: str, cwd: str, log_path: str, env: dict[str, str], stop_eve
     stop = Event(stop_event)
     argv = [sys.executable, "-c", PRELUDE, str(os.getpid()), *command_argv(cmd)]
     with open(log_path, "w") as out:
-        process = subprocess.Popen(argv, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, env=full_env,
-                                   start_new_session=True)  # fmt: skip
+        process = subprocess.Popen(
+            argv, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, env=full_env, start_new_session=True
+        )
     while True:
         try:
             code = process.wait(timeout=poll_s)
@@ -209,11 +215,18 @@ class DaskLauncher:
     def start(self, name: str, cmd: str, log_path: Path) -> Any:
         training = any(f"{module} " in f"{cmd} " for module in TRAINING)
         return self.client.submit(
-            run_command, cmd, self.workspace, str(Path(self.workspace) / log_path), self.env | {
-                "DVC_STAGE": name, "DVC_ROOT": self.workspace}, self.stop_event,
-            key=f"stage-{name}-{self.run_id}", pure=False, retries=1, priority=self.priority.get(name, 0),
+            run_command,
+            cmd,
+            self.workspace,
+            str(Path(self.workspace) / log_path),
+            self.env | {"DVC_STAGE": name, "DVC_ROOT": self.workspace},
+            self.stop_event,
+            key=f"stage-{name}-{self.run_id}",
+            pure=False,
+            retries=1,
+            priority=self.priority.get(name, 0),
             resources={"GPU": 1} if self.gpu and training else None,
-        )  # fmt: skip
+        )
 
     def poll(self, future: Any) -> int | None:
         if not future.done():

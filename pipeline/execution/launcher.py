@@ -47,9 +47,15 @@ class LocalLauncher:
         with open(log_path, "w") as out:
             # DVC_STAGE and DVC_ROOT as `dvc repro` sets them: MLflow runs are named after the stage. A session
             # of its own: the shell and the command under it (dash does not exec it) are stopped as one group.
-            return subprocess.Popen(cmd, shell=True, cwd=self.root, stdout=out, stderr=subprocess.STDOUT,
-                                    env=self.env | {"DVC_STAGE": name, "DVC_ROOT": self.root},
-                                    start_new_session=True)  # fmt: skip
+            return subprocess.Popen(
+                cmd,
+                shell=True,
+                cwd=self.root,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=self.env | {"DVC_STAGE": name, "DVC_ROOT": self.root},
+                start_new_session=True,
+            )
 
     def poll(self, process: subprocess.Popen) -> int | None:
         return process.poll()

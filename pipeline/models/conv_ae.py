@@ -48,14 +48,22 @@ class ConvAutoencoder(nn.Module):
         self.config = config or ConvAEConfig()
         c1, c2 = self.config.channels
         self.encoder = nn.Sequential(
-            nn.Conv2d(1, c1, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(c1, c2, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        )  # fmt: skip
+            nn.Conv2d(1, c1, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(c1, c2, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+        )
         self.decoder = nn.Sequential(
-            nn.Conv2d(c2, c2, 3, padding=1), nn.ReLU(), nn.Upsample(scale_factor=2),
-            nn.Conv2d(c2, c1, 3, padding=1), nn.ReLU(), nn.Upsample(scale_factor=2),
+            nn.Conv2d(c2, c2, 3, padding=1),
+            nn.ReLU(),
+            nn.Upsample(scale_factor=2),
+            nn.Conv2d(c2, c1, 3, padding=1),
+            nn.ReLU(),
+            nn.Upsample(scale_factor=2),
             nn.Conv2d(c1, 1, 3, padding=1),
-        )  # fmt: skip
+        )
         torch_default_init_(self, generator)
 
     @staticmethod

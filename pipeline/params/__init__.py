@@ -174,11 +174,15 @@ class VincentParams(Section):
                     f"vincent.models.{name}.stack = {m.stack!r}: not a key of vincent.stacks {sorted(self.stacks)}"
                 )
             if m.layers > self.stacks[m.stack].layers:
-                raise ValueError(f"vincent.models.{name}.layers = {m.layers}: stack {m.stack!r} has only "
-                                 f"{self.stacks[m.stack].layers}")  # fmt: skip
+                raise ValueError(
+                    f"vincent.models.{name}.layers = {m.layers}: stack {m.stack!r} has only "
+                    f"{self.stacks[m.stack].layers}"
+                )
             if self.stacks[m.stack].top == "joint" and m.layers != self.stacks[m.stack].layers:
-                raise ValueError(f"vincent.models.{name}.layers = {m.layers}: stack {m.stack!r} ends in a joint top "
-                                 f"RBM, so its models use all its {self.stacks[m.stack].layers} layers")  # fmt: skip
+                raise ValueError(
+                    f"vincent.models.{name}.layers = {m.layers}: stack {m.stack!r} ends in a joint top "
+                    f"RBM, so its models use all its {self.stacks[m.stack].layers} layers"
+                )
         for dataset, row in self.rows.items():
             row.check_stacks(dataset, self.stacks)
         return self
@@ -231,8 +235,11 @@ class Params(Section):
         known = ["basic", "full", *get_args(BenchmarkName)]
         if self.explore.dataset not in known:  # a plain string in its section: the names are checked here
             raise ValueError(f"explore.dataset = {self.explore.dataset!r}: not a dataset; expected one of {known}")
-        lists = (("corrupt.datasets", self.corrupt.datasets), ("vincent.datasets", self.vincent.datasets),
-                 ("vincent.filters.dataset", [self.vincent.filters.dataset]))  # fmt: skip
+        lists = (
+            ("corrupt.datasets", self.corrupt.datasets),
+            ("vincent.datasets", self.vincent.datasets),
+            ("vincent.filters.dataset", [self.vincent.filters.dataset]),
+        )
         for key, names in [*lists, ("explore.dataset", [self.explore.dataset])]:
             missing = [n for n in names if n not in made]
             if missing:

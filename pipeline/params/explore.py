@@ -18,8 +18,11 @@ class ExploreParams(Section):
 
     dataset: str = "basic"
     columns: Annotated[list[Literal["SAA-3", "SdA-3", "DBN-1", "DBN-3"]], Field(min_length=1)] = [
-        "SAA-3", "SdA-3", "DBN-1", "DBN-3",
-    ]  # fmt: skip
+        "SAA-3",
+        "SdA-3",
+        "DBN-1",
+        "DBN-3",
+    ]
     """the table's columns to search; a stack kind no column needs is not pretrained (e.g. [SdA-3, DBN-3])"""
     hidden: IntGrid = [1000, 2000]
     """units per layer, the same for the three layers"""

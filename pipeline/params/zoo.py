@@ -16,12 +16,24 @@ NoiseName = Annotated[str, Field(pattern=r"^(masking|masking_bernoulli|gaussian|
 _ZOO_COMMON = {"kind", "title", "epochs", "lr", "reference", "tour_of"}
 _ZOO_FIELDS = {
     "dense": {
-        "sizes", "hidden_activation", "code_activation", "output_activation", "tied", "loss", "noise_kind",
-        "noise_level", "l1", "sparsity_weight", "sparsity_target", "sparsity_decay", "contractive", "pca",
+        "sizes",
+        "hidden_activation",
+        "code_activation",
+        "output_activation",
+        "tied",
+        "loss",
+        "noise_kind",
+        "noise_level",
+        "l1",
+        "sparsity_weight",
+        "sparsity_target",
+        "sparsity_decay",
+        "contractive",
+        "pca",
     },
     "conv": {"channels", "noise_kind", "noise_level"},
     "vae": {"sizes"},
-}  # fmt: skip
+}
 
 
 class ZooVariant(Section):

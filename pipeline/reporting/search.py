@@ -36,23 +36,65 @@ def search_markdown(rows: pd.DataFrame, summary: dict, top: int = 5) -> str:
     ]
     if "total_seconds" not in summary:
         done = sorted({f"{c} h{h}" for c, h in rows[["column", "hidden"]].itertuples(index=False)})
-        lines += [f"**Interrupted** (the run's time limit) after: {', '.join(done)}. The test errors of the best "
-                  "candidates are measured only once the whole search has finished, so none are shown.", ""]  # fmt: skip
+        lines += [
+            f"**Interrupted** (the run's time limit) after: {', '.join(done)}. The test errors of the best "
+            "candidates are measured only once the whole search has finished, so none are shown.",
+            "",
+        ]
     for column, group in rows.groupby("column", sort=False):
         ranked = group.sort_values(["valid_error_pct", "candidate"]).head(top)
-        table = [[str(r.candidate), f"{r.valid_error_pct:.2f}", "" if pd.isna(r.test_error_pct) or r.test_error_pct == ""
-                  else f"{float(r.test_error_pct):.2f}", str(r.best_epoch), str(r.status)] for r in ranked.itertuples()]  # fmt: skip
-        lines += [f"## {column}: {len(group)} candidates", "",
-                  markdown_table(["candidate", "valid error %", "test error %", "best epoch", "status"], table),
-                  "Best validation error per grid value:", "",
-                  markdown_table(["setting", "value: best valid error %"], best_by_value(group, column)), ""]  # fmt: skip
-    work = [[k, str(v["stacks"]), str(v["layer_epochs_trained"]), str(v["layer_epochs_from_scratch"]),
-             f"{100 * v['saved_fraction']:.0f}%", f"{v['seconds']:.0f}"] for k, v in summary["pretraining"].items()]  # fmt: skip
-    lines += ["## Work saved", "", "Pretraining (one layer of one candidate for one epoch = 1 layer-epoch):", "",
-              markdown_table(["stacks", "candidates", "layer-epochs", "from scratch", "saved", "seconds"], work)]  # fmt: skip
-    ft = [[k, str(v["candidates"]), str(v["candidate_epochs"]), str(v["candidate_epochs_without_halving"]),
-           f"{100 * (1 - v['candidate_epochs'] / v['candidate_epochs_without_halving']):.0f}%", f"{v['seconds']:.0f}"]
-          for k, v in summary["finetuning"].items()]  # fmt: skip
-    lines += ["Fine-tuning (candidate-epochs; without halving = every candidate to max_epochs):", "",
-              markdown_table(["column", "candidates", "candidate-epochs", "without halving", "saved", "seconds"], ft), ""]  # fmt: skip
+        table = [
+            [
+                str(r.candidate),
+                f"{r.valid_error_pct:.2f}",
+                "" if pd.isna(r.test_error_pct) or r.test_error_pct == "" else f"{float(r.test_error_pct):.2f}",
+                str(r.best_epoch),
+                str(r.status),
+            ]
+            for r in ranked.itertuples()
+        ]
+        lines += [
+            f"## {column}: {len(group)} candidates",
+            "",
+            markdown_table(["candidate", "valid error %", "test error %", "best epoch", "status"], table),
+            "Best validation error per grid value:",
+            "",
+            markdown_table(["setting", "value: best valid error %"], best_by_value(group, column)),
+            "",
+        ]
+    work = [
+        [
+            k,
+            str(v["stacks"]),
+            str(v["layer_epochs_trained"]),
+            str(v["layer_epochs_from_scratch"]),
+            f"{100 * v['saved_fraction']:.0f}%",
+            f"{v['seconds']:.0f}",
+        ]
+        for k, v in summary["pretraining"].items()
+    ]
+    lines += [
+        "## Work saved",
+        "",
+        "Pretraining (one layer of one candidate for one epoch = 1 layer-epoch):",
+        "",
+        markdown_table(["stacks", "candidates", "layer-epochs", "from scratch", "saved", "seconds"], work),
+    ]
+    ft = [
+        [
+            k,
+            str(v["candidates"]),
+            str(v["candidate_epochs"]),
+            str(v["candidate_epochs_without_halving"]),
+            f"{100 * (1 - v['candidate_epochs'] / v['candidate_epochs_without_halving']):.0f}%",
+            f"{v['seconds']:.0f}",
+        ]
+        for k, v in summary["finetuning"].items()
+    ]
+    lines += [
+        "Fine-tuning (candidate-epochs; without halving = every candidate to max_epochs):",
+        "",
+        markdown_table(["column", "candidates", "candidate-epochs", "without halving", "saved", "seconds"], ft),
+        "",
+    ]
     return "\n".join(lines)

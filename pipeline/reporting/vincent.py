@@ -29,8 +29,12 @@ def read_json(path: str | Path) -> dict:
 
 def params_hash(params: Params) -> str:
     """Hash of every setting the table depends on (not tracking, zoo or check)."""
-    relevant = {"seed": params.seed, "data": params.data.model_dump(), "prepare": params.prepare.model_dump(),
-                "vincent": params.vincent.model_dump()}  # fmt: skip
+    relevant = {
+        "seed": params.seed,
+        "data": params.data.model_dump(),
+        "prepare": params.prepare.model_dump(),
+        "vincent": params.vincent.model_dump(),
+    }
     return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:12]
 
 
@@ -104,12 +108,16 @@ def target_lines(table: pd.DataFrame) -> list[str]:
     if "SdA-3" in set(done["model"]):
         sda = done.set_index("model").loc["SdA-3"]
         paper = sda.paper_error_pct
-        lines.append(f"- SdA-3 <= the paper's {paper:.2f}%: "
-                     f"{'met' if sda.error_pct <= paper else f'**missed by {sda.error_pct - paper:.2f} points**'}")  # fmt: skip
+        lines.append(
+            f"- SdA-3 <= the paper's {paper:.2f}%: "
+            f"{'met' if sda.error_pct <= paper else f'**missed by {sda.error_pct - paper:.2f} points**'}"
+        )
         bold = dict(zip(done["model"], bold_mask(list(done["error_pct"]), list(done["ci95_pct"])), strict=True))
         best = done.loc[done["error_pct"].idxmin()]
-        lines.append(f"- SdA-3 best of the row or tied (95% intervals overlap the best): "
-                     f"{'met' if bold['SdA-3'] else f'**missed** (best: {best.model} {best.error_pct:.2f}%)'}")  # fmt: skip
+        lines.append(
+            f"- SdA-3 best of the row or tied (95% intervals overlap the best): "
+            f"{'met' if bold['SdA-3'] else f'**missed** (best: {best.model} {best.error_pct:.2f}%)'}"
+        )
     return lines
 
 
@@ -149,8 +157,16 @@ def mcnemar_rows(chosen: list[dict]) -> list[list[str]]:
         m = mcnemar(sda["test_wrong"], r["test_wrong"])
         verdict = "SdA-3 better" if m["only_a_wrong"] < m["only_b_wrong"] else "SdA-3 worse"
         verdict = verdict if m["p_value"] < 0.05 else "no significant difference"
-        rows.append([name, f"{100 * sda['test_error']:.2f} vs {100 * r['test_error']:.2f}", str(m["only_a_wrong"]),
-                     str(m["only_b_wrong"]), f"{m['p_value']:.2g}", verdict])  # fmt: skip
+        rows.append(
+            [
+                name,
+                f"{100 * sda['test_error']:.2f} vs {100 * r['test_error']:.2f}",
+                str(m["only_a_wrong"]),
+                str(m["only_b_wrong"]),
+                f"{m['p_value']:.2g}",
+                verdict,
+            ]
+        )
     return rows
 
 
@@ -179,9 +195,17 @@ def selection_rows(params: Params, finetuned: dict[str, dict], evaluated: dict[s
         trials = {t["name"]: t for t in f["trials"]}
         for rank, top in enumerate(evaluated[model]["record"].get("top", []), start=1):
             t = trials[top["name"]]
-            rows.append([params.vincent.models[model].table_name if rank == 1 else "", str(rank), t["name"],
-                         f"{100 * top['valid_error']:.2f}", f"{100 * top['test_error']:.2f}", str(t["best_epoch"]),
-                         t["status"]])  # fmt: skip
+            rows.append(
+                [
+                    params.vincent.models[model].table_name if rank == 1 else "",
+                    str(rank),
+                    t["name"],
+                    f"{100 * top['valid_error']:.2f}",
+                    f"{100 * top['test_error']:.2f}",
+                    str(t["best_epoch"]),
+                    t["status"],
+                ]
+            )
     return rows
 
 
@@ -204,9 +228,11 @@ def search_lines(params: Params, finetuned: dict[str, dict]) -> list[str]:
     for model, f in finetuned.items():
         spec = v.models[model]
         work = f.get("work", {})
-        lines.append(f"- {spec.table_name} (`{model}`: the first {spec.layers} layer(s) of stack `{spec.stack}`): "
-                     f"{len(f['trials'])} candidates, {work.get('candidate_epochs', '?')} candidate-epochs of fine-tuning "
-                     f"instead of {work.get('candidate_epochs_without_halving', '?')} without halving")  # fmt: skip
+        lines.append(
+            f"- {spec.table_name} (`{model}`: the first {spec.layers} layer(s) of stack `{spec.stack}`): "
+            f"{len(f['trials'])} candidates, {work.get('candidate_epochs', '?')} candidate-epochs of fine-tuning "
+            f"instead of {work.get('candidate_epochs_without_halving', '?')} without halving"
+        )
     return lines
 
 

@@ -89,8 +89,11 @@ def claim_rows(table: pd.DataFrame, seeds_dir: str | os.PathLike) -> list[list[s
             continue
         other = group.drop(index="SdA-3")["error_pct"].idxmin()
         cell = group.loc[other]
-        test = (f"b {int(cell['mcnemar_b'])} / c {int(cell['mcnemar_c'])}, p {cell['mcnemar_p']:.2g}"
-                if "mcnemar_p" in group and pd.notna(cell["mcnemar_p"]) else "—")  # fmt: skip
+        test = (
+            f"b {int(cell['mcnemar_b'])} / c {int(cell['mcnemar_c'])}, p {cell['mcnemar_p']:.2g}"
+            if "mcnemar_p" in group and pd.notna(cell["mcnemar_p"])
+            else "—"
+        )
         seeds_csv = Path(seeds_dir) / f"{dataset}.csv"
         ours, theirs, verdict = "not run", "not run", "—"
         if seeds_csv.is_file():
@@ -107,8 +110,19 @@ def claim_rows(table: pd.DataFrame, seeds_dir: str | os.PathLike) -> list[list[s
                 )
             if len(sda) > 1 and len(rival):
                 verdict = "yes" if sda.mean() <= rival.max() else "no"
-        rows.append([str(dataset), f"{group.loc['SdA-3', 'error_pct']:.2f}", str(other), f"{cell['error_pct']:.2f}", test,
-                     "yes" if bold.get(str(dataset)) else "no", ours, theirs, verdict])  # fmt: skip
+        rows.append(
+            [
+                str(dataset),
+                f"{group.loc['SdA-3', 'error_pct']:.2f}",
+                str(other),
+                f"{cell['error_pct']:.2f}",
+                test,
+                "yes" if bold.get(str(dataset)) else "no",
+                ours,
+                theirs,
+                verdict,
+            ]
+        )
     return rows
 
 
@@ -165,8 +179,10 @@ def data_shift_lines(params: Params, table: pd.DataFrame) -> list[str]:
             continue
         deltas = group.dropna(subset=["error_pct"])
         spread = ", ".join(f"{r.model} {r.delta_pct:+.2f}" for r in deltas.itertuples())
-        lines.append(f"- `{dataset}`: SVM_rbf {rbf.iloc[0]['error_pct']:.2f}% vs the paper's "
-                     f"{rbf.iloc[0]['paper_error_pct']:.2f} ({rbf.iloc[0]['delta_pct']:+.2f}); every column, ours − paper: {spread}")  # fmt: skip
+        lines.append(
+            f"- `{dataset}`: SVM_rbf {rbf.iloc[0]['error_pct']:.2f}% vs the paper's "
+            f"{rbf.iloc[0]['paper_error_pct']:.2f} ({rbf.iloc[0]['delta_pct']:+.2f}); every column, ours − paper: {spread}"
+        )
     return lines
 
 
@@ -176,19 +192,31 @@ def validation_rows(table: pd.DataFrame) -> list[list[str]]:
     rows = []
     for dataset, group in table.groupby("dataset", sort=False):
         cells = group.set_index("model")
-        rows.append([str(dataset)] + [
-            f"{cells.loc[m, 'valid_error_pct']:.2f} → {cells.loc[m, 'error_pct']:.2f}"
-            if m in cells.index and pd.notna(cells.loc[m].get("valid_error_pct", np.nan))
-            and pd.notna(cells.loc[m, "error_pct"]) else "—"
-            for m in models
-        ])  # fmt: skip
+        rows.append(
+            [str(dataset)]
+            + [
+                f"{cells.loc[m, 'valid_error_pct']:.2f} → {cells.loc[m, 'error_pct']:.2f}"
+                if m in cells.index
+                and pd.notna(cells.loc[m].get("valid_error_pct", np.nan))
+                and pd.notna(cells.loc[m, "error_pct"])
+                else "—"
+                for m in models
+            ]
+        )
     gaps = table["error_pct"] - table.get("valid_error_pct", np.nan)
     means = [f"{g:+.2f}" if pd.notna(g) else "—" for g in gaps.groupby(table["model"], sort=False).mean()]
     return [*rows, ["**mean test − valid**", *means]]
 
 
-def table_markdown(params: Params, table: pd.DataFrame, pending: list[str], later_csv: str | os.PathLike,
-                   examples: dict[str, str], revision: str, seeds_dir: str | os.PathLike = "reports/seeds") -> str:  # fmt: skip
+def table_markdown(
+    params: Params,
+    table: pd.DataFrame,
+    pending: list[str],
+    later_csv: str | os.PathLike,
+    examples: dict[str, str],
+    revision: str,
+    seeds_dir: str | os.PathLike = "reports/seeds",
+) -> str:
     """reports/vincent2008.md: the table of every row run so far, the claim, later results, the datasets."""
     datasets = params.vincent.datasets
     labelled = table.copy()
@@ -277,7 +305,13 @@ def table_markdown(params: Params, table: pd.DataFrame, pending: list[str], late
     ]
     for d in datasets:
         status = "" if d not in pending else " (pending)"
-        lines += [f"### {d}{status}", "", f"{DESCRIPTIONS.get(d, d)}. Source: {dataset_origin(params, d)}. "
-                  f"Report: [vincent/{d}.md](vincent/{d}.md).", "", f"![{d}]({examples[d]})", ""]  # fmt: skip
+        lines += [
+            f"### {d}{status}",
+            "",
+            f"{DESCRIPTIONS.get(d, d)}. Source: {dataset_origin(params, d)}. Report: [vincent/{d}.md](vincent/{d}.md).",
+            "",
+            f"![{d}]({examples[d]})",
+            "",
+        ]
     lines += ["## Filters (Figure 3 of the paper)", "", "![filters](figures/vincent_filters.png)", ""]
     return "\n".join(lines)

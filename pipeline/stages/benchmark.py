@@ -52,8 +52,10 @@ def main(params, args: argparse.Namespace) -> None:
     check_choice("--dataset", name, "benchmarks.datasets", b.datasets)
     spec = b.datasets[name]
     if spec.calibration is not None and not Path(spec.calibration).is_file():
-        raise StageError(f"benchmarks.datasets.{name}.calibration: {spec.calibration} not found; expected the "
-                         "committed report of the calibration that chose the recipe's values")  # fmt: skip
+        raise StageError(
+            f"benchmarks.datasets.{name}.calibration: {spec.calibration} not found; expected the "
+            "committed report of the calibration that chose the recipe's values"
+        )
     try:  # a recipe that cannot be met is refused before the run opens and anything is drawn
         recipe = benchmarks.make_recipe(name, **spec.recipe) if spec.source == "generated" else None
     except (TypeError, ValueError) as exc:
@@ -83,10 +85,16 @@ def main(params, args: argparse.Namespace) -> None:
             "source": spec.source,
             "description": DESCRIPTIONS[name],
             "provenance": provenance(name, recipe, spec.source),
-            **{split: {"n": int(len(labels)), "class_counts": np.bincount(labels).tolist(),
-                       "pixel_mean": round(float(np.load(folder / f"x_{split}.npy").mean() / 255), 6)}
-               for split in ("train", "valid", "test") for labels in [np.load(folder / f"y_{split}.npy")]},
-        }  # fmt: skip
+            **{
+                split: {
+                    "n": int(len(labels)),
+                    "class_counts": np.bincount(labels).tolist(),
+                    "pixel_mean": round(float(np.load(folder / f"x_{split}.npy").mean() / 255), 6),
+                }
+                for split in ("train", "valid", "test")
+                for labels in [np.load(folder / f"y_{split}.npy")]
+            },
+        }
         write_json(paths.results("benchmark", name), summary)
         tracking.log_metrics(
             {s: {"n": summary[s]["n"], "pixel_mean": summary[s]["pixel_mean"]} for s in ("train", "valid", "test")}

@@ -43,8 +43,11 @@ def main(params, args: argparse.Namespace) -> None:
         pretrained = load_torch(paths.pretrained_model(dataset, stack), f"pretrain@{dataset}-{stack}", ("candidates",))
         out = {}
         for model, spec in models.items():
-            saved = load_torch(paths.finetuned_model(dataset, model, stack), f"finetune@{dataset}-{stack}",
-                               ("sizes", "state_dict", "pretrain_candidate", "runners_up"))  # fmt: skip
+            saved = load_torch(
+                paths.finetuned_model(dataset, model, stack),
+                f"finetune@{dataset}-{stack}",
+                ("sizes", "state_dict", "pretrain_candidate", "runners_up"),
+            )
             mlp = MLPClassifier.from_state_dict(saved["state_dict"])
             predicted = mlp.predict(splits["test"].x)
             wrong = torch.nonzero(predicted != splits["test"].y).flatten().tolist()  # for McNemar's test in the report
@@ -55,8 +58,13 @@ def main(params, args: argparse.Namespace) -> None:
             top = [{"name": saved["selected"], "valid_error": saved["valid_error"], "test_error": test_error}]
             for other in saved["runners_up"]:
                 net = MLPClassifier.from_state_dict(other["state_dict"])
-                top.append({"name": other["name"], "valid_error": other["valid_error"],
-                            "test_error": net.error_rate(splits["test"].x, splits["test"].y)})  # fmt: skip
+                top.append(
+                    {
+                        "name": other["name"],
+                        "valid_error": other["valid_error"],
+                        "test_error": net.error_rate(splits["test"].x, splits["test"].y),
+                    }
+                )
             log.info("%s %s (%s): test error %.2f%%", dataset, model, saved["selected"], 100 * test_error)
 
             cand = next(c for c in pretrained["candidates"] if c["name"] == saved["pretrain_candidate"])
@@ -64,8 +72,12 @@ def main(params, args: argparse.Namespace) -> None:
             layers = [w for w in cand["weights"][: spec.layers] if len(w) == 2]
             probes = []
             features = {s: split.x for s, split in splits.items()}
-            planned = [(layer, kind) for layer in range(1, len(layers) + 1) for kind in ("logreg", "svm")
-                       if kind == "logreg" or v.probe.svm_layers == "all" or layer == len(layers)]  # fmt: skip
+            planned = [
+                (layer, kind)
+                for layer in range(1, len(layers) + 1)
+                for kind in ("logreg", "svm")
+                if kind == "logreg" or v.probe.svm_layers == "all" or layer == len(layers)
+            ]
             probe_fns = {"logreg": (linear_probe, v.probe.logreg_C), "svm": (feature_svm, v.probe.svm_C)}
             bar = tqdm(total=len(planned), desc=f"{dataset} {model} probes", unit="probe")
             for layer, (w, b) in enumerate(layers, start=1):
@@ -76,8 +88,14 @@ def main(params, args: argparse.Namespace) -> None:
                     fn, Cs = probe_fns[probe]
                     result = fn(*f_and_y, Cs=Cs, n_jobs=n_jobs)
                     probes.append({"model": model, "layer": layer, "probe": probe, **result})
-                    log.info("%s %s layer %d %s probe: test error %.2f%%", dataset, model, layer, probe,
-                             100 * result["test_error"])  # fmt: skip
+                    log.info(
+                        "%s %s layer %d %s probe: test error %.2f%%",
+                        dataset,
+                        model,
+                        layer,
+                        probe,
+                        100 * result["test_error"],
+                    )
                     bar.update()
             bar.close()
 
@@ -99,8 +117,13 @@ def main(params, args: argparse.Namespace) -> None:
                 "top": top,
             }
             out[model] = {"record": record, "probes": probes}
-            tracking.log_metrics({f"{model}.test_error": test_error, f"{model}.valid_error": valid_error,
-                                  f"{model}.ci95": record["ci95"]})  # fmt: skip
+            tracking.log_metrics(
+                {
+                    f"{model}.test_error": test_error,
+                    f"{model}.valid_error": valid_error,
+                    f"{model}.ci95": record["ci95"],
+                }
+            )
             tracking.log_metrics(
                 {f"{model}.layer{p['layer']}.{p['probe']}.test_error": p["test_error"] for p in probes}
             )

@@ -55,8 +55,13 @@ def main(params, args: argparse.Namespace) -> None:
             "valid_grid": result["valid_grid"],
             "test_wrong": result["test_wrong"],
         }
-        log.info("SVM %s: selected %s, valid %.2f%%, test %.2f%%", args.kernel, result["selected"],
-                 100 * record["valid_error"], 100 * record["test_error"])  # fmt: skip
+        log.info(
+            "SVM %s: selected %s, valid %.2f%%, test %.2f%%",
+            args.kernel,
+            result["selected"],
+            100 * record["valid_error"],
+            100 * record["test_error"],
+        )
         out = paths.results("evaluate", f"{dataset}/svm_{args.kernel}")
         write_json(out, record)
         tracking.log_metrics({k: record[k] for k in ("test_error", "valid_error", "ci95")})

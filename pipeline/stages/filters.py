@@ -38,9 +38,15 @@ def main(params, args: argparse.Namespace) -> None:
         specs = [StackSpec("ae", f.hidden, f.lr, f.epochs, nu) for nu in f.noise]
         log.info("filters: one layer of %d units at %s destruction", f.hidden, [f"{100 * nu:g}%" for nu in f.noise])
         stacks, _ = pretrain_stacks(
-            specs, 1, splits["train"].x, splits["valid"].x, seed=params.seed, batch_size=v.pretrain.batch_size,
-            device=device, group_size=group_size(v, device),
-        )  # fmt: skip
+            specs,
+            1,
+            splits["train"].x,
+            splits["valid"].x,
+            seed=params.seed,
+            batch_size=v.pretrain.batch_size,
+            device=device,
+            group_size=group_size(v, device),
+        )
         weights, titles, metrics = [], [], {}
         for s in specs:
             w = stacks[s.name].weights[0][0]

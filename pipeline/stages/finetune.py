@@ -50,14 +50,34 @@ def main(params, args: argparse.Namespace) -> None:
         results = {}
         for model, spec in models.items():
             stacks = {c["name"]: c["weights"][: spec.layers] for c in usable}
-            log.info("%s %s: %d candidates (%d stacks x %d learning rates) from pretrain@%s-%s", dataset, model,
-                     len(stacks) * len(f.lr), len(stacks), len(f.lr), dataset, stack)  # fmt: skip
+            log.info(
+                "%s %s: %d candidates (%d stacks x %d learning rates) from pretrain@%s-%s",
+                dataset,
+                model,
+                len(stacks) * len(f.lr),
+                len(stacks),
+                len(f.lr),
+                dataset,
+                stack,
+            )
             checkpoint = paths.checkpoint_dir("finetune", dataset, model) / "search.pt"
             trials = halving_search(
-                stacks, f.lr, train.x, train.y, valid.x, valid.y, max_epochs=f.max_epochs, patience=f.patience,
-                rungs=f.rungs, eta=f.eta, batch_size=f.batch_size, seed=params.seed, device=device,
-                group_size=group_size(v, device), checkpoint_path=checkpoint,
-            )  # fmt: skip
+                stacks,
+                f.lr,
+                train.x,
+                train.y,
+                valid.x,
+                valid.y,
+                max_epochs=f.max_epochs,
+                patience=f.patience,
+                rungs=f.rungs,
+                eta=f.eta,
+                batch_size=f.batch_size,
+                seed=params.seed,
+                device=device,
+                group_size=group_size(v, device),
+                checkpoint_path=checkpoint,
+            )
             for t in trials:
                 with tracking.candidate_run(
                     f"{model} {t.name}", {**hparams[t.stack], "layers": spec.layers, "finetune_lr": t.lr}
@@ -68,29 +88,56 @@ def main(params, args: argparse.Namespace) -> None:
                     )
             top = ranked(trials)[:TOP]
             best = top[0]
-            log.info("%s %s: selected %s, validation error %.2f%% at epoch %d", dataset, model, best.name,
-                     100 * best.best_error, best.best_epoch)  # fmt: skip
+            log.info(
+                "%s %s: selected %s, validation error %.2f%% at epoch %d",
+                dataset,
+                model,
+                best.name,
+                100 * best.best_error,
+                best.best_epoch,
+            )
             mlp = MLPClassifier.from_params(best.best_params, best.head)
             names = list(mlp.state_dict())  # hidden.i.weight, hidden.i.bias, ..., then the head's (output.*)
             # The next best on validation, kept so that evaluate can show (after selection) how sensitive the result is.
-            runners_up = [{"name": t.name, "valid_error": t.best_error, "state_dict": dict(zip(names, t.best_params, strict=True))}
-                          for t in top[1:]]  # fmt: skip
-            saved = {"dataset": dataset, "model": model, "sizes": mlp.sizes, "head": mlp.head, "state_dict": mlp.state_dict(),
-                     "selected": best.name, "valid_error": best.best_error, "pretrain_candidate": best.stack,
-                     "runners_up": runners_up}  # fmt: skip
+            runners_up = [
+                {
+                    "name": t.name,
+                    "valid_error": t.best_error,
+                    "state_dict": dict(zip(names, t.best_params, strict=True)),
+                }
+                for t in top[1:]
+            ]
+            saved = {
+                "dataset": dataset,
+                "model": model,
+                "sizes": mlp.sizes,
+                "head": mlp.head,
+                "state_dict": mlp.state_dict(),
+                "selected": best.name,
+                "valid_error": best.best_error,
+                "pretrain_candidate": best.stack,
+                "runners_up": runners_up,
+            }
             save_torch(saved, paths.finetuned_model(dataset, model, stack))
             shutil.rmtree(checkpoint.parent, ignore_errors=True)
             epochs = sum(t.epochs for t in trials)
             results[model] = {
-                "selected": best.name, "valid_error": best.best_error, "valid_loss": best.best_loss,
+                "selected": best.name,
+                "valid_error": best.best_error,
+                "valid_loss": best.best_loss,
                 "best_epoch": best.best_epoch,
                 "work": {"candidate_epochs": epochs, "candidate_epochs_without_halving": len(trials) * f.max_epochs},
                 "trials": [{**t.summary(), "pretrain": hparams[t.stack]} for t in trials],
-            }  # fmt: skip
+            }
             write_history_csv(paths.plot_data("finetune", f"{dataset}/{stack}/{model}"), best.history)
             tracking.log_model(DigitPredictor(mlp), f"model-{model}", valid.x[:5].cpu())
-            tracking.log_metrics({f"{model}.valid_error": best.best_error, f"{model}.best_epoch": best.best_epoch,
-                                  f"{model}.candidate_epochs": epochs})  # fmt: skip
+            tracking.log_metrics(
+                {
+                    f"{model}.valid_error": best.best_error,
+                    f"{model}.best_epoch": best.best_epoch,
+                    f"{model}.candidate_epochs": epochs,
+                }
+            )
         write_json(paths.results("finetune", f"{dataset}/{stack}"), results)
         tracking.log_timing(f"finetune@{dataset}-{stack}", time.perf_counter() - start)
 

@@ -44,10 +44,17 @@ def main(params, args: argparse.Namespace) -> None:
         checkpoints = paths.checkpoint_dir("pretrain", dataset, stack)
         try:
             stacks, cost = pretrain_stacks(
-                specs, spec.layers, splits["train"].x, splits["valid"].x, seed=params.seed,
-                batch_size=v.pretrain.batch_size, device=device, group_size=group_size(v, device),
-                checkpoint_dir=checkpoints, labels=(splits["train"].y, splits["valid"].y),
-            )  # fmt: skip
+                specs,
+                spec.layers,
+                splits["train"].x,
+                splits["valid"].x,
+                seed=params.seed,
+                batch_size=v.pretrain.batch_size,
+                device=device,
+                group_size=group_size(v, device),
+                checkpoint_dir=checkpoints,
+                labels=(splits["train"].y, splits["valid"].y),
+            )
         except RuntimeError as exc:
             if not is_out_of_memory(exc):
                 raise
@@ -56,8 +63,13 @@ def main(params, args: argparse.Namespace) -> None:
                 f"{device} ({str(exc).splitlines()[0][:200]}); expected widths (or vincent.pretrain.group_size) "
                 "whose candidates fit"
             ) from None
-        log.info("%s: %d layer-epochs trained instead of %d (%.0f%% saved by sharing)", stack, cost.trained,
-                 cost.from_scratch, 100 * cost.saved_fraction)  # fmt: skip
+        log.info(
+            "%s: %d layer-epochs trained instead of %d (%.0f%% saved by sharing)",
+            stack,
+            cost.trained,
+            cost.from_scratch,
+            100 * cost.saved_fraction,
+        )
         diverged = {name: s.diverged for name, s in stacks.items() if s.diverged is not None}
         if len(diverged) == len(stacks):
             shutil.rmtree(checkpoints, ignore_errors=True)  # the same params would diverge again: nothing to resume
@@ -66,7 +78,7 @@ def main(params, args: argparse.Namespace) -> None:
                 + "; ".join(
                     f"{n}: layer {d['layer']} epoch {d['epoch']} {d['loss']} {float(d['value']):.4g} > {d['limit']:.4g}"
                     for n, d in diverged.items()
-                )  # fmt: skip
+                )
                 + f". Lower the learning rates of vincent.rows.{dataset}.stacks.{stack} (or vincent.stacks.{stack}.lr)"
             )
         candidates, summary = [], {}
@@ -77,9 +89,17 @@ def main(params, args: argparse.Namespace) -> None:
                 tracking.log_history(
                     {f"layer{layer}.{k}": x for layer, h in enumerate(result.history, start=1) for k, x in h.items()}
                 )
-            candidates.append({"name": s.name, "hparams": hparams, "weights": result.weights, "status": result.status,
-                               "diverged": result.diverged, "visible_biases": result.visible_biases,
-                               "history": result.history})  # fmt: skip
+            candidates.append(
+                {
+                    "name": s.name,
+                    "hparams": hparams,
+                    "weights": result.weights,
+                    "status": result.status,
+                    "diverged": result.diverged,
+                    "visible_biases": result.visible_biases,
+                    "history": result.history,
+                }
+            )
             summary[s.name] = {
                 "status": result.status,
                 "final_train_loss": [h["train_loss"][-1] for h in result.history if h["train_loss"]],

@@ -52,12 +52,22 @@ def main(params, args: argparse.Namespace) -> None:
             fig = {name: paths.vincent_row_figure(dataset, name) for name in FIGURES}
             save_figure(figures.probe_plot(probes), fig["probes"])
             save_figure(figures.training_curves(report.selected_curves(finetuned)), fig["finetune_curves"])
-            stacks = {s: load_torch(paths.pretrained_model(dataset, s), f"pretrain@{dataset}-{s}", ("candidates",))
-                      for s in v.stacks}  # fmt: skip
-            selected = {m: next(c for c in stacks[spec.stack]["candidates"] if c["name"] == evaluated[m]["record"]["selected"]["pretrain_candidate"])
-                        for m, spec in v.models.items()}  # fmt: skip
-            save_figure(figures.pretrain_curves({m: selected[m]["history"][: spec.layers] for m, spec in v.models.items()}),
-                        fig["pretrain_curves"])  # fmt: skip
+            stacks = {
+                s: load_torch(paths.pretrained_model(dataset, s), f"pretrain@{dataset}-{s}", ("candidates",))
+                for s in v.stacks
+            }
+            selected = {
+                m: next(
+                    c
+                    for c in stacks[spec.stack]["candidates"]
+                    if c["name"] == evaluated[m]["record"]["selected"]["pretrain_candidate"]
+                )
+                for m, spec in v.models.items()
+            }
+            save_figure(
+                figures.pretrain_curves({m: selected[m]["history"][: spec.layers] for m, spec in v.models.items()}),
+                fig["pretrain_curves"],
+            )
             # The selected SdA's first layer, on test examples masked at the level it was trained with (a fixed draw).
             sda = next((m for m, e in evaluated.items() if e["record"]["model"] == "SdA-3"), None)
             if sda is not None:
@@ -73,15 +83,29 @@ def main(params, args: argparse.Namespace) -> None:
             shown = [p for p in fig.values() if batch.writes(p) or p.exists()]  # written, or there before
 
             source = "prepare" if dataset in ("basic", "full") else f"benchmark@{dataset}"
-            stages = [source, *(f"evaluate_svm@{dataset}-{k}" for k in ("rbf", "poly")),
-                      *(f"{stage}@{dataset}-{s}" for s in v.stacks for stage in ("pretrain", "finetune", "evaluate"))]  # fmt: skip
+            stages = [
+                source,
+                *(f"evaluate_svm@{dataset}-{k}" for k in ("rbf", "poly")),
+                *(f"{stage}@{dataset}-{s}" for s in v.stacks for stage in ("pretrain", "finetune", "evaluate")),
+            ]
             sizes = {
                 s: len(load_array(paths.prepared(dataset) / f"y_{s}.npy", mmap=True))
                 for s in ("train", "valid", "test")
             }
             seconds = report.stage_seconds(stages)
-            text = report.row_markdown(params, dataset, table, finetuned, evaluated, probes, seconds, shown,
-                                       tracking.git_commit(), sizes, report.mcnemar_rows(chosen))  # fmt: skip
+            text = report.row_markdown(
+                params,
+                dataset,
+                table,
+                finetuned,
+                evaluated,
+                probes,
+                seconds,
+                shown,
+                tracking.git_commit(),
+                sizes,
+                report.mcnemar_rows(chosen),
+            )
             # the row's stage times beside its CSV, for the whole table's time (logs/timings stays on the machine)
             write_json(paths.vincent_row(dataset).with_suffix(".json"), {"stage_seconds": seconds})
             with atomic_path(paths.vincent_row_report(dataset)) as tmp:

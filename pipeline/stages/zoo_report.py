@@ -30,10 +30,13 @@ def main(params, args: argparse.Namespace) -> None:
         start = time.perf_counter()
         report = ZooReport(params)
         figures = {
-            "codes": report.codes_figure, "reconstructions": report.reconstructions_figure,
-            "denoising": report.denoising_figure, "curves": report.curves_figure,
-            "sparsity": report.sparsity_figure, "vae": report.vae_figure,
-        }  # fmt: skip
+            "codes": report.codes_figure,
+            "reconstructions": report.reconstructions_figure,
+            "denoising": report.denoising_figure,
+            "curves": report.curves_figure,
+            "sparsity": report.sparsity_figure,
+            "vae": report.vae_figure,
+        }
         with output_batch():  # all the report's files, or none of them
             for key, draw in figures.items():
                 save_figure(draw(), FIGURES[key])

@@ -38,8 +38,13 @@ def main(params, args: argparse.Namespace) -> None:
     z, name = params.zoo, args.variant
     check_choice("--variant", name, "zoo.variants", z.variants)
     spec, title = z.variants[name], zoo.title(z, name)
-    logged = {"variant": name, "spec": spec.model_dump(), "dataset": z.dataset, "batch_size": z.batch_size,
-              "seed": params.seed}  # fmt: skip
+    logged = {
+        "variant": name,
+        "spec": spec.model_dump(),
+        "dataset": z.dataset,
+        "batch_size": z.batch_size,
+        "seed": params.seed,
+    }
     with tracking.stage_run("zoo_train", z.experiment, logged, run_name=f"zoo {name}"):
         start = time.perf_counter()
         splits = load_splits(paths.prepared(z.dataset))
@@ -61,25 +66,42 @@ def main(params, args: argparse.Namespace) -> None:
         tracking.log_splits({k: splits[k] for k in ("train", "valid")}, z.dataset)
         t0 = time.perf_counter()
         result = train_model(
-            model, splits["train"].x, splits["valid"].x, epochs=spec.epochs, lr=spec.lr, batch_size=z.batch_size,
-            seed=params.seed, checkpoint_path=paths.zoo_checkpoint(name), on_epoch=on_epoch, name=f"zoo-{name}",
+            model,
+            splits["train"].x,
+            splits["valid"].x,
+            epochs=spec.epochs,
+            lr=spec.lr,
+            batch_size=z.batch_size,
+            seed=params.seed,
+            checkpoint_path=paths.zoo_checkpoint(name),
+            on_epoch=on_epoch,
+            name=f"zoo-{name}",
             device=get_device(z.device, "zoo.device"),
-        )  # fmt: skip
+        )
         train_seconds = time.perf_counter() - t0
         model.eval()
         results = {
-            "variant": name, "title": title, "kind": spec.kind, "code_dim": zoo.code_dim(spec),
-            "parameters": n_params, "epochs": result.epochs, "test_sources": sources,
-            **evaluate(model, spec, splits, noisy, z, params.seed, name), "history": result.history,
-        }  # fmt: skip
+            "variant": name,
+            "title": title,
+            "kind": spec.kind,
+            "code_dim": zoo.code_dim(spec),
+            "parameters": n_params,
+            "epochs": result.epochs,
+            "test_sources": sources,
+            **evaluate(model, spec, splits, noisy, z, params.seed, name),
+            "history": result.history,
+        }
         save_torch(
             {"variant": name, "spec": spec.model_dump(), "model": model.cpu().state_dict()}, paths.zoo_model(name)
         )
         figure = reconstruction_figure(model, spec, title, splits["test"].x, noisy, z.examples)
         save_figure(figure, paths.zoo_figure(name))
         write_json(paths.zoo_results(name), results)
-        headline = {"test_mse": results["test"]["mse"], "probe_acc": results["probe"]["linear_probe_acc"],
-                    "knn_acc": results["probe"]["knn_acc"]}  # fmt: skip
+        headline = {
+            "test_mse": results["test"]["mse"],
+            "probe_acc": results["probe"]["linear_probe_acc"],
+            "knn_acc": results["probe"]["knn_acc"],
+        }
         write_json(paths.zoo_metrics(name), {k: round(v, 6) for k, v in headline.items()})
         write_history_csv(paths.plot_data("zoo", name), result.history)
         tracking.log_metrics({k: v for k, v in results.items() if k != "history"})
@@ -89,8 +111,14 @@ def main(params, args: argparse.Namespace) -> None:
         seconds = time.perf_counter() - start
         tracking.log_metrics({"train_seconds_per_epoch": train_seconds / max(result.epochs, 1)})
         tracking.log_timing("zoo_train", seconds)
-        log.info("%s: test MSE %.4f, linear probe %.3f, k-NN %.3f (%.0f s)", name, headline["test_mse"],
-                 headline["probe_acc"], headline["knn_acc"], seconds)  # fmt: skip
+        log.info(
+            "%s: test MSE %.4f, linear probe %.3f, k-NN %.3f (%.0f s)",
+            name,
+            headline["test_mse"],
+            headline["probe_acc"],
+            headline["knn_acc"],
+            seconds,
+        )
 
 
 if __name__ == "__main__":

@@ -56,9 +56,16 @@ class Trial:
 
     def summary(self) -> dict:
         return {
-            "name": self.name, "stack": self.stack, "lr": self.lr, "valid_error": self.best_error,
-            "valid_loss": self.best_loss, "best_epoch": self.best_epoch, "epochs": self.epochs, "status": self.status, "history": self.history,
-        }  # fmt: skip
+            "name": self.name,
+            "stack": self.stack,
+            "lr": self.lr,
+            "valid_error": self.best_error,
+            "valid_loss": self.best_loss,
+            "best_epoch": self.best_epoch,
+            "epochs": self.epochs,
+            "status": self.status,
+            "history": self.history,
+        }
 
 
 def schedule(max_epochs: int, rungs: Sequence[int]) -> list[int]:
@@ -100,9 +107,18 @@ def halving_search(
     data = [t.to(device) for t in (x_train, y_train, x_valid, y_valid)]
     ends = schedule(max_epochs, rungs)
     run_hash = config_hash(
-        [t.name for t in trials], [data_fingerprint(p) for t in trials for p in t.params], max_epochs, patience,
-        ends, eta, batch_size, seed, device.type, *(data_fingerprint(t.float()) for t in data), "valid-loss-ties",
-    )  # fmt: skip
+        [t.name for t in trials],
+        [data_fingerprint(p) for t in trials for p in t.params],
+        max_epochs,
+        patience,
+        ends,
+        eta,
+        batch_size,
+        seed,
+        device.type,
+        *(data_fingerprint(t.float()) for t in data),
+        "valid-loss-ties",
+    )
     seg0, running, done = 0, None, []
     state = (
         None
@@ -116,8 +132,13 @@ def halving_search(
 
     def save(seg: int, running: list[str], done: list[int]) -> None:
         if checkpoint_path is not None:
-            state = {"config_hash": run_hash, "trials": [dataclasses.asdict(t) for t in trials], "seg": seg,
-                     "running": running, "done": done}  # fmt: skip
+            state = {
+                "config_hash": run_hash,
+                "trials": [dataclasses.asdict(t) for t in trials],
+                "seg": seg,
+                "running": running,
+                "done": done,
+            }
             save_checkpoint(checkpoint_path, state)
 
     bar = tqdm(total=len(trials) * max_epochs, desc="fine-tuning search", disable=not progress, leave=False)

@@ -140,10 +140,22 @@ def train_layers(
             bad = [k for k, v in losses.items() if not math.isfinite(v) or v > float(limits[i])]
             if bad:
                 value = losses[bad[0]]
-                snaps.diverged[i] = {"epoch": epoch, "loss": bad[0], "limit": float(limits[i]),
-                                     "value": value if math.isfinite(value) else str(value)}  # fmt: skip
-                log.warning("%s layer %d diverged at epoch %d: %s %.4g > %.4g (%.0fx the untrained loss); frozen",
-                            names[i], layer, epoch, bad[0], value, limits[i], DIVERGED_FACTOR)  # fmt: skip
+                snaps.diverged[i] = {
+                    "epoch": epoch,
+                    "loss": bad[0],
+                    "limit": float(limits[i]),
+                    "value": value if math.isfinite(value) else str(value),
+                }
+                log.warning(
+                    "%s layer %d diverged at epoch %d: %s %.4g > %.4g (%.0fx the untrained loss); frozen",
+                    names[i],
+                    layer,
+                    epoch,
+                    bad[0],
+                    value,
+                    limits[i],
+                    DIVERGED_FACTOR,
+                )
                 for key, tensor in model.state_dict().items():  # finite again, so the others' checks still hold
                     tensor[i] = initial[key][i]
                 model.lr[i] = 0.0
@@ -160,16 +172,27 @@ def train_layers(
     run_hash = config_hash(kind, list(names), epochs, batch_size, seed, device.type, *fingerprints)
     path = None if checkpoint_dir is None else Path(checkpoint_dir) / f"layer{layer}-{run_hash}.pt"
     history = run_epochs(
-        train_epoch, name=f"{names[0]}+{len(names) - 1}" if len(names) > 1 else names[0], layer=layer,
-        module=model, generator=order, epochs=epochs, extra=snaps, checkpoint_path=path,
-        config_hash=run_hash, on_epoch=None, progress=progress,
-    )  # fmt: skip
+        train_epoch,
+        name=f"{names[0]}+{len(names) - 1}" if len(names) > 1 else names[0],
+        layer=layer,
+        module=model,
+        generator=order,
+        epochs=epochs,
+        extra=snaps,
+        checkpoint_path=path,
+        config_hash=run_hash,
+        on_epoch=None,
+        progress=progress,
+    )
     keys = ("weight", "hidden_bias", "visible_bias") + (("label_weight", "label_bias") if labels is not None else ())
     results = []
     for i in range(len(names)):
         kinds = ("train_loss", "valid_loss") + (("valid_error",) if labels is not None else ())
-        results.append(LayerResult(
-            {k: history.get(f"{i}.{k}", []) for k in kinds}, snaps.diverged.get(i),
-            {e: tuple(snaps.saved[e][k][i] for k in keys) for e in keep},
-        ))  # fmt: skip
+        results.append(
+            LayerResult(
+                {k: history.get(f"{i}.{k}", []) for k in kinds},
+                snaps.diverged.get(i),
+                {e: tuple(snaps.saved[e][k][i] for k in keys) for e in keep},
+            )
+        )
     return results

@@ -205,8 +205,10 @@ class MLPGroup(nn.Module):
         n = self.HEADS.get(head, 0)
         shapes = {tuple(tuple(p.shape) for p in ps) for ps in params}
         if not n or not params or len(shapes) != 1 or len(params[0]) < n or (len(params[0]) - n) % 2:
-            raise ValueError(f"MLPGroup needs a head in {list(self.HEADS)} and at least one candidate, all with the "
-                             "same (W, b) layer shapes and head tensors")  # fmt: skip
+            raise ValueError(
+                f"MLPGroup needs a head in {list(self.HEADS)} and at least one candidate, all with the "
+                "same (W, b) layer shapes and head tensors"
+            )
         stacked = [torch.stack([ps[i] for ps in params]).float().to(device) for i in range(len(params[0]))]
         self.head = head
         self.weights = nn.ParameterList(nn.Parameter(w) for w in stacked[0:-n:2])

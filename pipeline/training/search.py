@@ -169,11 +169,23 @@ def _train_group(group, layer, data, seed, batch_size, device, checkpoint_dir, p
     x = torch.stack([i[0] for i in inputs]) if layer else data[0].unsqueeze(0)
     xv = torch.stack([i[1] for i in inputs]) if layer else data[1].unsqueeze(0)
     results = train_layers(
-        spec.kind, spec.hidden, [n.specs[0].lr for n in group], [n.specs[0].noise for n in group],
-        [_node_name(n, layer, labels is not None) for n in group], x, xv, layer=layer, epochs=group[0].epochs,
-        keep={e for n in group for e in n.snapshots}, seed=seed, batch_size=batch_size, device=device,
-        checkpoint_dir=checkpoint_dir, progress=progress, labels=labels,
-    )  # fmt: skip
+        spec.kind,
+        spec.hidden,
+        [n.specs[0].lr for n in group],
+        [n.specs[0].noise for n in group],
+        [_node_name(n, layer, labels is not None) for n in group],
+        x,
+        xv,
+        layer=layer,
+        epochs=group[0].epochs,
+        keep={e for n in group for e in n.snapshots},
+        seed=seed,
+        batch_size=batch_size,
+        device=device,
+        checkpoint_dir=checkpoint_dir,
+        progress=progress,
+        labels=labels,
+    )
     for node, r in zip(group, results, strict=True):
         node.history, node.diverged = r.history, r.diverged
         node.result = {e: r.snapshots[e] for e in node.snapshots}

@@ -41,8 +41,15 @@ def probe_subsample(n: int, size: int, seed: int, variant: str) -> torch.Tensor:
     return torch.from_numpy(np.sort(rng.permutation(n)[: min(size, n)]))
 
 
-def evaluate(model, spec: ZooVariant, splits: dict[str, Split], noisy: dict[str, torch.Tensor], z: ZooParams,
-             seed: int, variant: str) -> dict:  # fmt: skip
+def evaluate(
+    model,
+    spec: ZooVariant,
+    splits: dict[str, Split],
+    noisy: dict[str, torch.Tensor],
+    z: ZooParams,
+    seed: int,
+    variant: str,
+) -> dict:
     """Every number of the zoo table for one trained model."""
     clean = splits["test"].x
     recon = {"clean": zm.reconstruction_errors(zoo.reconstruct(model, clean), clean)}

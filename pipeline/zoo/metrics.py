@@ -36,8 +36,9 @@ def knn_accuracy(f_train: Any, y_train: Any, f_test: Any, y_test: Any, k: int) -
 
 def probes(codes: dict[str, torch.Tensor], labels: dict[str, torch.Tensor], Cs: list[float], k: int) -> dict:
     """Logistic regression (C chosen on valid, refit on train + valid) and k-NN accuracy on the test codes."""
-    lin = linear_probe(codes["train"], labels["train"], codes["valid"], labels["valid"], codes["test"],
-                       labels["test"], Cs=Cs)  # fmt: skip
+    lin = linear_probe(
+        codes["train"], labels["train"], codes["valid"], labels["valid"], codes["test"], labels["test"], Cs=Cs
+    )
     return {
         "linear_probe_acc": 1.0 - lin["test_error"],
         "linear_probe_C": lin["C"],

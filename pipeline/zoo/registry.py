@@ -39,11 +39,21 @@ def build(spec: ZooVariant, generator: torch.Generator | None = None) -> nn.Modu
     """A freshly initialised model for a `zoo.variants` entry (initial weights drawn from `generator`)."""
     if spec.kind == "dense":
         config = DenseAEConfig(
-            sizes=list(spec.sizes), hidden_activation=spec.hidden_activation, code_activation=spec.code_activation,
-            output_activation=spec.output_activation, tied=spec.tied, loss=spec.loss, noise_kind=spec.noise_kind,
-            noise_level=spec.noise_level, l1=spec.l1, l1_layers=(0,), sparsity_weight=spec.sparsity_weight,
-            sparsity_target=spec.sparsity_target, sparsity_decay=spec.sparsity_decay, contractive=spec.contractive,
-        )  # fmt: skip
+            sizes=list(spec.sizes),
+            hidden_activation=spec.hidden_activation,
+            code_activation=spec.code_activation,
+            output_activation=spec.output_activation,
+            tied=spec.tied,
+            loss=spec.loss,
+            noise_kind=spec.noise_kind,
+            noise_level=spec.noise_level,
+            l1=spec.l1,
+            l1_layers=(0,),
+            sparsity_weight=spec.sparsity_weight,
+            sparsity_target=spec.sparsity_target,
+            sparsity_decay=spec.sparsity_decay,
+            contractive=spec.contractive,
+        )
         return DenseAutoencoder(config, generator)
     if spec.kind == "conv":
         config = ConvAEConfig(channels=tuple(spec.channels), noise_kind=spec.noise_kind, noise_level=spec.noise_level)

@@ -38,15 +38,23 @@ class ZooReport:
 
     def codes_figure(self):
         two_d = [n for n, s in self.z.variants.items() if zoo.code_dim(s) == 2]
-        panels = [(self.titles[n], zoo.codes(self.models[n], self.test.x).numpy(),
-                   ("z1 (posterior mean)", "z2") if self.z.variants[n].kind == "vae" else ("code 1", "code 2"))
-                  for n in two_d]  # fmt: skip
+        panels = [
+            (
+                self.titles[n],
+                zoo.codes(self.models[n], self.test.x).numpy(),
+                ("z1 (posterior mean)", "z2") if self.z.variants[n].kind == "vae" else ("code 1", "code 2"),
+            )
+            for n in two_d
+        ]
         pca = zm.fit_pca(self.train.x, 2, self.params.seed)
         pca_codes = zm.pca_codes(pca, self.test.x)
         panels.append(("PCA, 2 components", pca_codes.numpy(), ("PC 1", "PC 2")))
         pca_probe = self._pca2_probe(pca)
-        parts = [f"{self.titles[n]} {pct(self.metrics[n]['probe']['linear_probe_acc'])} "
-                 f"(k-NN {pct(self.metrics[n]['probe']['knn_acc'])})" for n in two_d]  # fmt: skip
+        parts = [
+            f"{self.titles[n]} {pct(self.metrics[n]['probe']['linear_probe_acc'])} "
+            f"(k-NN {pct(self.metrics[n]['probe']['knn_acc'])})"
+            for n in two_d
+        ]
         parts.append(f"PCA {pct(pca_probe['linear_probe_acc'])} (k-NN {pct(pca_probe['knn_acc'])})")
         self.text["codes"] = (
             f"Each panel places the {len(self.test):,} test digits at their 2-D code. How well the digits separate, measured: "
@@ -57,8 +65,11 @@ class ZooReport:
     def _pca2_probe(self, pca) -> dict:
         train, valid = self.train, self.valid
         idx = probe_subsample(len(train), self.z.probe_train, self.params.seed, "pca2")
-        codes = {"train": zm.pca_codes(pca, train.x[idx]), "valid": zm.pca_codes(pca, valid.x),
-                 "test": zm.pca_codes(pca, self.test.x)}  # fmt: skip
+        codes = {
+            "train": zm.pca_codes(pca, train.x[idx]),
+            "valid": zm.pca_codes(pca, valid.x),
+            "test": zm.pca_codes(pca, self.test.x),
+        }
         labels = {"train": train.y[idx], "valid": valid.y, "test": self.test.y}
         return zm.probes(codes, labels, self.z.logreg_C, self.z.knn_k)
 
@@ -86,14 +97,18 @@ class ZooReport:
                 rows.append(zoo.reconstruct(self.models[name], x[:n]).numpy())
                 labels.append(f"{self.titles[name]}")
                 r = self.metrics[name]["reconstruction"][noise]
-                sentence = (f"on {noise} test digits (MSE {fmt(r['input_mse'])} from the clean ones), "
-                            f"{self.titles[name]} outputs MSE {fmt(r['mse'])}")  # fmt: skip
+                sentence = (
+                    f"on {noise} test digits (MSE {fmt(r['input_mse'])} from the clean ones), "
+                    f"{self.titles[name]} outputs MSE {fmt(r['mse'])}"
+                )
                 if spec.reference and noise in self.metrics[spec.reference]["reconstruction"]:
                     ref = spec.reference
                     rows.append(zoo.reconstruct(self.models[ref], x[:n]).numpy())
                     labels.append(f"{self.titles[ref]}")
-                    sentence += (f" against {fmt(self.metrics[ref]['reconstruction'][noise]['mse'])} for "
-                                 f"{self.titles[ref]}, the same net trained on clean digits")  # fmt: skip
+                    sentence += (
+                        f" against {fmt(self.metrics[ref]['reconstruction'][noise]['mse'])} for "
+                        f"{self.titles[ref]}, the same net trained on clean digits"
+                    )
                 sentences.append(sentence)
         if not sentences:
             self.text["denoising"] = "No denoising variant (noise_level > 0) in zoo.variants."
@@ -122,8 +137,10 @@ class ZooReport:
             gap, who = max(gaps)
             text += f"The largest final gap is {who}'s: validation loss {pct(gap)} above training."
         elif gaps:
-            text += ("Every final validation loss is at or below the training loss (the training loss is averaged "
-                     "over the epoch while the weights improve and includes the training noise).")  # fmt: skip
+            text += (
+                "Every final validation loss is at or below the training loss (the training loss is averaged "
+                "over the epoch while the weights improve and includes the training noise)."
+            )
         self.text["curves"] = text
         return zf.loss_curves(histories)
 
@@ -137,9 +154,11 @@ class ZooReport:
             h_ref = zoo.hidden(self.models[ref], self.test.x).abs().flatten().numpy()
             pairs.append((self.titles[name], h, self.titles[ref], h_ref))
             s, s_ref = self.metrics[name]["sparsity"], self.metrics[ref]["sparsity"]
-            sentence = (f"{self.titles[name]} has mean activation {fmt(s['mean_activation'])} vs "
-                        f"{fmt(s_ref['mean_activation'])} for {self.titles[ref]}, and {pct(s['near_zero_fraction'])} "
-                        f"of activations near zero vs {pct(s_ref['near_zero_fraction'])}")  # fmt: skip
+            sentence = (
+                f"{self.titles[name]} has mean activation {fmt(s['mean_activation'])} vs "
+                f"{fmt(s_ref['mean_activation'])} for {self.titles[ref]}, and {pct(s['near_zero_fraction'])} "
+                f"of activations near zero vs {pct(s_ref['near_zero_fraction'])}"
+            )
             j, j_ref = self.metrics[name]["jacobian_fro2"], self.metrics[ref]["jacobian_fro2"]
             if spec.contractive and j is not None and j_ref is not None:
                 sentence += f"; its Jacobian norm ||dh/dx||_F^2 is {fmt(j)} vs {fmt(j_ref)}"
@@ -151,8 +170,10 @@ class ZooReport:
         )
         if basic:
             b = self.metrics[basic]["sparsity"]
-            self.text["sparsity"] += (f" For scale, the basic 2-unit code has mean activation {fmt(b['mean_activation'])} "
-                                      f"and {pct(b['near_zero_fraction'])} near zero.")  # fmt: skip
+            self.text["sparsity"] += (
+                f" For scale, the basic 2-unit code has mean activation {fmt(b['mean_activation'])} "
+                f"and {pct(b['near_zero_fraction'])} near zero."
+            )
         return zf.sparsity_histograms(pairs, self.z.near_zero)
 
     def vae_figure(self):
@@ -174,8 +195,10 @@ class ZooReport:
         text = f"Left: the decoder applied to a {g} x {g} grid of latent points at Gaussian quantiles 5%...95%. "
         if manifold is not None:
             near, far = manifold_smoothness(manifold, g)
-            text += (f"Grid neighbours decode to images {fmt(near)} apart (mean squared pixel difference), against "
-                     f"{fmt(far)} on average over all pairs of grid points. ")  # fmt: skip
+            text += (
+                f"Grid neighbours decode to images {fmt(near)} apart (mean squared pixel difference), against "
+                f"{fmt(far)} on average over all pairs of grid points. "
+            )
         self.text["vae"] = text + (
             f"Right: 64 images decoded from z ~ N(0, I). At the last epoch the validation loss (negative ELBO) is "
             f"{fmt(h['valid_loss'][-1])} nats per image; of the training loss, {fmt(h['reconstruction'][-1])} is "
@@ -221,17 +244,40 @@ def tour_section(z: ZooParams, metrics: dict[str, dict]) -> list[str]:
     frame = tour_table(z, metrics)
     if frame.empty:
         return []
-    intro = ("The Keras tour's own versions of our variants (`tour_of`), trained and scored exactly like ours; "
-             "test MSE per pixel on each variant's test input, linear-probe accuracy on its codes.")  # fmt: skip
-    return ["## The tour's models beside ours", "", intro, "", frame.to_markdown(index=False, floatfmt=".4g"), "",
-            " ".join(tour_sentences(z, metrics)), ""]  # fmt: skip
+    intro = (
+        "The Keras tour's own versions of our variants (`tour_of`), trained and scored exactly like ours; "
+        "test MSE per pixel on each variant's test input, linear-probe accuracy on its codes."
+    )
+    return [
+        "## The tour's models beside ours",
+        "",
+        intro,
+        "",
+        frame.to_markdown(index=False, floatfmt=".4g"),
+        "",
+        " ".join(tour_sentences(z, metrics)),
+        "",
+    ]
 
 
 def markdown(report: ZooReport, frame: pd.DataFrame, params_hash: str) -> str:
     z = report.z
-    shown = frame[["variant", "code_dim", "epochs", "test_input", "test_mse", "test_bce", "clean_mse",
-                   *[f"mse_{n}" for n in z.eval_noises], "linear_probe_acc", "knn_acc", "mean_activation",
-                   "near_zero_fraction"]]  # fmt: skip
+    shown = frame[
+        [
+            "variant",
+            "code_dim",
+            "epochs",
+            "test_input",
+            "test_mse",
+            "test_bce",
+            "clean_mse",
+            *[f"mse_{n}" for n in z.eval_noises],
+            "linear_probe_acc",
+            "knn_acc",
+            "mean_activation",
+            "near_zero_fraction",
+        ]
+    ]
     best = frame.loc[frame["linear_probe_acc"].idxmax()]
     lines = [
         "# The autoencoder zoo",
@@ -258,9 +304,13 @@ def markdown(report: ZooReport, frame: pd.DataFrame, params_hash: str) -> str:
         lines += ["## Linear autoencoder vs PCA", "", text, ""]
     lines += tour_section(z, report.metrics)
     sections = [
-        ("codes", "2-D codes"), ("reconstructions", "Reconstructions"), ("denoising", "Denoising"),
-        ("curves", "Loss curves"), ("sparsity", "Sparsity"), ("vae", "Variational autoencoder"),
-    ]  # fmt: skip
+        ("codes", "2-D codes"),
+        ("reconstructions", "Reconstructions"),
+        ("denoising", "Denoising"),
+        ("curves", "Loss curves"),
+        ("sparsity", "Sparsity"),
+        ("vae", "Variational autoencoder"),
+    ]
     for key, heading in sections:
         rel = FIGURES[key].removeprefix("reports/")
         lines += [f"## {heading}", "", f"![{heading}]({rel})", "", report.text[key], ""]

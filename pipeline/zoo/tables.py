@@ -37,14 +37,22 @@ def table(z: ZooParams, metrics: dict[str, dict]) -> pd.DataFrame:
     rows = []
     for name, m in metrics.items():
         row = {
-            "variant": name, "title": m["title"], "kind": m["kind"], "code_dim": m["code_dim"],
-            "parameters": m["parameters"], "epochs": m["epochs"],
-            "test_input": m["test_input"], "test_mse": m["test"]["mse"], "test_bce": m["test"]["bce"],
+            "variant": name,
+            "title": m["title"],
+            "kind": m["kind"],
+            "code_dim": m["code_dim"],
+            "parameters": m["parameters"],
+            "epochs": m["epochs"],
+            "test_input": m["test_input"],
+            "test_mse": m["test"]["mse"],
+            "test_bce": m["test"]["bce"],
             "clean_mse": m["reconstruction"]["clean"]["mse"],
             **{f"mse_{n}": m["reconstruction"][n]["mse"] for n in z.eval_noises},
-            "linear_probe_acc": m["probe"]["linear_probe_acc"], "knn_acc": m["probe"]["knn_acc"],
-            **m["sparsity"], "jacobian_fro2": m["jacobian_fro2"],
-        }  # fmt: skip
+            "linear_probe_acc": m["probe"]["linear_probe_acc"],
+            "knn_acc": m["probe"]["knn_acc"],
+            **m["sparsity"],
+            "jacobian_fro2": m["jacobian_fro2"],
+        }
         if "pca" in m:
             p = m["pca"]
             row |= {
@@ -53,12 +61,21 @@ def table(z: ZooParams, metrics: dict[str, dict]) -> pd.DataFrame:
             }
         rows.append(row)
         if "pca" in m:
-            rows.append({
-                "variant": f"pca_{name}", "title": f"PCA, {p['k']} components", "kind": "pca", "code_dim": p["k"],
-                "test_input": "clean", "test_mse": p["test"]["mse"], "test_bce": p["test"]["bce"],
-                "clean_mse": p["test"]["mse"], **{f"mse_{n}": p["reconstruction"][n]["mse"] for n in z.eval_noises},
-                "linear_probe_acc": p["probe"]["linear_probe_acc"], "knn_acc": p["probe"]["knn_acc"],
-            })  # fmt: skip
+            rows.append(
+                {
+                    "variant": f"pca_{name}",
+                    "title": f"PCA, {p['k']} components",
+                    "kind": "pca",
+                    "code_dim": p["k"],
+                    "test_input": "clean",
+                    "test_mse": p["test"]["mse"],
+                    "test_bce": p["test"]["bce"],
+                    "clean_mse": p["test"]["mse"],
+                    **{f"mse_{n}": p["reconstruction"][n]["mse"] for n in z.eval_noises},
+                    "linear_probe_acc": p["probe"]["linear_probe_acc"],
+                    "knn_acc": p["probe"]["knn_acc"],
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -97,11 +114,16 @@ def tour_table(z: ZooParams, metrics: dict[str, dict]) -> pd.DataFrame:
     rows = []
     for tour, ours in tour_pairs(z):
         t, o = metrics[tour], metrics[ours]
-        rows.append({
-            "tour_variant": t["title"], "our_variant": o["title"],
-            "tour_test_mse": t["test"]["mse"], "our_test_mse": o["test"]["mse"],
-            "tour_linear_probe_acc": t["probe"]["linear_probe_acc"], "our_linear_probe_acc": o["probe"]["linear_probe_acc"],
-        })  # fmt: skip
+        rows.append(
+            {
+                "tour_variant": t["title"],
+                "our_variant": o["title"],
+                "tour_test_mse": t["test"]["mse"],
+                "our_test_mse": o["test"]["mse"],
+                "tour_linear_probe_acc": t["probe"]["linear_probe_acc"],
+                "our_linear_probe_acc": o["probe"]["linear_probe_acc"],
+            }
+        )
     return pd.DataFrame(rows)
 
 

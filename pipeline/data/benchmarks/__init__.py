@@ -113,8 +113,11 @@ def write_published(folder: str | Path, name: str, zip_path: str | Path, **load_
     from pipeline.data.benchmarks.published import PUBLISHED, load_published, sha1_of
 
     arrays = load_published(name, zip_path, **load_args)
-    extra = {"zip": Path(zip_path).name, "zip_sha1": sha1_of(Path(zip_path)), "members": [
-        PUBLISHED[name].train, PUBLISHED[name].test]}  # fmt: skip
+    extra = {
+        "zip": Path(zip_path).name,
+        "zip_sha1": sha1_of(Path(zip_path)),
+        "members": [PUBLISHED[name].train, PUBLISHED[name].test],
+    }
     manifest = build_manifest(name, arrays, None, None, "published", None, {**extra, "load_args": load_args})
     write_dataset(folder, arrays, manifest)
     return manifest

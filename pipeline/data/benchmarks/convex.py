@@ -179,8 +179,15 @@ def sample_nonconvex(n: int, recipe: ConvexRecipe, g: np.random.Generator) -> tu
     tally = Rejections("non-convex unions", fields_of(recipe, *names, "count_start", "location"))
     while have < n:
         m = g.integers(recipe.nonconvex_min_sets, recipe.nonconvex_max_sets + 1, size=max(64, 2 * (n - have)))
-        sets = sample_sets(int(m.sum()), recipe.nonconvex_p, recipe.nonconvex_min_pixels, g, recipe.count_start,
-                           recipe.location, ("nonconvex_p", "nonconvex_min_pixels"))  # fmt: skip
+        sets = sample_sets(
+            int(m.sum()),
+            recipe.nonconvex_p,
+            recipe.nonconvex_min_pixels,
+            g,
+            recipe.count_start,
+            recipe.location,
+            ("nonconvex_p", "nonconvex_min_pixels"),
+        )
         starts = np.concatenate([[0], np.cumsum(m)[:-1]])
         unions = np.logical_or.reduceat(sets, starts, axis=0)
         ok = np.fromiter((not is_convex(u) for u in unions), dtype=bool, count=len(unions))
@@ -225,8 +232,15 @@ def generate_convex(
         y = balanced_labels(n, g) if recipe.balanced else g.integers(0, 2, n).astype(np.uint8)
         n_convex = int(y.sum())
         pool = max(1, recipe.count_match_pool)
-        convex = sample_sets(pool * n_convex, recipe.convex_p, recipe.convex_min_pixels, g, recipe.count_start,
-                              recipe.location, ("convex_p", "convex_min_pixels"))  # fmt: skip
+        convex = sample_sets(
+            pool * n_convex,
+            recipe.convex_p,
+            recipe.convex_min_pixels,
+            g,
+            recipe.count_start,
+            recipe.location,
+            ("convex_p", "convex_min_pixels"),
+        )
         nonconvex, n_sets = sample_nonconvex(n - n_convex, recipe, g)
         if recipe.count_match_pool > 0 and len(nonconvex):
             convex = convex[match_counts(convex.sum(1), np.resize(nonconvex.sum(1), n_convex))]

@@ -29,10 +29,25 @@ import numpy as np
 from pipeline.data.benchmarks.common import SIDE, RecipeError
 
 SKIMAGE_FILES = (
-    "astronaut.png", "brick.png", "camera.png", "cell.png", "chelsea.png", "clock_motion.png", "coffee.png",
-    "coins.png", "grass.png", "gravel.png", "hubble_deep_field.jpg", "ihc.png", "moon.png",
-    "motorcycle_left.png", "page.png", "retina.jpg", "rocket.jpg", "text.png",
-)  # fmt: skip
+    "astronaut.png",
+    "brick.png",
+    "camera.png",
+    "cell.png",
+    "chelsea.png",
+    "clock_motion.png",
+    "coffee.png",
+    "coins.png",
+    "grass.png",
+    "gravel.png",
+    "hubble_deep_field.jpg",
+    "ihc.png",
+    "moon.png",
+    "motorcycle_left.png",
+    "page.png",
+    "retina.jpg",
+    "rocket.jpg",
+    "text.png",
+)
 SKLEARN_FILES = ("china.jpg", "flower.jpg")
 REDRAW_RULES = ("image_and_position", "position")
 

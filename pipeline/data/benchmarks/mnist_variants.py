@@ -178,26 +178,50 @@ def _generate(
     return check_arrays(out)
 
 
-def generate_rot(sizes: Sizes, seed: int, mnist_x: np.ndarray, mnist_y: np.ndarray,
-                 recipe: RotRecipe = RotRecipe(), record: dict | None = None) -> Arrays:  # fmt: skip
+def generate_rot(
+    sizes: Sizes,
+    seed: int,
+    mnist_x: np.ndarray,
+    mnist_y: np.ndarray,
+    recipe: RotRecipe = RotRecipe(),
+    record: dict | None = None,
+) -> Arrays:
     """mnist-rot: digits rotated by a uniform angle."""
     return _generate("rot", sizes, seed, mnist_x, mnist_y, recipe, record)
 
 
-def generate_bg_rand(sizes: Sizes, seed: int, mnist_x: np.ndarray, mnist_y: np.ndarray,
-                     recipe: BgRandRecipe = BgRandRecipe(), record: dict | None = None) -> Arrays:  # fmt: skip
+def generate_bg_rand(
+    sizes: Sizes,
+    seed: int,
+    mnist_x: np.ndarray,
+    mnist_y: np.ndarray,
+    recipe: BgRandRecipe = BgRandRecipe(),
+    record: dict | None = None,
+) -> Arrays:
     """mnist-back-rand: digits on uniform random noise."""
     return _generate("bg-rand", sizes, seed, mnist_x, mnist_y, recipe, record)
 
 
-def generate_bg_img(sizes: Sizes, seed: int, mnist_x: np.ndarray, mnist_y: np.ndarray,
-                    recipe: BgImgRecipe = BgImgRecipe(), record: dict | None = None) -> Arrays:  # fmt: skip
+def generate_bg_img(
+    sizes: Sizes,
+    seed: int,
+    mnist_x: np.ndarray,
+    mnist_y: np.ndarray,
+    recipe: BgImgRecipe = BgImgRecipe(),
+    record: dict | None = None,
+) -> Arrays:
     """mnist-back-image: digits on natural-image patches."""
     return _generate("bg-img", sizes, seed, mnist_x, mnist_y, recipe, record)
 
 
-def generate_rot_bg_img(sizes: Sizes, seed: int, mnist_x: np.ndarray, mnist_y: np.ndarray,
-                        recipe: RotBgImgRecipe = RotBgImgRecipe(), record: dict | None = None) -> Arrays:  # fmt: skip
+def generate_rot_bg_img(
+    sizes: Sizes,
+    seed: int,
+    mnist_x: np.ndarray,
+    mnist_y: np.ndarray,
+    recipe: RotBgImgRecipe = RotBgImgRecipe(),
+    record: dict | None = None,
+) -> Arrays:
     """mnist-rot-back-image: rotated digits on unrotated natural-image patches."""
     if recipe.rotate_background:
         raise NotImplementedError("rotate_background=True is not implemented; the [P] recipe keeps patches upright")

@@ -43,27 +43,52 @@ class PublishedFile:
 
 
 PUBLISHED: dict[str, PublishedFile] = {
-    "basic": PublishedFile("mnist.zip", "mnist_train.amat", "mnist_test.amat",
-                           "14ac2e9135705499b80bf7efac981377940150c8"),
-    "rot": PublishedFile("mnist_rotation_new.zip", "mnist_all_rotation_normalized_float_train_valid.amat",
-                         "mnist_all_rotation_normalized_float_test.amat", "e67f72fa42029f62fd8eb92b0638c1b9761c9a63"),
-    "bg-rand": PublishedFile("mnist_background_random.zip", "mnist_background_random_train.amat",
-                             "mnist_background_random_test.amat", "75e11ec966459c1162979e78ab4e21f9ab7fb5cd",
-                             transpose=True),
-    "bg-img": PublishedFile("mnist_background_images.zip", "mnist_background_images_train.amat",
-                            "mnist_background_images_test.amat", "fb6fce9ed6372e0068ff7cb3e7b9e78dbda7ceae",
-                            transpose=True),
-    "rot-bg-img": PublishedFile("mnist_rotation_back_image_new.zip",
-                                "mnist_all_background_images_rotation_normalized_train_valid.amat",
-                                "mnist_all_background_images_rotation_normalized_test.amat",
-                                "902bb7e96136dd76e9f2924d7fdb9eb832f7bc33"),
-    "rect": PublishedFile("rectangles.zip", "rectangles_train.amat", "rectangles_test.amat",
-                          "b8d456b1f83bea5efebe76a47a9535adc4b72586", valid=200),
-    "rect-img": PublishedFile("rectangles_images.zip", "rectangles_im_train.amat", "rectangles_im_test.amat",
-                              "2700ba92129ae195e93070d8b27f830323573a57"),
-    "convex": PublishedFile("convex.zip", "convex_train.amat", "50k/convex_test.amat",
-                            "61eab3c60e0e1caeaa0b82abf827f1809cfd2ef9"),
-}  # fmt: skip
+    "basic": PublishedFile(
+        "mnist.zip", "mnist_train.amat", "mnist_test.amat", "14ac2e9135705499b80bf7efac981377940150c8"
+    ),
+    "rot": PublishedFile(
+        "mnist_rotation_new.zip",
+        "mnist_all_rotation_normalized_float_train_valid.amat",
+        "mnist_all_rotation_normalized_float_test.amat",
+        "e67f72fa42029f62fd8eb92b0638c1b9761c9a63",
+    ),
+    "bg-rand": PublishedFile(
+        "mnist_background_random.zip",
+        "mnist_background_random_train.amat",
+        "mnist_background_random_test.amat",
+        "75e11ec966459c1162979e78ab4e21f9ab7fb5cd",
+        transpose=True,
+    ),
+    "bg-img": PublishedFile(
+        "mnist_background_images.zip",
+        "mnist_background_images_train.amat",
+        "mnist_background_images_test.amat",
+        "fb6fce9ed6372e0068ff7cb3e7b9e78dbda7ceae",
+        transpose=True,
+    ),
+    "rot-bg-img": PublishedFile(
+        "mnist_rotation_back_image_new.zip",
+        "mnist_all_background_images_rotation_normalized_train_valid.amat",
+        "mnist_all_background_images_rotation_normalized_test.amat",
+        "902bb7e96136dd76e9f2924d7fdb9eb832f7bc33",
+    ),
+    "rect": PublishedFile(
+        "rectangles.zip",
+        "rectangles_train.amat",
+        "rectangles_test.amat",
+        "b8d456b1f83bea5efebe76a47a9535adc4b72586",
+        valid=200,
+    ),
+    "rect-img": PublishedFile(
+        "rectangles_images.zip",
+        "rectangles_im_train.amat",
+        "rectangles_im_test.amat",
+        "2700ba92129ae195e93070d8b27f830323573a57",
+    ),
+    "convex": PublishedFile(
+        "convex.zip", "convex_train.amat", "50k/convex_test.amat", "61eab3c60e0e1caeaa0b82abf827f1809cfd2ef9"
+    ),
+}
 
 
 def sha1_of(path: Path) -> str:
@@ -167,8 +192,10 @@ def load_published(
         return x8, y.astype(np.uint8)
 
     cut = len(y_tv) - n_valid
-    return check_arrays({
-        "train": finish(x_tv[:cut], y_tv[:cut]),
-        "valid": finish(x_tv[cut:], y_tv[cut:]),
-        "test": finish(x_test, y_test),
-    })  # fmt: skip
+    return check_arrays(
+        {
+            "train": finish(x_tv[:cut], y_tv[:cut]),
+            "valid": finish(x_tv[cut:], y_tv[cut:]),
+            "test": finish(x_test, y_test),
+        }
+    )

@@ -104,8 +104,9 @@ def check_sides(recipe: RectRecipe | RectImgRecipe) -> None:
         )
 
 
-def sample_sides(n: int, g: np.random.Generator, lo: int, hi: int, min_diff: int,
-                 area: tuple[float, float] = (0.0, 1.0)) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+def sample_sides(
+    n: int, g: np.random.Generator, lo: int, hi: int, min_diff: int, area: tuple[float, float] = (0.0, 1.0)
+) -> tuple[np.ndarray, np.ndarray]:
     """n pairs (short, long) from the rejection sampler: a, b uniform in {lo..hi}, |a - b| >= min_diff, area ok."""
     short = np.empty(n, dtype=np.int64)
     long = np.empty(n, dtype=np.int64)
@@ -189,6 +190,14 @@ def generate_rect_img(
         x = np.where(masks(h, w, top, left, None), fg, bg)
         out[split] = (to_uint8(x), y)
         if record is not None:
-            record[split] = {"height": h, "width": w, "top": top, "left": left, "fg_image": fg_id,
-                             "bg_image": bg_id, "fg_window": fg_win, "bg_window": bg_win}  # fmt: skip
+            record[split] = {
+                "height": h,
+                "width": w,
+                "top": top,
+                "left": left,
+                "fg_image": fg_id,
+                "bg_image": bg_id,
+                "fg_window": fg_win,
+                "bg_window": bg_win,
+            }
     return check_arrays(out)
