@@ -260,7 +260,8 @@ def test_figures_render_to_png(tmp_path, paper_csv):
 
 def test_the_whole_table_lists_pending_rows_marks_substitutes_and_counts_sdA_wins(tmp_path, paper_csv) -> None:
     from pipeline.params import parse_params
-    from pipeline.reporting.vincent_table import best_or_tied, paper_best_or_tied, read_rows, table_markdown
+    from pipeline.reporting.claim import best_or_tied, paper_best_or_tied
+    from pipeline.reporting.vincent_table import read_rows, table_markdown
 
     basic = vincent_table([record(m, e) for m, e in (("SVM_rbf", 0.030), ("SdA-3", 0.026))], paper_csv)
     rot = vincent_table([record(m, e, "rot") for m, e in (("SVM_rbf", 0.12), ("SdA-3", 0.14))], paper_csv)
@@ -324,7 +325,7 @@ def test_the_row_note_names_what_a_row_changes():
 
 def test_the_claim_per_row_against_the_best_other_column_on_the_test_set_and_over_seeds(tmp_path, paper_csv) -> None:
     from pipeline.reporting.vincent import with_mcnemar
-    from pipeline.reporting.vincent_table import claim_rows
+    from pipeline.reporting.claim import claim_rows
 
     n = 1000
     results = [

@@ -17,6 +17,7 @@ import pandas as pd
 from pipeline.data.arrays import DataFileError
 from pipeline.params import Params, StackParams
 from pipeline.params.finetune import FinetuneParams
+from pipeline.reporting.datasets import DESCRIPTIONS, dataset_origin
 from pipeline.reporting.tables import bold_mask, markdown_table, probe_markdown, vincent_markdown
 
 
@@ -47,50 +48,6 @@ def select_entries(records: list[dict]) -> tuple[list[dict], dict[str, list[dict
     key = lambda r: (r["valid_error"], math.inf if r.get("valid_loss") is None else r["valid_loss"], r.get("entry", ""))  # noqa: E731
     chosen = [min(group, key=key) for group in groups.values()]
     return chosen, groups
-
-
-DESCRIPTIONS = {  # the paper's one-line description of each dataset (Larochelle et al. 2007)
-    "basic": "A subset of MNIST digits: 10,000 training, 2,000 validation, 50,000 test",
-    "rot": "MNIST digits rotated by an angle drawn uniformly in [0, 2π]",
-    "bg-rand": "MNIST digits on a background of uniform random noise",
-    "bg-img": "MNIST digits on a background patch of a natural image",
-    "rot-bg-img": "Rotated MNIST digits on a natural-image background",
-    "rect": "White rectangle outlines: tall or wide?",
-    "rect-img": "A rectangle of one image patch on a background patch of another: tall or wide?",
-    "convex": "A white region: convex or not?",
-}
-
-
-def is_generated(params: Params, name: str) -> bool:
-    """A row whose data were generated from the recipe here: a substitute for Larochelle et al.'s file."""
-    b = params.benchmarks.datasets.get(name)
-    return b is not None and b.source == "generated"
-
-
-def calibration_of(params: Params, name: str) -> str | None:
-    """The calibration report of a generated row whose recipe unknowns were tuned on SVM_rbf validation error."""
-    b = params.benchmarks.datasets.get(name)
-    return b.calibration if b is not None and b.source == "generated" else None
-
-
-def dataset_origin(params: Params, name: str) -> str:
-    """Where a row's dataset comes from, as the report must say it (generated rows are substitutes)."""
-    if name == "basic":
-        return "a seeded draw from the 70,000 MNIST images standing in for Larochelle et al.'s unpublished selection"
-    if name == "full":
-        return "the standard MNIST split, not one of the paper's datasets"
-    if params.benchmarks.datasets[name].source == "published":
-        return "the published file of Larochelle et al. 2007"
-    origin = (
-        "GENERATED from the published recipe by pipeline/data/benchmarks: a substitute for Larochelle et al.'s "
-        f"file (recipe and seeds in data/prepared/{name}/manifest.json)"
-    )
-    if calibrated := calibration_of(params, name):
-        origin += (
-            f"; a CALIBRATED substitute: the recipe's unknowns were tuned on SVM_rbf validation error alone, so "
-            f"that the row is as hard as the paper's (every variant tried: {calibrated})"
-        )
-    return origin
 
 
 def target_lines(table: pd.DataFrame) -> list[str]:

@@ -14,15 +14,15 @@ import pandas as pd
 
 from pipeline.common.io import DamagedFileError
 from pipeline.params import Params
+from pipeline.reporting.claim import best_or_tied, claim_rows, paper_best_or_tied
+from pipeline.reporting.datasets import DESCRIPTIONS, calibration_of, dataset_origin, is_generated
 from pipeline.reporting.tables import (
     TABLE_COLUMNS,
-    bold_mask,
     interval_summary,
     markdown_table,
     read_report,
     vincent_markdown,
 )
-from pipeline.reporting.vincent import DESCRIPTIONS, calibration_of, dataset_origin, is_generated
 
 SUBSTITUTE = "†"
 CALIBRATED = "‡"
@@ -43,23 +43,6 @@ def read_rows(paths: dict[str, Path]) -> tuple[pd.DataFrame, list[str]]:
     return table, pending
 
 
-def best_or_tied(table: pd.DataFrame, model: str = "SdA-3") -> dict[str, bool]:
-    """Per dataset: is `model` bold (the row's best, or its 95% interval overlaps the best's)?"""
-    out = {}
-    for dataset, group in table.dropna(subset=["error_pct"]).groupby("dataset", sort=False):
-        if model in set(group["model"]):
-            bold = bold_mask(list(group["error_pct"]), list(group["ci95_pct"]))
-            out[str(dataset)] = dict(zip(group["model"], bold, strict=True))[model]
-    return out
-
-
-def paper_best_or_tied(table: pd.DataFrame, model: str = "SdA-3") -> dict[str, bool]:
-    renamed = table.drop(columns=["error_pct", "ci95_pct"]).rename(
-        columns={"paper_error_pct": "error_pct", "paper_ci95_pct": "ci95_pct"}
-    )
-    return best_or_tied(renamed, model)
-
-
 def later_rows(table: pd.DataFrame, later_csv: str | os.PathLike) -> list[list[str]]:
     """Our SdA-3 per row beside the JMLR 2010 SDAE-3 and the CAE-2 of Rifai et al. 2011 (context, not targets)."""
     later = pd.read_csv(later_csv, keep_default_na=False)
@@ -72,57 +55,6 @@ def later_rows(table: pd.DataFrame, later_csv: str | os.PathLike) -> list[list[s
             label = f" [{hit.iloc[0]['label']}]" if len(hit) and hit.iloc[0]["label"] else ""
             cells.append(f"{float(hit.iloc[0]['test_error_pct']):.2f}{label}" if len(hit) else "—")
         rows.append([dataset, *cells])
-    return rows
-
-
-def claim_rows(table: pd.DataFrame, seeds_dir: str | os.PathLike) -> list[list[str]]:
-    """Per row: SdA-3 against the row's best other column, on the test set (McNemar) and over seeds.
-
-    The seeds are `python -m pipeline.seeds --models claim` (reports/seeds/<dataset>.csv): SdA-3 and the best
-    other trained column retrained with other seeds. They agree with the claim when SdA-3's mean is within the
-    other column's seed range or better (an SVM has no seed: its one value is its range)."""
-    rows = []
-    bold = best_or_tied(table)
-    for dataset, group in table.dropna(subset=["error_pct"]).groupby("dataset", sort=False):
-        group = group.set_index("model")
-        if "SdA-3" not in group.index:
-            continue
-        other = group.drop(index="SdA-3")["error_pct"].idxmin()
-        cell = group.loc[other]
-        test = (
-            f"b {int(cell['mcnemar_b'])} / c {int(cell['mcnemar_c'])}, p {cell['mcnemar_p']:.2g}"
-            if "mcnemar_p" in group and pd.notna(cell["mcnemar_p"])
-            else "—"
-        )
-        seeds_csv = Path(seeds_dir) / f"{dataset}.csv"
-        ours, theirs, verdict = "not run", "not run", "—"
-        if seeds_csv.is_file():
-            runs = read_report(seeds_csv, ("test_error_pct",), keys=("model",))
-            sda = runs[runs["model"] == "SdA-3"]["test_error_pct"]
-            rival = runs[runs["model"] == other]["test_error_pct"]
-            if other.startswith("SVM"):
-                rival = pd.Series([cell["error_pct"]])
-            if len(sda) > 1:
-                ours = f"{sda.mean():.2f} ± {sda.std(ddof=1):.2f} ({len(sda)})"
-            if len(rival):
-                theirs = (
-                    f"{rival.min():.2f}–{rival.max():.2f} ({len(rival)})" if len(rival) > 1 else f"{rival.iloc[0]:.2f}"
-                )
-            if len(sda) > 1 and len(rival):
-                verdict = "yes" if sda.mean() <= rival.max() else "no"
-        rows.append(
-            [
-                str(dataset),
-                f"{group.loc['SdA-3', 'error_pct']:.2f}",
-                str(other),
-                f"{cell['error_pct']:.2f}",
-                test,
-                "yes" if bold.get(str(dataset)) else "no",
-                ours,
-                theirs,
-                verdict,
-            ]
-        )
     return rows
 
 
