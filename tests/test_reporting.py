@@ -324,8 +324,8 @@ def test_the_row_note_names_what_a_row_changes():
 
 
 def test_the_claim_per_row_against_the_best_other_column_on_the_test_set_and_over_seeds(tmp_path, paper_csv) -> None:
-    from pipeline.reporting.vincent import with_mcnemar
     from pipeline.reporting.claim import claim_rows
+    from pipeline.reporting.vincent import with_mcnemar
 
     n = 1000
     results = [

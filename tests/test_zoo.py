@@ -17,7 +17,7 @@ from pipeline.params import ZooParams, load_params
 from pipeline.zoo import metrics as zm
 from pipeline.zoo import registry as zoo
 from pipeline.zoo import tables as zt
-from pipeline.zoo.report import tour_section
+from pipeline.zoo.comparisons import tour_section
 from tests.mnist_fixture import mnist
 from tests.test_params import assert_params_error
 

@@ -2,6 +2,7 @@
 
 `ZooReport` loads what the figures need once (test digits, noisy copies, trained models, metrics);
 each `*_figure` method returns a Figure and stores the paragraph that describes it, measured.
+`markdown` puts the document together; its sections beside PCA and the tour's models are in `comparisons`.
 """
 
 from __future__ import annotations
@@ -14,12 +15,13 @@ from scipy.stats import norm
 from pipeline.common.seeding import make_generator
 from pipeline.core import paths
 from pipeline.data.arrays import load_split
-from pipeline.params import Params, ZooParams
+from pipeline.params import Params
 from pipeline.zoo import figures as zf
 from pipeline.zoo import metrics as zm
 from pipeline.zoo import registry as zoo
+from pipeline.zoo.comparisons import pca_section, tour_section
 from pipeline.zoo.evaluate import noisy_test, probe_subsample
-from pipeline.zoo.tables import FIGURES, fmt, load_metrics, pct, tour_sentences, tour_table
+from pipeline.zoo.tables import FIGURES, fmt, load_metrics, pct
 
 
 class ZooReport:
@@ -206,25 +208,6 @@ class ZooReport:
         )
         return zf.vae_figure(manifold, grid, samples, f"{self.titles[name]}: latent manifold and samples")
 
-    def pca_text(self) -> str:
-        out = []
-        for m in self.metrics.values():
-            if "pca" not in m:
-                continue
-            p, d, e = m["pca"], m["pca"]["decoder_angles"], m["pca"]["encoder_angles"]
-            further = "further off" if e["mean_deg"] > d["mean_deg"] else "no further off"
-            out.append(
-                f"{m['title']} against PCA with {p['k']} components: the principal angles between the decoder's "
-                f"subspace (the span of the reconstructions) and PCA's are {fmt(d['max_deg'])}° at most "
-                f"({fmt(d['mean_deg'])}° on average). The encoder's rows are {further} ({fmt(e['max_deg'])}° at most, "
-                f"{fmt(e['mean_deg'])}° on average): the loss pins only what the encoder does to the data, and "
-                f"{p['constant_pixels']} of the 784 pixels never vary in the training digits, so the encoder's weights "
-                "on them keep their random initial values. Test MSE per pixel: autoencoder "
-                f"{fmt(m['reconstruction']['clean']['mse'])}, PCA {fmt(p['test']['mse'])} (the best any rank-{p['k']} "
-                f"linear map can do; it explains {pct(p['explained_variance'])} of the training variance)."
-            )
-        return " ".join(out)
-
 
 def manifold_smoothness(images: np.ndarray, g: int) -> tuple[float, float]:
     """Mean squared pixel difference between grid neighbours, and between all pairs of grid images."""
@@ -237,27 +220,6 @@ def manifold_smoothness(images: np.ndarray, g: int) -> tuple[float, float]:
     pair = (sq[:, None] + sq[None, :] - 2 * flat @ flat.T) / flat.shape[1]
     n = len(flat)
     return float((near**2).mean()), float(pair.sum() / (n * (n - 1)))
-
-
-def tour_section(z: ZooParams, metrics: dict[str, dict]) -> list[str]:
-    """Markdown lines of "The tour's models beside ours" (none when no variant has `tour_of`)."""
-    frame = tour_table(z, metrics)
-    if frame.empty:
-        return []
-    intro = (
-        "The Keras tour's own versions of our variants (`tour_of`), trained and scored exactly like ours; "
-        "test MSE per pixel on each variant's test input, linear-probe accuracy on its codes."
-    )
-    return [
-        "## The tour's models beside ours",
-        "",
-        intro,
-        "",
-        frame.to_markdown(index=False, floatfmt=".4g"),
-        "",
-        " ".join(tour_sentences(z, metrics)),
-        "",
-    ]
 
 
 def markdown(report: ZooReport, frame: pd.DataFrame, params_hash: str) -> str:
@@ -300,8 +262,7 @@ def markdown(report: ZooReport, frame: pd.DataFrame, params_hash: str) -> str:
         f"best k-NN: {frame.loc[frame['knn_acc'].idxmax(), 'variant']} ({pct(frame['knn_acc'].max())}).",
         "",
     ]
-    if text := report.pca_text():
-        lines += ["## Linear autoencoder vs PCA", "", text, ""]
+    lines += pca_section(report.metrics)
     lines += tour_section(z, report.metrics)
     sections = [
         ("codes", "2-D codes"),

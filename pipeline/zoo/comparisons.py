@@ -1,0 +1,55 @@
+"""The zoo report's sections that set zoo variants beside models outside the zoo, as Markdown from the numbers.
+
+The linear autoencoder beside PCA (the `pca` block of its metrics) and the Keras tour's models beside ours
+(variants with `tour_of`). Each function returns the section's Markdown lines, none when there is nothing to compare;
+both read only the variants' metrics, no model or data.
+"""
+
+from __future__ import annotations
+
+from pipeline.params import ZooParams
+from pipeline.zoo.tables import fmt, pct, tour_sentences, tour_table
+
+
+def pca_section(metrics: dict[str, dict]) -> list[str]:
+    """Markdown lines of "Linear autoencoder vs PCA" (none when no variant was compared with PCA)."""
+    out = []
+    for m in metrics.values():
+        if "pca" not in m:
+            continue
+        p, d, e = m["pca"], m["pca"]["decoder_angles"], m["pca"]["encoder_angles"]
+        further = "further off" if e["mean_deg"] > d["mean_deg"] else "no further off"
+        out.append(
+            f"{m['title']} against PCA with {p['k']} components: the principal angles between the decoder's "
+            f"subspace (the span of the reconstructions) and PCA's are {fmt(d['max_deg'])}° at most "
+            f"({fmt(d['mean_deg'])}° on average). The encoder's rows are {further} ({fmt(e['max_deg'])}° at most, "
+            f"{fmt(e['mean_deg'])}° on average): the loss pins only what the encoder does to the data, and "
+            f"{p['constant_pixels']} of the 784 pixels never vary in the training digits, so the encoder's weights "
+            "on them keep their random initial values. Test MSE per pixel: autoencoder "
+            f"{fmt(m['reconstruction']['clean']['mse'])}, PCA {fmt(p['test']['mse'])} (the best any rank-{p['k']} "
+            f"linear map can do; it explains {pct(p['explained_variance'])} of the training variance)."
+        )
+    if text := " ".join(out):
+        return ["## Linear autoencoder vs PCA", "", text, ""]
+    return []
+
+
+def tour_section(z: ZooParams, metrics: dict[str, dict]) -> list[str]:
+    """Markdown lines of "The tour's models beside ours" (none when no variant has `tour_of`)."""
+    frame = tour_table(z, metrics)
+    if frame.empty:
+        return []
+    intro = (
+        "The Keras tour's own versions of our variants (`tour_of`), trained and scored exactly like ours; "
+        "test MSE per pixel on each variant's test input, linear-probe accuracy on its codes."
+    )
+    return [
+        "## The tour's models beside ours",
+        "",
+        intro,
+        "",
+        frame.to_markdown(index=False, floatfmt=".4g"),
+        "",
+        " ".join(tour_sentences(z, metrics)),
+        "",
+    ]
