@@ -74,7 +74,9 @@ TRANSCRIPTS = {
     for t in [
         Transcript("gate", "checkout", (Step("python -m pipeline.check"),), 2),
         Transcript("stale", "committed", (Step("python -m pipeline.check --stale"),), 25),
-        Transcript("metrics", "checkout", (Step("dvc metrics show"),), 6),
+        Transcript(
+            "metrics", "checkout", (Step("dvc metrics show metrics/vincent"), Step("dvc metrics show metrics/zoo")), 6
+        ),
         Transcript("dry-run", "clone", (Step("python -m pipeline.repro --dry report@rect"),), 15),
         Transcript(
             "smoke",

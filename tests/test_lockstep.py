@@ -8,7 +8,6 @@ import torch.nn.functional as F
 
 from pipeline.models.dense_ae import DenseAEConfig, DenseAutoencoder
 from pipeline.models.mlp import MLPClassifier
-from pipeline.models.rbm import RBM, RBMConfig
 from pipeline.training.lockstep import (
     MLPGroup,
     RBMGroup,
@@ -17,6 +16,7 @@ from pipeline.training.lockstep import (
     mask_counts,
     masking_group,
 )
+from tests.reference.rbm import RBM, RBMConfig
 
 D, H, M = 20, 12, 16
 LRS = [0.5, 0.25, 0.125]  # exact in float32, so the group's float32 learning rates lose nothing in float64

@@ -9,8 +9,8 @@ import torch
 import torch.nn.functional as F
 from sklearn.neural_network import BernoulliRBM
 
-from pipeline.models.rbm import RBM, RBMConfig, bernoulli_sampler
 from tests.mnist_fixture import mnist
+from tests.reference.rbm import RBM, RBMConfig, bernoulli_sampler
 
 
 def _gen(seed: int) -> torch.Generator:

@@ -1,19 +1,5 @@
-"""The models of the benchmark, one per file, each with its config dataclass beside it."""
+"""The models of the benchmark, one per file, each with its config dataclass beside it. Import each from its
+module (`pipeline.models.mlp`...): this package imports none of them, so a stage loads only the models it runs.
 
-from pipeline.models.conv_ae import ConvAEConfig, ConvAutoencoder
-from pipeline.models.dense_ae import DenseAEConfig, DenseAutoencoder
-from pipeline.models.mlp import MLPClassifier
-from pipeline.models.rbm import RBM, RBMConfig
-from pipeline.models.vae import VAE, VAEConfig
-
-__all__ = [
-    "RBM",
-    "VAE",
-    "ConvAEConfig",
-    "ConvAutoencoder",
-    "DenseAEConfig",
-    "DenseAutoencoder",
-    "MLPClassifier",
-    "RBMConfig",
-    "VAEConfig",
-]
+The RBM the table trains is a lockstep group (`pipeline.training.lockstep.RBMGroup`, joint top in
+`pipeline.training.joint`); `tests/reference/rbm.py` is the plain one-model RBM the tests check it against."""
