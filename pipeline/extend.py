@@ -54,69 +54,6 @@ def pretrain_code() -> list[str]:
     return [d for d in deps if d.endswith(".py")]
 
 
-class StackCache:
-    """The stacks extend pretrains, kept under models/extend/<dataset>/<stack>/ so a follow-up does not pay again.
-
-    A file is named by the candidate and a hash of everything its weights depend on (layers, seed, minibatch,
-    device, torch threads, the data's fingerprint and the pretraining code), so a changed input is a miss,
-    never a stale hit."""
-
-    def __init__(self, dataset, stack, layers, seed, batch_size, device, x_train, x_valid) -> None:
-        import torch
-
-        from pipeline.common.io import file_digest
-        from pipeline.core import paths
-        from pipeline.training.checkpoints import data_fingerprint
-
-        self.root = paths.extend_cache(dataset, stack)
-        code = [file_digest(ROOT / f, "sha256") for f in pretrain_code()]
-        self.context = [
-            layers,
-            seed,
-            batch_size,
-            device.type,
-            torch.get_num_threads(),
-            data_fingerprint(x_train),
-            data_fingerprint(x_valid),
-            code,
-        ]
-
-    def path(self, spec) -> Path:
-        from pipeline.training.checkpoints import config_hash
-
-        return self.root / f"{spec.name}-{config_hash(spec, *self.context)}.pt"
-
-    def load(self, spec) -> list | None:
-        """The candidate's weights, or None when this context has not pretrained it. A damaged file (a run killed
-        while the disk was full) is a DamagedFileError naming it, not a miss: deleting it is the user's choice."""
-        import pickle
-
-        import torch
-
-        from pipeline.common.io import DamagedFileError
-
-        path = self.path(spec)
-        if not path.is_file():
-            return None
-        try:
-            obj = torch.load(path, weights_only=True)
-        except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError) as exc:
-            why = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
-        else:
-            if isinstance(obj, dict) and "weights" in obj:
-                return obj["weights"]
-            why = "no 'weights' in it"
-        raise DamagedFileError(
-            f"{path}: a stack pipeline.extend pretrained cannot be read ({why}); the file is truncated or corrupt: "
-            "delete it, and the next run pretrains that candidate again"
-        )
-
-    def save(self, spec, weights: list) -> None:
-        from pipeline.common.io import save_torch
-
-        save_torch({"spec": spec.name, "weights": weights}, self.path(spec))
-
-
 def replaced(section: Model, updates: dict[str, list], flags: dict[str, str]) -> Model:
     """`section` (a params model) with `updates` (field -> the values of the flag `flags[field]`), validated as the
     params file's values are: a StageError naming the flag, the value and what is allowed."""
@@ -160,9 +97,9 @@ def main(argv: list[str] | None = None) -> None:
     from pipeline.data.arrays import load_splits
     from pipeline.params import load_params
     from pipeline.training.grid import group_size, stack_specs
-    from pipeline.training.halving import halving_search, ranked
-    from pipeline.training.lockstep import MLPGroup
     from pipeline.training.search import pretrain_stacks
+    from pipeline.training.select import select_and_test
+    from pipeline.training.stack_cache import StackCache
 
     set_threads()
     params = load_params(args.params)
@@ -191,8 +128,9 @@ def main(argv: list[str] | None = None) -> None:
             if c.get("status", "ok") != "ok":
                 diverged.add(c["name"])
     new = [s for s in specs if s.name not in trained]
+    code = [ROOT / f for f in pretrain_code()]
     cache = StackCache(
-        args.dataset, args.stack, stack.layers, params.seed, v.pretrain.batch_size, device, train.x, valid.x
+        args.dataset, args.stack, stack.layers, params.seed, v.pretrain.batch_size, device, train.x, valid.x, code
     )
     cached = {s.name: w for s in new if (w := cache.load(s)) is not None}
     trained |= cached
@@ -232,33 +170,28 @@ def main(argv: list[str] | None = None) -> None:
     for spec in v.models.values():
         if spec.stack != args.stack:
             continue
-        candidates = {s.name: trained[s.name][: spec.layers] for s in specs if s.name not in diverged}
-        trials = halving_search(
-            candidates,
+        selection = select_and_test(
+            {s.name: trained[s.name] for s in specs},
             lrs,
-            train.x,
-            train.y,
-            valid.x,
-            valid.y,
+            train,
+            valid,
+            test,  # read only once the ranking is final, for the best `top`
+            layers=spec.layers,
+            top=args.top,
+            device=device,
+            diverged=diverged,
             max_epochs=f.max_epochs,
             patience=f.patience,
             rungs=rungs,
             eta=f.eta,
             batch_size=batch,
             seed=params.seed,
-            device=device,
             group_size=group_size(v, device),
             progress=not args.no_progress,
         )
-        rank = {t.name: r for r, t in enumerate(ranked(trials), start=1)}
-        for t in trials:  # selection is final: only now is the test split read, for the best few
+        for i, (t, rank) in enumerate(zip(selection.trials, selection.ranks, strict=True)):
             s = by_name[t.stack]
-            tested = rank[t.name] <= args.top
-            error = (
-                float(MLPGroup([t.best_params], [t.lr], device, head=t.head).errors(test.x, test.y)[0])
-                if tested
-                else None
-            )
+            error = selection.test_errors.get(i)
             rows.append(
                 {
                     "model": spec.table_name,
@@ -271,7 +204,7 @@ def main(argv: list[str] | None = None) -> None:
                     "finetune_lr": t.lr,
                     "finetune_batch_size": batch,
                     "valid_error_pct": round(100 * t.best_error, 3),
-                    "valid_rank": rank[t.name],
+                    "valid_rank": rank,
                     "best_epoch": t.best_epoch,
                     "epochs_trained": t.epochs,
                     "status": t.status,

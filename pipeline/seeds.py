@@ -25,7 +25,6 @@ import argparse
 import logging
 import os
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pipeline.core.cli import configure_logging, exits_on_bad_input, tool_parser
@@ -94,9 +93,8 @@ def retrain(params_path: str, dataset: str, model: str, seed: int, device_name: 
     from pipeline.core.errors import StageError
     from pipeline.data.arrays import DataFileError, load_splits
     from pipeline.params import load_params
-    from pipeline.training.halving import halving_search
-    from pipeline.training.lockstep import MLPGroup
     from pipeline.training.search import pretrain_stacks
+    from pipeline.training.select import select_and_test
     from pipeline.training.stack import StackSpec
 
     params = load_params(params_path)
@@ -127,24 +125,25 @@ def retrain(params_path: str, dataset: str, model: str, seed: int, device_name: 
     )
     if stacks[stack.name].diverged is not None:
         raise StageError(f"{stack.name} seed {seed}: pretraining diverged ({stacks[stack.name].diverged})")
-    (trial,) = halving_search(
-        {stack.name: stacks[stack.name].weights[: spec.layers]},
+    selection = select_and_test(  # one candidate and one rate: no halving, the same early stopping
+        {stack.name: stacks[stack.name].weights},
         [selected["lr"]],
-        train.x,
-        train.y,
-        valid.x,
-        valid.y,
+        train,
+        valid,
+        test,
+        layers=spec.layers,
+        top=1,
+        device=device,
         max_epochs=f.max_epochs,
         patience=f.patience,
         rungs=[],
         eta=2,
         batch_size=f.batch_size,
         seed=seed,
-        device=device,
         progress=progress,
     )
-    net = MLPGroup([trial.best_params], [trial.lr], device, head=trial.head)
-    test_error = float(net.errors(test.x, test.y)[0])
+    (trial,) = selection.trials
+    test_error = selection.test_errors[0]
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     return {
         "model": spec.table_name,
@@ -190,6 +189,7 @@ def main(argv: list[str] | None = None) -> None:
     import multiprocessing
 
     from pipeline.params import load_params
+    from pipeline.reporting.seeds import finished_runs, write_outputs
 
     params = load_params(args.params)
     check_args(args, params)
@@ -270,66 +270,6 @@ def check_args(args: argparse.Namespace, params: Params) -> None:
         if seed < 0:
             raise StageError(f"--seeds {seed}: a seed must be >= 0, as params.yaml's seed")
     get_device(args.device, "--device")
-
-
-def finished_runs(csv: Path, committed: dict[tuple[str, int], dict], seeds: list[int]) -> dict[tuple[str, int], dict]:
-    """The runs with `seeds` in an earlier `pipeline.seeds` output, for the entries whose committed run it lists is
-    the one in `committed` ((entry, seed) -> row): a committed run trained again (a rerun) voids its seeds' runs."""
-    if not csv.is_file():
-        return {}
-    import math
-
-    import pandas as pd
-
-    def same(a: dict, b: dict) -> bool:
-        return a["candidate"] == b["candidate"] and all(
-            math.isclose(float(a[k]), float(b[k]), abs_tol=1e-9) for k in ("valid_error_pct", "test_error_pct")
-        )
-
-    earlier = {(r["entry"], int(r["seed"])): r | {"seed": int(r["seed"])} for r in pd.read_csv(csv).to_dict("records")}
-    current = set()
-    for (entry, seed), row in committed.items():
-        listed = earlier.get((entry, seed))
-        if listed is not None and same(row, listed):
-            current.add(entry)
-    return {(entry, seed): row for (entry, seed), row in earlier.items() if entry in current and seed in seeds}
-
-
-def write_outputs(out: Path, dataset: str, rows: list[dict]) -> None:
-    """<out>/<dataset>.csv (every run) and .md (mean and standard deviation of the test error per model)."""
-    import pandas as pd
-
-    from pipeline.common.io import atomic_path, write_csv
-    from pipeline.reporting.tables import markdown_table
-
-    write_csv(out / f"{dataset}.csv", rows)
-    frame = pd.DataFrame(rows)
-    summary = []
-    for model, group in frame.groupby("model", sort=False):
-        errors = group["test_error_pct"]
-        per_seed = ", ".join(f"{e:.2f} (seed {s})" for e, s in zip(errors, group["seed"], strict=True))
-        summary.append(
-            [
-                str(model),
-                str(len(group)),
-                per_seed,
-                f"{errors.mean():.2f} ± {errors.std(ddof=1):.2f}" if len(group) > 1 else "-",
-            ]
-        )
-    text = "\n".join(
-        [
-            f"# The selected configurations with other seeds (`{dataset}`)",
-            "",
-            "`python -m pipeline.seeds`: each column's selected pretraining candidate and fine-tuning rate, trained",
-            "again from scratch with each seed and tested once. Mean ± sample standard deviation over the seeds.",
-            "",
-            markdown_table(["model", "runs", "test error % per seed", "mean ± std"], summary),
-            f"Every run: `{dataset}.csv`.",
-            "",
-        ]
-    )
-    with atomic_path(out / f"{dataset}.md") as tmp:
-        tmp.write_text(text)
 
 
 if __name__ == "__main__":

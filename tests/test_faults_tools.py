@@ -180,6 +180,12 @@ CASES = [
     ),
     Case("tool-extend-zero-hidden", "pipeline.extend", [*EXTEND, "--hidden", "0"], ["--hidden 0", "greater than 0"]),
     Case(
+        "tool-extend-all-diverged",
+        "pipeline.extend",
+        [*EXTEND, "--lr", "1e8"],
+        ["every pretrained candidate diverged", "lower the pretraining learning rates"],
+    ),
+    Case(
         "tool-extend-cache-truncated",
         "pipeline.extend",
         EXTEND,
