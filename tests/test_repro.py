@@ -137,7 +137,7 @@ def test_bad_arguments_are_clear_errors(project: Path, capsys: pytest.CaptureFix
 
 def test_the_cores_are_split_between_the_workers_unless_omp_num_threads_says(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
-    monkeypatch.setattr(os, "cpu_count", lambda: 16)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(16)))
     assert repro.stage_env(4)["OMP_NUM_THREADS"] == "4"
     assert repro.stage_env(32)["OMP_NUM_THREADS"] == "1"
     monkeypatch.setenv("OMP_NUM_THREADS", "3")

@@ -100,12 +100,32 @@ def thread_count(env: dict[str, str] | None = None) -> tuple[int, str]:
     """
     import os
 
-    env = os.environ if env is None else env
-    if env.get("OMP_NUM_THREADS", "").isdigit() and int(env["OMP_NUM_THREADS"]) > 0:
-        return int(env["OMP_NUM_THREADS"]), "OMP_NUM_THREADS"
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    if threads := omp_threads(env):
+        return threads, "OMP_NUM_THREADS"
+    cores = usable_cores()
     busy = int(os.getloadavg()[0] + 0.5) if hasattr(os, "getloadavg") else 0
     return max(1, cores - busy), f"{cores} cores, about {busy} busy with other work"
+
+
+def cores_per_job(jobs: int, env: dict[str, str] | None = None) -> int:
+    """The threads each of `jobs` commands run side by side may use (pipeline.repro's workers, a Dask worker's
+    tasks): OMP_NUM_THREADS when set, else an equal share of the cores, at least one."""
+    return omp_threads(env) or max(1, usable_cores() // jobs)
+
+
+def omp_threads(env: dict[str, str] | None = None) -> int | None:
+    """OMP_NUM_THREADS when it is a positive integer (the one override of every thread policy here), else None."""
+    import os
+
+    value = (os.environ if env is None else env).get("OMP_NUM_THREADS", "")
+    return int(value) if value.isdigit() and int(value) > 0 else None
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity, which a container or `taskset` narrows)."""
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def set_threads() -> None:

@@ -131,9 +131,9 @@ def worker_threads() -> int:
     """On a worker: the threads one task may use, OMP_NUM_THREADS if set, else its share of the machine's cores."""
     from distributed import get_worker
 
-    if (threads := os.environ.get("OMP_NUM_THREADS", "")).isdigit() and int(threads) > 0:
-        return int(threads)
-    return max(1, (os.cpu_count() or 1) // get_worker().state.nthreads)
+    from pipeline.core.cli import cores_per_job
+
+    return cores_per_job(get_worker().state.nthreads)
 
 
 def run_tasks(

@@ -15,6 +15,8 @@ import time
 from pathlib import Path
 from typing import Any, Protocol
 
+from pipeline.core.cli import cores_per_job
+
 
 class Launcher(Protocol):
     jobs: int
@@ -33,7 +35,7 @@ class Launcher(Protocol):
 
 def stage_env(jobs: int) -> dict[str, str]:
     """The environment of a stage's command: the cores split between the workers (OMP_NUM_THREADS, if set, wins)."""
-    threads = os.environ.get("OMP_NUM_THREADS") or str(max(1, (os.cpu_count() or 1) // jobs))
+    threads = str(cores_per_job(jobs))
     return dict(os.environ, OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads)
 
 
