@@ -32,10 +32,14 @@ class Reach:
 
 def stage_deps(root: str | Path = ".") -> dict[str, list[str]]:
     """Every stage of `dvc.yaml` (matrix and foreach expanded) and the paths of its file deps."""
+    from dvc.dependency.param import ParamsDependency
     from dvc.repo import Repo
 
     with Repo(str(root)) as repo:
-        return {stage.addressing: [dep.def_path for dep in stage.deps] for stage in repo.index.stages}
+        return {
+            stage.addressing: [dep.def_path for dep in stage.deps if not isinstance(dep, ParamsDependency)]
+            for stage in repo.index.stages
+        }
 
 
 def reach(deps: dict[str, list[str]], paths: Iterable[str]) -> list[Reach]:

@@ -76,8 +76,13 @@ def main(argv: list[str] | None = None) -> int:
             raise StageError(f"{args.lock}: not valid YAML ({str(exc).splitlines()[0]})") from None
         if not isinstance(lock, dict):
             raise StageError(f"{args.lock}: expected a DVC lock file (a mapping with `stages`)")
-        with Repo(".") as repo:
-            declared = {s.addressing: (s.cmd, [d.def_path for d in s.deps]) for s in repo.index.stages}
+        from dvc.dependency.param import ParamsDependency
+
+        with Repo(".") as repo:  # file deps only: params are recorded under `params`, which relock leaves alone
+            declared = {
+                s.addressing: (s.cmd, [d.def_path for d in s.deps if not isinstance(d, ParamsDependency)])
+                for s in repo.index.stages
+            }
         lock, changed = relocked(lock, declared)
         for name in changed:
             print(f"{'would record' if args.dry else 'recorded'} the code deps of {name}")
