@@ -20,6 +20,12 @@ ROOT = Path(__file__).resolve().parents[1]
 # subprocesses the end-to-end tests start) keeps every worker at full speed.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
+# DVC sets up its log handlers when first imported, on the sys.stdout of that moment. Imported first inside a test
+# that captures output (capsys: an in-process `pipeline.repro` in the fault suites), they would keep that test's
+# stream, closed once it ends, and every later DVC log line of the worker fails. Imported here, they keep the
+# session's stream.
+import dvc.logger  # noqa: E402, F401
+
 # The longest test files first: xdist hands each worker the next file when it is free, so starting with
 # the long ones (longest processing time first) keeps both workers busy to the end.
 SLOWEST_FIRST = [
