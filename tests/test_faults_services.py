@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 import yaml
 
+from pipeline.core import probe
 from pipeline.core.errors import StageError
 from pipeline.core.probe import HTTP_DEFAULTS
 from pipeline.data.benchmarks import common
@@ -84,14 +85,14 @@ CASES = [
         "net-mlflow-slow-health",
         STAGE("pretrain"),
         PRETRAIN,
-        [SERVER, "did not answer /health", "within 10 s"],
+        [SERVER, "did not answer /health", "within 3 s"],
         env={"MLFLOW_TRACKING_URI": SERVER},
     ),
     Case(
         "net-mlflow-slow-api",
         STAGE("benchmark"),
         ["--dataset", "rect"],
-        [SERVER, "did not answer its REST API", "within 10 s"],
+        [SERVER, "did not answer its REST API", "within 3 s"],
         env={"MLFLOW_TRACKING_URI": SERVER},
     ),
     # The sqlite store
@@ -324,6 +325,7 @@ def test_a_faulty_service_or_recipe_stops_with_a_clear_message(
 ):
     for key, value in HTTP_DEFAULTS.items():  # what check_server sets, undone after the case
         monkeypatch.setenv(key, value)
+    monkeypatch.setattr(probe, "PROBE_DEADLINE_S", 3.0)  # the trickling servers need 20 s a reply: 3 s shows the bound
     with fake_server(SERVERS.get(case.id)) as server:
         case = filled(case, server.address) if server else case
         base = repro_project if case.module == "pipeline.repro" else base_project
