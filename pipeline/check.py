@@ -114,14 +114,18 @@ def stale_stages(status: dict) -> dict[str, list[str]]:
 
 
 def locked_stages(lock: str | Path = "dvc.lock") -> set[str]:
-    """The stages dvc.lock records (a stage never run has no results to be stale); none without a dvc.lock.
+    """The stages dvc.lock records (a stage never run has no results to be stale); none without a dvc.lock."""
+    return set(read_lock(lock).get("stages", {})) if Path(lock).is_file() else set()
 
-    A dvc.lock that is not the mapping `dvc repro` writes (not YAML, empty, a list) raises StageError naming it."""
+
+def read_lock(lock: str | Path = "dvc.lock") -> dict:
+    """dvc.lock, parsed. One that is not the mapping `dvc repro` writes (not YAML, empty, a list) raises StageError
+    naming it; a missing one, FileNotFoundError."""
     import yaml
 
     path = Path(lock)
     if not path.is_file():
-        return set()
+        raise FileNotFoundError(f"{path}: not found; `dvc repro` writes it")
     expected = "expected the mapping `dvc repro` writes (schema: '2.0', stages: {<stage>: its cmd, deps, outs})"
     restore = f"restore it with `git checkout -- {path}` or rerun `dvc repro`"
     try:
@@ -137,7 +141,7 @@ def locked_stages(lock: str | Path = "dvc.lock") -> set[str]:
     elif not isinstance(lock_file.get("stages", {}), dict):
         found = f"holds a YAML {type(lock_file['stages']).__name__} under `stages`"
     else:
-        return set(lock_file.get("stages", {}))
+        return lock_file
     raise StageError(f"{path} {found}; {expected}: {restore}")
 
 

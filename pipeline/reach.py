@@ -30,16 +30,22 @@ class Reach:
         return tuple(s for s in self.stages if s.split("@")[0] in TRAINING)
 
 
-def stage_deps(root: str | Path = ".") -> dict[str, list[str]]:
-    """Every stage of `dvc.yaml` (matrix and foreach expanded) and the paths of its file deps."""
+def declared_stages(root: str | Path = ".") -> dict[str, tuple[str, list[str]]]:
+    """Every stage of `dvc.yaml` (matrix and foreach expanded): its command and the paths of its file deps (params
+    are not files)."""
     from dvc.dependency.param import ParamsDependency
     from dvc.repo import Repo
 
     with Repo(str(root)) as repo:
         return {
-            stage.addressing: [dep.def_path for dep in stage.deps if not isinstance(dep, ParamsDependency)]
+            stage.addressing: (stage.cmd, [dep.def_path for dep in stage.deps if not isinstance(dep, ParamsDependency)])
             for stage in repo.index.stages
         }
+
+
+def stage_deps(root: str | Path = ".") -> dict[str, list[str]]:
+    """Every stage of `dvc.yaml` and the paths of its file deps."""
+    return {name: deps for name, (_, deps) in declared_stages(root).items()}
 
 
 def reach(deps: dict[str, list[str]], paths: Iterable[str]) -> list[Reach]:

@@ -64,25 +64,14 @@ def main(argv: list[str] | None = None) -> int:
     from pipeline.core.cli import exits_on_bad_input
 
     with exits_on_bad_input("relock"):
-        import yaml
-        from dvc.repo import Repo
         from dvc.utils.serialize import dumps_yaml
 
+        from pipeline.check import read_lock
         from pipeline.common.io import atomic_path
+        from pipeline.reach import declared_stages
 
-        try:
-            lock = yaml.safe_load(args.lock.read_text())
-        except yaml.YAMLError as exc:
-            raise StageError(f"{args.lock}: not valid YAML ({str(exc).splitlines()[0]})") from None
-        if not isinstance(lock, dict):
-            raise StageError(f"{args.lock}: expected a DVC lock file (a mapping with `stages`)")
-        from dvc.dependency.param import ParamsDependency
-
-        with Repo(".") as repo:  # file deps only: params are recorded under `params`, which relock leaves alone
-            declared = {
-                s.addressing: (s.cmd, [d.def_path for d in s.deps if not isinstance(d, ParamsDependency)])
-                for s in repo.index.stages
-            }
+        lock = read_lock(args.lock)
+        declared = declared_stages()
         lock, changed = relocked(lock, declared)
         for name in changed:
             print(f"{'would record' if args.dry else 'recorded'} the code deps of {name}")
