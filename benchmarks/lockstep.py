@@ -26,8 +26,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import best_time, dae_flops, matmul_peak, mlp_flops, rbm_flops  # noqa: E402
 from pipeline.common.seeding import get_device  # noqa: E402
-from pipeline.training import lockstep  # noqa: E402
-from pipeline.training.lockstep import MLPGroup, RBMGroup, TiedAEGroup  # noqa: E402
+from pipeline.training.kinds import ae  # noqa: E402
+from pipeline.training.kinds.ae import TiedAEGroup  # noqa: E402
+from pipeline.training.kinds.rbm import RBMGroup  # noqa: E402
+from pipeline.training.mlp_group import MLPGroup  # noqa: E402
 
 D = 784
 
@@ -51,12 +53,12 @@ MASKS = {"ranks": _by_ranks, "one_sort": _by_one_sort}  # baselines for `lowest_
 def baseline_masks(kind: str) -> Iterator[None]:
     """Inside: masks drawn by an earlier way of `MASKS` (the same masks as `lowest_ranked`, tests/test_lockstep.py),
     a baseline for the selection's speed."""
-    saved = lockstep.lowest_ranked
-    lockstep.lowest_ranked = MASKS[kind]
+    saved = ae.lowest_ranked
+    ae.lowest_ranked = MASKS[kind]
     try:
         yield
     finally:
-        lockstep.lowest_ranked = saved
+        ae.lowest_ranked = saved
 
 
 def dae_epoch(x: torch.Tensor, k: int, h: int, batch: int, device: torch.device, lr: float = 0.05, noise: float = 0.25):
@@ -83,7 +85,7 @@ def rbm_epoch(x: torch.Tensor, k: int, h: int, batch: int, device: torch.device,
     def epoch() -> None:
         perm = torch.randperm(len(x), generator=gen, device=device)
         for idx in perm.split(batch):
-            group.step(x[idx].unsqueeze(0), gen)
+            group.step(x[idx].unsqueeze(0), None, gen)
 
     return epoch
 

@@ -64,11 +64,10 @@ from benchmarks.common import (  # noqa: E402
 from benchmarks.lockstep import dae_epoch, mlp_epoch, rbm_epoch  # noqa: E402
 from pipeline.common.seeding import get_device  # noqa: E402
 from pipeline.params import load_params  # noqa: E402
-from pipeline.training.grid import stack_specs  # noqa: E402
 from pipeline.training.halving import halving_search, schedule  # noqa: E402
-from pipeline.training.layer_group import initial_weights  # noqa: E402
+from pipeline.training.kinds.ae import initial_weights  # noqa: E402
+from pipeline.training.layer_kind import StackSpec, stack_specs  # noqa: E402
 from pipeline.training.search import pretrain_stacks
-from pipeline.training.stack import StackSpec  # noqa: E402
 
 NOISE = 0.25  # the DAE's masking level (SdA-3's)
 
@@ -115,7 +114,7 @@ def pretrain_run(kind: str, h: int, lr: float, noise: float, x, x_valid, batch: 
 
 
 def finetune_run(h: int, lr: float, x, y, x_valid, y_valid, batch: int, seed: int, device):
-    layers = [(initial_weights("ae", i, (h, n_in), seed), torch.zeros(h)) for i, n_in in enumerate((D, h, h))]
+    layers = [(initial_weights(i, (h, n_in), seed), torch.zeros(h)) for i, n_in in enumerate((D, h, h))]
 
     def run(epochs: int) -> None:
         with tempfile.TemporaryDirectory() as tmp:

@@ -197,9 +197,20 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def stale_report(fail_on_stale: bool) -> int:
-    """Print the stages of dvc.lock that are stale (code, params or outputs changed); 1 if any and `fail_on_stale`."""
+    """Print the stages of dvc.lock that are stale (code, params or outputs changed), and the files of dvc.yaml's wiring
+    that no longer match the code and params (`python -m pipeline.wire`); 1 if any and `fail_on_stale`."""
+    from pipeline import wire
+
+    unwired = sorted(str(p.relative_to(wire.ROOT)) for p in wire.outdated())
+    for name in unwired:
+        print(
+            f"{name} is out of date with the code and params.yaml (a stage's imports, a dataset or a stack): run "
+            "python -m pipeline.wire, so that dvc.yaml's stages depend on what they run"
+        )
     locked = locked_stages()
     stale = {k: v for k, v in stale_stages(dvc_status()).items() if k in locked}
+    if not stale and unwired:
+        return 1 if fail_on_stale else 0
     if not stale:
         print("dvc.lock matches the code and params: the committed report is current.")
         return 0

@@ -46,12 +46,12 @@ def committed_is_current(stage: str) -> bool:
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def pretrain_code() -> list[str]:
-    """The code a pretrained candidate's weights depend on: the pretrain stage's .py deps in dvc.yaml."""
+def pretrain_code(kind: str) -> list[str]:
+    """The code a pretrained candidate of `kind` depends on: the pretrain stage's .py deps in dvc.yaml, its own kind's."""
     import yaml
 
-    deps = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["pretrain"]["deps"]
-    return [d for d in deps if d.endswith(".py")]
+    deps = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["pretrain"]["do"]["deps"]
+    return [d.replace("${item.kind}", kind) for d in deps if d.endswith(".py")]
 
 
 def replaced(section: Model, updates: dict[str, list], flags: dict[str, str]) -> Model:
@@ -96,7 +96,8 @@ def main(argv: list[str] | None = None) -> None:
     from pipeline.core.cli import check_choice, set_threads
     from pipeline.data.arrays import load_splits
     from pipeline.params import load_params
-    from pipeline.training.grid import group_size, stack_specs
+    from pipeline.training.grid import group_size
+    from pipeline.training.layer_kind import stack_specs
     from pipeline.training.search import pretrain_stacks
     from pipeline.training.select import select_and_test
     from pipeline.training.stack_cache import StackCache
@@ -128,7 +129,7 @@ def main(argv: list[str] | None = None) -> None:
             if c.get("status", "ok") != "ok":
                 diverged.add(c["name"])
     new = [s for s in specs if s.name not in trained]
-    code = [ROOT / f for f in pretrain_code()]
+    code = [ROOT / f for f in pretrain_code(stack.kind)]
     cache = StackCache(
         args.dataset, args.stack, stack.layers, params.seed, v.pretrain.batch_size, device, train.x, valid.x, code
     )

@@ -93,9 +93,9 @@ def retrain(params_path: str, dataset: str, model: str, seed: int, device_name: 
     from pipeline.core.errors import StageError
     from pipeline.data.arrays import DataFileError, load_splits
     from pipeline.params import load_params
+    from pipeline.training.layer_kind import StackSpec
     from pipeline.training.search import pretrain_stacks
     from pipeline.training.select import select_and_test
-    from pipeline.training.stack import StackSpec
 
     params = load_params(params_path)
     v = params.vincent

@@ -12,10 +12,10 @@ from sklearn.decomposition import PCA
 
 from pipeline.data.corruption import corrupt
 from pipeline.models.dense_ae import DenseAEConfig, DenseAutoencoder
-from pipeline.training.layer_group import initial_weights
+from pipeline.training.kinds.ae import initial_weights
+from pipeline.training.layer_kind import StackSpec
 from pipeline.training.loop import train_model
 from pipeline.training.search import pretrain_stacks
-from pipeline.training.stack import StackSpec
 from tests.mnist_fixture import mnist
 
 
@@ -101,7 +101,7 @@ def test_dae_denoises_held_out_digits():
         [spec], 1, train, held_out, seed=0, batch_size=20, device=torch.device("cpu"), progress=False
     )
     trained = stacks[spec.name]
-    w0 = initial_weights("ae", 0, (200, 784), seed=0)
+    w0 = initial_weights(0, (200, 784), seed=0)
     before = denoising_loss(w0, torch.zeros(200), torch.zeros(784))
     after = denoising_loss(trained.weights[0][0], trained.weights[0][1], trained.visible_biases[0])
     assert after < 0.7 * before, (before, after)  # cross-entropy drops by more than 30%

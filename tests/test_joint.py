@@ -8,8 +8,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from pipeline.training.joint import JointRBMGroup
-from pipeline.training.lockstep import MLPGroup, joint_logits
+from pipeline.training.kinds.rbm import JointRBMGroup
+from pipeline.training.mlp_group import MLPGroup, joint_logits
 
 
 def _gen(seed: int) -> torch.Generator:
@@ -87,7 +87,7 @@ def test_joint_rbm_step_is_cd1_on_pixels_and_label():
     b, c, e = group.hidden_bias[0].clone(), group.visible_bias[0].clone(), group.label_bias[0].clone()
     v, y = (torch.rand(m, d, generator=g) < 0.5).float(), torch.randint(0, classes, (m,), generator=g)
     draws = _gen(3)
-    group.step(v.unsqueeze(0), y, draws)
+    group.step(v.unsqueeze(0), None, draws, y)
     draws = _gen(3)
     y1 = F.one_hot(y, classes).float()
     t_pos = torch.sigmoid(v @ w.T + y1 @ u.T + b)
@@ -116,15 +116,15 @@ def test_joint_rbm_learns_to_classify_by_cd1_alone():
     draws = _gen(5)
     for _ in range(30):
         for idx in torch.randperm(n, generator=draws).split(10):
-            group.step(x[idx].unsqueeze(0), y[idx], draws)
+            group.step(x[idx].unsqueeze(0), None, draws, y[idx])
     after = float(group.errors(x.unsqueeze(0), y)[0])
     assert after < 0.1 < before
-    assert float(group.loss(x.unsqueeze(0), y)[0]) < 0.5 * d * 0.6931
+    assert float(group.loss(x.unsqueeze(0), y=y)[0]) < 0.5 * d * 0.6931
 
 
 def test_a_joint_stack_shares_the_plain_stacks_lower_layers_and_ends_in_a_joint_top():
+    from pipeline.training.layer_kind import StackSpec
     from pipeline.training.search import pretrain_stacks
-    from pipeline.training.stack import StackSpec
 
     g = _gen(6)
     y = torch.randint(0, 10, (300,), generator=g)

@@ -9,11 +9,12 @@ import ast
 import subprocess
 import sys
 import time
-from functools import cache
 from pathlib import Path
 
 import pytest
 import yaml
+
+from pipeline import wire
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "pipeline"
@@ -21,42 +22,10 @@ PACKAGE = ROOT / "pipeline"
 MAX_LINES = 300
 
 
-def module_name(path: Path) -> str:
-    parts = path.relative_to(ROOT).with_suffix("").parts
-    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-
-
-MODULES = {module_name(p): p for p in PACKAGE.rglob("*.py")}
-PLUMBING = {m for m in MODULES if m.startswith(("pipeline.params", "pipeline.core"))}
+MODULES = wire.modules()
+PLUMBING = {m for m in MODULES if wire.is_plumbing(m)}
 STAGES = sorted(m for m in MODULES if m.startswith("pipeline.stages.") and not m.endswith("__init__"))
-
-
-@cache
-def imports(module: str) -> frozenset[str]:
-    """The pipeline modules `module` imports (anywhere in the file), resolved to module names."""
-    found = set()
-    for node in ast.walk(ast.parse(MODULES[module].read_text())):
-        names = []
-        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("pipeline"):
-            names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
-        elif isinstance(node, ast.Import):
-            names = [a.name for a in node.names if a.name.startswith("pipeline")]
-        found |= {n for n in names if n in MODULES and n != "pipeline"}
-    return frozenset(found - {module})
-
-
-def closure(module: str, through_plumbing: bool = True) -> set[str]:
-    """Every pipeline module `module` imports, directly or not (not looking inside PLUMBING when asked)."""
-    seen, todo = set(), [module]
-    while todo:
-        current = todo.pop()
-        if not through_plumbing and current in PLUMBING:
-            continue
-        for m in imports(current):
-            if m not in seen:
-                seen.add(m)
-                todo.append(m)
-    return seen
+imports, closure, docstring_only = wire.imports, wire.closure, wire.docstring_only
 
 
 def test_stages_import_libraries_and_libraries_never_import_stages() -> None:
@@ -118,21 +87,13 @@ def test_no_module_is_long() -> None:
     assert not long, f"modules over {MAX_LINES} lines: {long}"
 
 
-def docstring_only(path: Path) -> bool:
-    """A package's __init__.py that only documents the package: no code a stage could depend on."""
-    body = ast.parse(path.read_text()).body
-    return path.name == "__init__.py" and all(
-        isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant) for n in body
-    )
-
-
-def declared_deps() -> dict[str, set[str]]:
+def declared_deps() -> dict[str, list[str]]:
     stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
     out = {}
     for stage in stages.values():
         body = stage.get("do", stage)
         module = body["cmd"].split()[2]
-        out[module] = {d for d in body["deps"] if d.startswith("pipeline/")}
+        out[module] = [d for d in body["deps"] if d.startswith("pipeline/")]
     return out
 
 
@@ -142,7 +103,23 @@ def test_every_stage_script_is_a_dvc_stage_and_declares_the_code_it_runs() -> No
     for stage, declared in deps.items():
         used = {stage} | closure(stage, through_plumbing=False)
         needed = {str(MODULES[m].relative_to(ROOT)) for m in used - PLUMBING if not docstring_only(MODULES[m])}
-        assert declared == needed, f"{stage}: missing {sorted(needed - declared)}, not used {sorted(declared - needed)}"
+        assert needed <= set(declared), f"{stage}: missing {sorted(needed - set(declared))}"
+        assert declared == wire.code_deps(stage), f"{stage}: dvc.yaml's deps are stale: run python -m pipeline.wire"
+
+
+def test_pretrain_declares_its_own_kind_and_what_every_kind_imports() -> None:
+    """A kind is loaded by name (layer_kind.load_kind), not imported: each pretrain item declares its kind's file, and
+    the stage what the kinds import besides themselves, so no kind file is a dep of another kind's stacks."""
+    declared = declared_deps()["pipeline.stages.pretrain"]
+    assert wire.KIND_DEP in declared and not any("/kinds/" in d and "${" not in d for d in declared)
+    for kind in wire.kind_modules():
+        needed = {str(MODULES[m].relative_to(ROOT)) for m in closure(kind, through_plumbing=False) - PLUMBING}
+        assert needed - {"pipeline/training/kinds/__init__.py"} <= set(declared), kind
+        assert not {m for m in closure(kind) if m in wire.kind_modules()}, f"{kind} imports another kind"
+
+
+def test_dvc_yaml_and_the_pretrain_items_are_wired() -> None:
+    assert not wire.outdated(), "run python -m pipeline.wire"
 
 
 @pytest.mark.parametrize("stage", STAGES)

@@ -8,14 +8,9 @@ import torch.nn.functional as F
 
 from pipeline.models.dense_ae import DenseAEConfig, DenseAutoencoder
 from pipeline.models.mlp import MLPClassifier
-from pipeline.training.lockstep import (
-    MLPGroup,
-    RBMGroup,
-    TiedAEGroup,
-    lowest_ranked,
-    mask_counts,
-    masking_group,
-)
+from pipeline.training.kinds.ae import TiedAEGroup, lowest_ranked, mask_counts, masking_group
+from pipeline.training.kinds.rbm import RBMGroup
+from pipeline.training.mlp_group import MLPGroup
 from tests.reference.rbm import RBM, RBMConfig
 
 D, H, M = 20, 12, 16
@@ -184,7 +179,7 @@ def test_rbm_step_is_cd1_from_the_same_uniforms():
     v = _binary((1, M, D), 1)
     w, b, c = (t.clone() for t in (group.weight, group.hidden_bias, group.visible_bias))
     g_group, g_hand = _gen(5), _gen(5)
-    loss = group.step(v, g_group)
+    loss = group.step(v, v, g_group)
 
     h_pos = torch.sigmoid(v @ w.mT + b.unsqueeze(1))  # (K, m, h)
     h = (torch.rand(h_pos.shape, generator=g_hand) < h_pos).float()
@@ -211,7 +206,7 @@ def test_rbm_single_candidate_equals_rbm_cd_step():
     g_group, g_rbm = _gen(1), _gen(1)
     for i in range(3):
         v = _binary((M, D), 40 + i)
-        loss = group.step(v.unsqueeze(0), g_group)
+        loss = group.step(v.unsqueeze(0), None, g_group)
         expected = rbm.cd_step(v, g_rbm) / M
         torch.testing.assert_close(loss, expected.view(1), rtol=1e-6, atol=1e-5)
     torch.testing.assert_close(group.weight[0], rbm.weight, rtol=0, atol=1e-6)

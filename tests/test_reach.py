@@ -5,6 +5,8 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 
+import pytest
+
 from pipeline.reach import Reach, code_files, reach, stage_deps
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,5 +46,28 @@ def test_the_zoo_autoencoder_is_no_dep_of_the_table() -> None:
 def test_the_search_is_a_dep_of_pretraining_alone() -> None:
     """StackSpec and propagate live in a leaf (training/stack.py): fine-tuning and evaluation read stacks without
     depending on how they were searched."""
-    for path in ("pipeline/training/search.py", "pipeline/training/layer_group.py", "pipeline/training/joint.py"):
+    for path in ("pipeline/training/search.py", "pipeline/training/layer_group.py", "pipeline/training/layer_kind.py"):
         assert {s.split("@")[0] for s in reaches()[path].stages} <= {"pretrain", "filters"}, path
+
+
+def stacks_of_kind(kind: str) -> set[str]:
+    import yaml
+
+    stacks = yaml.safe_load((ROOT / "params.yaml").read_text())["vincent"]["stacks"]
+    return {name for name, s in stacks.items() if s["kind"] == kind}
+
+
+@pytest.mark.parametrize(("kind", "also"), [("rbm", set()), ("ae", {"filters"})])
+def test_a_kind_is_a_dep_of_its_own_stacks_pretraining_only(kind: str, also: set[str]) -> None:
+    """An edit to the RBM reruns only DBN stages, to the autoencoder only SAA/SdA (and the filters figure): each kind's
+    file is a dep of the pretrain stages of its own stacks (dvc.yaml's pretrain items), and fine-tuning of none."""
+    own = stacks_of_kind(kind)
+    stages = set(reaches()[f"pipeline/training/kinds/{kind}.py"].stages)
+    pretrain = {s for s in stages if s.startswith("pretrain@")}
+    assert pretrain and {s.rsplit("-", 1)[1] for s in pretrain} == own, pretrain
+    assert stages - pretrain == also
+
+
+def test_fine_tuning_code_reruns_no_pretraining() -> None:
+    for path in ("pipeline/training/mlp_group.py", "pipeline/training/halving.py", "pipeline/training/select.py"):
+        assert {s.split("@")[0] for s in reaches()[path].stages} == {"finetune"}, path

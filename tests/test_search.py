@@ -10,9 +10,11 @@ import torch
 from pipeline.training import halving
 from pipeline.training.errors import BadInputError
 from pipeline.training.halving import best_trial, halving_search, ranked, schedule
-from pipeline.training.lockstep import MLPGroup, RBMGroup, TiedAEGroup
+from pipeline.training.kinds.ae import TiedAEGroup
+from pipeline.training.kinds.rbm import RBMGroup
+from pipeline.training.layer_kind import StackSpec
+from pipeline.training.mlp_group import MLPGroup
 from pipeline.training.search import SearchCost, pretrain_stacks
-from pipeline.training.stack import StackSpec
 
 CPU = torch.device("cpu")
 WIDTH, HIDDEN, BATCH = 16, 8, 20
@@ -250,10 +252,10 @@ def test_a_candidate_read_before_the_shared_run_diverged_is_sound(binary_data, m
     short, long = StackSpec("ae", HIDDEN, 0.1, 2), StackSpec("ae", HIDDEN, 0.1, 4)
     step, calls = TiedAEGroup.step, []
 
-    def blowing_up(self, x, x_in):
+    def blowing_up(self, x, x_in, *rest):
         layer0 = x.shape[-1] == WIDTH
         calls.extend([1] if layer0 else [])
-        loss = step(self, x, x_in)
+        loss = step(self, x, x_in, *rest)
         return loss * 1e9 if layer0 and len(calls) > 2 * 200 // BATCH else loss  # layer 0 from epoch 3
 
     monkeypatch.setattr(TiedAEGroup, "step", blowing_up)

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from pipeline.data.arrays import Split
     from pipeline.params import Params
     from pipeline.training.halving import Trial
-    from pipeline.training.stack import StackSpec
+    from pipeline.training.layer_kind import StackSpec
 
 log = logging.getLogger("pipeline.explore")
 COLUMNS = {"SAA-3": ("ae", 3), "SdA-3": ("ae", 3), "DBN-1": ("rbm", 1), "DBN-3": ("rbm", 3)}
@@ -47,7 +47,7 @@ class Shard:
 
 def stack_specs(params: Params, hidden: int, kind: str) -> list[StackSpec]:
     """The stacks of one pretraining tree: every learning rate x epochs (x masking level, for autoencoders)."""
-    from pipeline.training.stack import StackSpec
+    from pipeline.training.layer_kind import StackSpec
 
     e = params.explore
     if kind == "rbm":

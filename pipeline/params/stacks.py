@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
@@ -9,33 +11,57 @@ from pydantic import Field, model_validator
 from pipeline.params.base import IntGrid, NoiseLevel, PositiveGrid, PositiveInt, Section
 
 
+@dataclass(frozen=True)
+class KindTraits:
+    """What a stack of a layer kind may set: `noise`, what its noise grid means (None: it takes none, and its
+    candidates' names carry none); `tops`, the tops it may have."""
+
+    noise: str | None = None
+    tops: tuple[str, ...] = ("softmax",)
+
+
+# The pretraining layer kinds: each is the file pipeline/training/kinds/<kind>.py (tests/test_kinds.py keeps the two
+# in step); a new kind adds its line here.
+KINDS = {
+    "rbm": KindTraits(tops=("softmax", "joint")),  # Bernoulli RBMs by CD-1 (DBN); joint: the lab's DBN top
+    "ae": KindTraits(noise="masking"),  # tied sigmoid autoencoders: SAA with noise 0, SdA with masking
+}
+
+
 class StackParams(Section):
     """One pretraining stage (pretrain@<stack>): every candidate of its grid, as a tree of shared prefixes."""
 
-    kind: Literal["rbm", "ae"]
-    """rbm: Bernoulli RBMs by CD-1 (DBN); ae: tied sigmoid autoencoders (SAA with noise 0, SdA with masking)"""
+    kind: str
+    """a key of KINDS (pipeline/training/kinds/<kind>.py): rbm, Bernoulli RBMs by CD-1 (DBN); ae, tied sigmoid
+    autoencoders (SAA with noise 0, SdA with masking)"""
     layers: PositiveInt
     lr: PositiveGrid
     epochs: IntGrid
     """epochs per layer; the shorter runs' first layers are snapshots of the longest"""
     noise: Annotated[list[NoiseLevel], Field(min_length=1)] = [0.0]
-    """masking levels nu (a fixed count of zeroed pixels per example); kind ae only"""
+    """noise levels, for a kind that takes noise (ae: masking levels nu, a fixed count of zeroed pixels per example)"""
     top: Literal["softmax", "joint"] = "softmax"
     """softmax: fine-tuned with a softmax layer on top; joint (kind rbm only): the lab's DBN (Larochelle et al. 2007),
     whose last RBM models (the layer below, the label) jointly and classifies by its exact P(y | h)
-    (pipeline/training/joint.py); a model on it must use every layer"""
+    (pipeline/training/kinds/rbm.py); a model on it must use every layer"""
 
     @model_validator(mode="after")
-    def _noise_only_for_ae(self) -> StackParams:
-        if self.kind == "rbm" and self.noise != [0.0]:
-            raise ValueError(f"noise = {self.noise} is only allowed for kind 'ae'")
-        if self.top == "joint" and self.kind != "rbm":
-            raise ValueError(
-                "top = 'joint' (a joint RBM over the top layer and the label) is only allowed for kind 'rbm'"
-            )
+    def _what_the_kind_takes(self) -> StackParams:
+        if self.kind not in KINDS:
+            raise ValueError(f"kind = {self.kind!r}: expected one of {sorted(KINDS)} (pipeline/training/kinds/)")
+        traits = KINDS[self.kind]
+        if traits.noise is None and self.noise != [0.0]:
+            raise ValueError(f"noise = {self.noise} is only allowed for {kinds_where(lambda t: t.noise)}")
+        if self.top not in traits.tops:
+            raise ValueError(f"top = {self.top!r} is only allowed for {kinds_where(lambda t: self.top in t.tops)}")
         if max(self.noise) >= 1.0:
-            raise ValueError(f"noise = {self.noise}: a masking level must be below 1")
+            raise ValueError(f"noise = {self.noise}: a noise level must be below 1")
         return self
+
+
+def kinds_where(has: Callable[[KindTraits], object]) -> str:
+    """ "kind 'a' or kind 'b'": the kinds whose traits `has`."""
+    return " or ".join(f"kind {k!r}" for k, t in KINDS.items() if has(t)) or "no kind"
 
 
 class ModelSpec(Section):

@@ -26,8 +26,9 @@ def main(params, args: argparse.Namespace) -> None:
     from pipeline.data.arrays import load_splits
     from pipeline.reporting.figures import filter_grid
     from pipeline.training.grid import group_size
+    from pipeline.training.kinds.ae import KIND as AE  # the kind it trains: a dep
+    from pipeline.training.layer_kind import StackSpec
     from pipeline.training.search import pretrain_stacks
-    from pipeline.training.stack import StackSpec
 
     v, f = params.vincent, params.vincent.filters
     logged = {"filters": f.model_dump(), "batch_size": v.pretrain.batch_size}
@@ -35,7 +36,7 @@ def main(params, args: argparse.Namespace) -> None:
         start = time.perf_counter()
         splits = load_splits(paths.prepared(f.dataset))
         device = get_device(v.device, "vincent.device")
-        specs = [StackSpec("ae", f.hidden, f.lr, f.epochs, nu) for nu in f.noise]
+        specs = [StackSpec(AE.name, f.hidden, f.lr, f.epochs, nu) for nu in f.noise]
         log.info("filters: one layer of %d units at %s destruction", f.hidden, [f"{100 * nu:g}%" for nu in f.noise])
         stacks, _ = pretrain_stacks(
             specs,

@@ -30,7 +30,7 @@ def main(params, args: argparse.Namespace) -> None:
     from pipeline.data.arrays import load_splits
     from pipeline.models.mlp import DigitPredictor, MLPClassifier
     from pipeline.training.grid import group_size
-    from pipeline.training.halving import halving_search, ranked
+    from pipeline.training.select import select_and_test
 
     v, dataset, stack = params.vincent, args.dataset, args.stack
     f = v.finetune_for(dataset)  # vincent.finetune, with what vincent.rows.<dataset> changes
@@ -42,42 +42,47 @@ def main(params, args: argparse.Namespace) -> None:
         pretrained = load_torch(paths.pretrained_model(dataset, stack), f"pretrain@{dataset}-{stack}", ("candidates",))
         # A candidate whose pretraining diverged is marked so by pretrain and never fine-tuned (nor selected).
         usable = [c for c in pretrained["candidates"] if c.get("status", "ok") == "ok"]
+        diverged = {c["name"] for c in pretrained["candidates"] if c not in usable}
         for c in pretrained["candidates"]:
             if c not in usable:
                 log.warning("%s: skipping pretraining candidate %s (%s)", stack, c["name"], c["status"])
         hparams = {c["name"]: c["hparams"] for c in usable}
+        stacks = {c["name"]: c["weights"] for c in pretrained["candidates"]}
         device = get_device(v.device, "vincent.device")
         results = {}
         for model, spec in models.items():
-            stacks = {c["name"]: c["weights"][: spec.layers] for c in usable}
             log.info(
                 "%s %s: %d candidates (%d stacks x %d learning rates) from pretrain@%s-%s",
                 dataset,
                 model,
-                len(stacks) * len(f.lr),
-                len(stacks),
+                len(usable) * len(f.lr),
+                len(usable),
                 len(f.lr),
                 dataset,
                 stack,
             )
             checkpoint = paths.checkpoint_dir("finetune", dataset, model) / "search.pt"
-            trials = halving_search(
+            # Ranked on validation only (no test split): evaluate tests the selected network and its runners-up.
+            selection = select_and_test(
                 stacks,
                 f.lr,
-                train.x,
-                train.y,
-                valid.x,
-                valid.y,
+                train,
+                valid,
+                None,
+                layers=spec.layers,
+                top=TOP,
+                device=device,
+                diverged=diverged,
                 max_epochs=f.max_epochs,
                 patience=f.patience,
                 rungs=f.rungs,
                 eta=f.eta,
                 batch_size=f.batch_size,
                 seed=params.seed,
-                device=device,
                 group_size=group_size(v, device),
                 checkpoint_path=checkpoint,
             )
+            trials = selection.trials
             for t in trials:
                 with tracking.candidate_run(
                     f"{model} {t.name}", {**hparams[t.stack], "layers": spec.layers, "finetune_lr": t.lr}
@@ -86,7 +91,7 @@ def main(params, args: argparse.Namespace) -> None:
                     tracking.log_metrics(
                         {"best_valid_error": t.best_error, "best_epoch": t.best_epoch, "epochs": t.epochs}
                     )
-            top = ranked(trials)[:TOP]
+            top = [trials[i] for i in selection.order[:TOP]]
             best = top[0]
             log.info(
                 "%s %s: selected %s, validation error %.2f%% at epoch %d",

@@ -28,7 +28,8 @@ def main(params, args: argparse.Namespace) -> None:
     from pipeline.common.seeding import get_device
     from pipeline.core import paths, tracking
     from pipeline.data.arrays import load_splits
-    from pipeline.training.grid import check_pretrain_memory, group_size, is_out_of_memory, stack_specs
+    from pipeline.training.grid import check_pretrain_memory, group_size, is_out_of_memory
+    from pipeline.training.layer_kind import stack_specs
     from pipeline.training.search import pretrain_stacks
 
     v, dataset, stack = params.vincent, args.dataset, args.stack

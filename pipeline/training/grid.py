@@ -1,16 +1,13 @@
-"""The grids of params.yaml as candidates: a stack's pretraining specs, the lockstep group size, and whether its widths fit
-in memory."""
+"""How big the table's searches are: the lockstep group size, and whether a stack's widths fit in memory (its
+candidates: `layer_kind.stack_specs`)."""
 
 from __future__ import annotations
-
-import itertools
 
 import psutil
 import torch
 
 from pipeline.core.errors import StageError
 from pipeline.params import StackParams, VincentParams
-from pipeline.training.stack import StackSpec
 
 INPUT_DIM = 784
 GPU_GROUP = 16  # candidates per lockstep group on CUDA when vincent.pretrain.group_size is 0
@@ -19,14 +16,6 @@ GB = 1e9
 # What torch's allocators say when an allocation fails: torch.OutOfMemoryError (CUDA) or DefaultCPUAllocator's
 # RuntimeError ("can't allocate memory" on Linux, "not enough memory" on Windows).
 OUT_OF_MEMORY = ("out of memory", "not enough memory", "can't allocate memory", "cannot allocate memory")
-
-
-def stack_specs(hidden: list[int], s: StackParams) -> list[StackSpec]:
-    """Every pretraining candidate of a stack (`VincentParams.stack_for`: a row's own grid) with vincent.pretrain.hidden
-    units per layer: hidden x lr x noise x epochs, in a fixed order."""
-    return [
-        StackSpec(s.kind, h, lr, e, nu, s.top) for h, lr, nu, e in itertools.product(hidden, s.lr, s.noise, s.epochs)
-    ]
 
 
 def group_size(v: VincentParams, device: torch.device) -> int:

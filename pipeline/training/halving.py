@@ -21,14 +21,17 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import torch
 from tqdm.auto import tqdm
 
 from pipeline.common.seeding import make_generator
 from pipeline.training.checkpoints import config_hash, data_fingerprint, load_checkpoint, save_checkpoint
-from pipeline.training.lockstep import MLPGroup
 from pipeline.training.loop import check_input, check_labels
+from pipeline.training.mlp_group import MLPGroup
+
+Phase = Literal["running", "pruned", "patience", "diverged", "finished"]
 
 
 @dataclass
@@ -37,17 +40,26 @@ class Trial:
     stack: str
     lr: float
     params: list[torch.Tensor]  # current weights (CPU): hidden W, b pairs, then the head's (MLPGroup)
-    head: str = "softmax"  # "joint": a stack whose top is the lab DBN's joint RBM (training/joint.py)
+    head: str = "softmax"  # "joint": a stack whose top is the lab DBN's joint RBM (kinds/rbm.py)
     best_params: list[torch.Tensor] | None = None
     best_error: float = math.inf
     best_loss: float = math.inf  # validation cross-entropy at the best epoch: breaks ties of best_error
     best_epoch: int = 0
     bad_epochs: int = 0
     epochs: int = 0
-    status: str = "running"  # running | pruned at epoch N | patience at epoch N | finished
+    phase: Phase = "running"
+    stopped_at: int | None = None  # the epoch a pruned, patience or diverged trial stopped at
     history: dict[str, list[float]] = field(
         default_factory=lambda: {"train_loss": [], "train_error": [], "valid_error": [], "valid_loss": []}
     )
+
+    @property
+    def status(self) -> str:
+        """ "running", "finished", or how and when it stopped: "pruned at epoch 15" (what the results record)."""
+        return self.phase if self.stopped_at is None else f"{self.phase} at epoch {self.stopped_at}"
+
+    def stop(self, phase: Phase, epoch: int) -> None:
+        self.phase, self.stopped_at = phase, epoch
 
     @property
     def rank_key(self) -> tuple[float, float]:
@@ -118,6 +130,7 @@ def halving_search(
         device.type,
         *(data_fingerprint(t.float()) for t in data),
         "valid-loss-ties",
+        "typed-phase",  # a checkpoint of the string-status trials does not resume
     )
     seg0, running, done = 0, None, []
     state = (
@@ -145,7 +158,7 @@ def halving_search(
     for seg in range(seg0, len(ends)):
         start, end = (ends[seg - 1] if seg else 0), ends[seg]
         if running is None:
-            running = [t.name for t in trials if t.status == "running"]
+            running = [t.name for t in trials if t.phase == "running"]
         size = max(1, group_size)
         for g in range(0, len(running), size):
             if g not in done:
@@ -153,16 +166,16 @@ def halving_search(
                 _train_segment(group, start, end, data, patience, batch_size, seed, device, bar)
                 done = [*done, g]
                 save(seg, running, done)
-        alive = [by_name[n] for n in running if by_name[n].status == "running"]
+        alive = [by_name[n] for n in running if by_name[n].phase == "running"]
         if end < max_epochs:  # a rung: keep the best 1/eta
             keep = max(1, math.ceil(len(alive) / eta))
             for t in sorted(alive, key=lambda t: (*t.rank_key, trials.index(t)))[keep:]:
-                t.status = f"pruned at epoch {end}"
+                t.stop("pruned", end)
         running, done = None, []
-        save(seg + 1, [t.name for t in trials if t.status == "running"], [])
+        save(seg + 1, [t.name for t in trials if t.phase == "running"], [])
     for t in trials:
-        if t.status == "running":
-            t.status = "finished"
+        if t.phase == "running":
+            t.phase = "finished"
     bar.close()
     return trials
 
@@ -219,7 +232,7 @@ def _train_segment(group: list[Trial], start, end, data, patience, batch_size, s
             t = group[i]
             t.epochs = epoch
             if not math.isfinite(sums[0][j]):  # a too-large learning rate: this candidate stops, the search goes on
-                t.status = f"diverged at epoch {epoch}"
+                t.stop("diverged", epoch)
                 stop.append(j)
                 bar.update(1)
                 continue
@@ -236,12 +249,12 @@ def _train_segment(group: list[Trial], start, end, data, patience, batch_size, s
                     t.best_params = model.candidate_params(j)
                 t.bad_epochs += 1
                 if t.bad_epochs >= patience:
-                    t.status = f"patience at epoch {epoch}"
+                    t.stop("patience", epoch)
                     stop.append(j)
             bar.update(1)
         if stop:
             for j in stop:
-                if not group[alive[j]].status.startswith("diverged"):
+                if group[alive[j]].phase != "diverged":
                     group[alive[j]].params = model.candidate_params(j)
             kept = [j for j in range(len(alive)) if j not in stop]
             alive = [alive[j] for j in kept]

@@ -4,8 +4,9 @@ The candidates of a group share a shape (kind, width, epochs) and the minibatch 
 rate (and masking level, and noise stream). The group is run by `run_epochs`, so it is checkpointed each epoch and
 resumes where it stopped. A candidate whose training or validation loss stops being finite or passes
 DIVERGED_FACTOR times its untrained validation loss (about log 2 per input) has diverged (too large a rate): it is
-frozen at its initial weights and reported, and the others go on. With `labels`, the layer is the lab DBN's joint
-top RBM over (input, label) (training/joint.py), and the exact P(y | input) is scored on validation each epoch.
+frozen at its initial weights and reported, and the others go on. The kind (`layer_kind`) makes the layers;
+with `labels`, the layer is the lab DBN's joint top RBM over (input, label) (kinds/rbm.py), and the exact
+P(y | input) is scored on validation each epoch.
 """
 
 from __future__ import annotations
@@ -19,10 +20,8 @@ from pathlib import Path
 import torch
 
 from pipeline.common.seeding import make_generator
-from pipeline.models.init import init_range, uniform_weights
 from pipeline.training.checkpoints import config_hash, data_fingerprint
-from pipeline.training.joint import JointRBMGroup
-from pipeline.training.lockstep import RBMGroup, TiedAEGroup
+from pipeline.training.layer_kind import load_kind
 from pipeline.training.loop import History, run_epochs
 
 CHUNK_ROWS = 4096  # rows gathered and corrupted at once
@@ -58,15 +57,6 @@ class _Snapshots:
         self.diverged = state.get("diverged", {})
 
 
-def initial_weights(kind: str, layer: int, shape: tuple[int, int], seed: int) -> torch.Tensor:
-    """The same starting weights for every candidate of a layer: U(+-4 sqrt(6/(in+out))) for autoencoders
-    (as `DenseAutoencoder`), N(0, 0.01) for RBMs (as `RBM`; a joint top's label weights start at zero)."""
-    if kind == "rbm":
-        return torch.randn(shape, generator=make_generator(seed, "init", "rbm", layer)) * 0.01
-    r = init_range(shape[1], shape[0], "sigmoid")
-    return uniform_weights(shape, r, make_generator(seed, "init", "autoencoder", layer))
-
-
 def train_layers(
     kind: str,
     hidden: int,
@@ -91,20 +81,16 @@ def train_layers(
     `names` name the candidates (their noise stream follows from them, so a candidate does not depend on the others
     of its group); `keep` are the epochs whose weights are returned.
     """
-    w0 = initial_weights(kind, layer, (hidden, x.shape[-1]), seed).to(device)
-    if kind == "ae":
-        model = TiedAEGroup(w0, lrs, noise)
-    else:
-        model = RBMGroup(w0, lrs) if labels is None else JointRBMGroup(w0, lrs)
+    layer_kind = load_kind(kind)
+    w0 = layer_kind.initial_weights(layer, (hidden, x.shape[-1]), seed).to(device)
+    model = layer_kind.group(w0, lrs, noise, "softmax" if labels is None else "joint")
     y, yv = (None, None) if labels is None else (t.to(device) for t in labels)
     order = make_generator(seed, "pretrain", kind, layer, device=device)
     noise_gen = make_generator(seed, "noise", layer, *names, device=device)
-    valid_in = xv if kind == "rbm" else model.corrupt(xv, make_generator(seed, "valid", layer, device=device))
+    valid_in = model.corrupt(xv, make_generator(seed, "valid", layer, device=device))
 
     def valid_loss() -> torch.Tensor:
-        if kind == "ae":
-            return model.loss(valid_in, xv)
-        return model.loss(valid_in) if labels is None else model.loss(valid_in, yv)
+        return model.loss(valid_in, xv, yv)
 
     snaps = _Snapshots(noise_gen)
     chunk = batch_size * max(1, CHUNK_ROWS // batch_size)
@@ -119,17 +105,11 @@ def train_layers(
         for start in range(0, len(perm), chunk):
             rows = perm[start : start + chunk]
             clean = x[:, rows]
-            noisy = None if kind == "rbm" else model.corrupt(clean, noise_gen)
+            noisy = model.corrupt(clean, noise_gen)
             for s in range(0, clean.shape[1], batch_size):
-                batch = clean[:, s : s + batch_size]
+                batch, labels_in = clean[:, s : s + batch_size], None if y is None else y[rows[s : s + batch_size]]
                 # step returns the mean loss per example of the minibatch: weighted by its rows, the epoch's sum
-                if kind == "ae":
-                    loss = model.step(batch, noisy[:, s : s + batch_size])
-                elif labels is None:
-                    loss = model.step(batch, noise_gen)
-                else:
-                    loss = model.step(batch, y[rows[s : s + batch_size]], noise_gen)
-                total += loss * batch.shape[1]
+                total += model.step(batch, noisy[:, s : s + batch_size], noise_gen, labels_in) * batch.shape[1]
         valid = valid_loss()
         errors = model.errors(valid_in, yv).tolist() if labels is not None else None
         metrics = {}
@@ -184,7 +164,7 @@ def train_layers(
         on_epoch=None,
         progress=progress,
     )
-    keys = ("weight", "hidden_bias", "visible_bias") + (("label_weight", "label_bias") if labels is not None else ())
+    keys = model.STATE
     results = []
     for i in range(len(names)):
         kinds = ("train_loss", "valid_loss") + (("valid_error",) if labels is not None else ())

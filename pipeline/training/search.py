@@ -1,18 +1,18 @@
 """Layer-wise pretraining of many candidate stacks as a tree of shared prefixes.
 
-A candidate stack is (kind, hidden units, learning rate, epochs per layer, masking level). Nothing is
+A candidate stack is (kind, hidden units, learning rate, epochs per layer, noise level). Nothing is
 computed twice:
 - candidates that differ only in their epochs share their first layer: it is trained once, to the
   largest epoch count, and read at every smaller count from a snapshot;
 - a shallower model is a prefix of a deeper one (DBN-1 is DBN-3's first layer): each candidate is
   trained to `layers` layers and a model of depth k reads the first k;
-- candidates of one shape train in lockstep groups (`pipeline.training.lockstep`) of up to `group_size`,
+- candidates of one shape train in lockstep groups (a kind's `LayerGroup`, pipeline/training/layer_kind.py) of up to `group_size`,
   one batched product for all: worth it on a GPU, group_size 1 on a CPU.
 Layer j > 0 trains on the clean codes of the candidate's own layers < j. Every layer-group is run by
 `layer_group.train_layers` (checkpointed each epoch: an interrupted search resumes where it stopped). A candidate
 whose loss diverges (layer_group.DIVERGED_FACTOR) is frozen there, marked `status="diverged"` with the layer,
 epoch and loss, and gets no further layers; the others go on. A stack with `top="joint"` (RBMs only: the lab's
-DBN, training/joint.py) makes its last layer a joint RBM over (the layer below, the label): its layers below are
+DBN, kinds/rbm.py) makes its last layer a joint RBM over (the layer below, the label): its layers below are
 the plain stack's, bit for bit (the same names, so the same seeds), and its last layer is (W, b, U, e).
 """
 
@@ -24,9 +24,11 @@ from pathlib import Path
 
 import torch
 
+from pipeline.params.stacks import KINDS
 from pipeline.training.layer_group import train_layers
+from pipeline.training.layer_kind import StackSpec
 from pipeline.training.loop import History, check_input, check_labels
-from pipeline.training.stack import StackSpec, propagate
+from pipeline.training.stack import propagate
 
 
 @dataclass
@@ -141,7 +143,7 @@ def _node_name(node: _Node, layer: int, joint: bool) -> str:
     """What a node's layer depends on: its prefix (layer 0), plus its epochs above layer 0, and whether it is a joint
     top (a joint stack's lower layers are named, so seeded, as the plain stack's)."""
     kind, hidden, lr, noise, _ = node.specs[0].prefix
-    base = f"{kind}-h{hidden}-lr{lr:g}" + (f"-nu{noise:g}" if kind == "ae" else "")
+    base = f"{kind}-h{hidden}-lr{lr:g}" + (f"-nu{noise:g}" if KINDS[kind].noise else "")
     name = f"{base}@{layer}" if layer == 0 else f"{base}-e{node.epochs}@{layer}"
     return name + ("-joint" if joint else "")
 

@@ -1,16 +1,10 @@
 """Selection among pretrained candidates, then the test: drop the diverged, fine-tune by successive halving, rank on
 validation, and only once that ranking is final measure the test error of the best `top`.
 
-The one flow (issue 37) of the tools outside `dvc repro`: pipeline.explore per column of a shard (its selection
-spans shards, so it passes no test split and tests the merged best with `error_rate` after the last shard),
+The one flow of the table's fine-tuning and the tools outside `dvc repro`: pipeline/stages/finetune.py per model of a
+stack (no test split: it keeps the best TOP = 5 and evaluate tests them), pipeline.explore per column of a shard (its
+selection spans shards, so it passes no test split and tests the merged best with `error_rate` after the last shard),
 pipeline.extend per model on the grown stack, pipeline.seeds for one selected configuration with a seed (top 1).
-
-pipeline/stages/finetune.py does the same steps in its own code, not yet through this module (it is a dependency of
-committed results, and adopts `select_and_test` in a later change): it drops the candidates pretrain marked
-diverged (warning for each), truncates every other to the model's layers, runs `halving_search` over them x
-vincent.finetune.lr (with a checkpoint, passed here through `search`), ranks with `ranked` and keeps the best
-TOP = 5 weights (the selected network and its runners-up); it reads no test split: evaluate tests them after
-selection.
 """
 
 from __future__ import annotations
@@ -22,9 +16,9 @@ import torch
 
 from pipeline.core.errors import StageError
 from pipeline.data.arrays import Split
-from pipeline.training import halving  # the module, not its names: a test's patch of halving_search reaches the call
+from pipeline.training import halving  # the module, not its names: a test.s patch of halving_search reaches the call
 from pipeline.training.halving import Trial
-from pipeline.training.lockstep import MLPGroup
+from pipeline.training.mlp_group import MLPGroup
 
 
 @dataclass

@@ -1,4 +1,10 @@
-"""The lab's DBN top: a joint RBM over (the layer below, the one-hot label), classifying by its exact P(y | h).
+"""Kind `rbm`: Bernoulli RBMs trained by CD-1 in lockstep (the DBNs), and the lab DBN's joint top RBM.
+
+`RBMGroup` is the DBN's layer: CD-1 with the positive phase on expectations, the hidden units sampled, the
+reconstruction sampled and the negative hidden units on expectations (as `tests/reference/rbm.py`'s `RBM.cd_step`,
+against which it is tested). Starting weights N(0, 0.01), biases 0.
+
+The joint top (`top: joint`):
 
 Larochelle et al. 2007 and Vincent et al. 2008 ran PLearn's `DeepBeliefNet` (FIDELITY.md section 2): its top
 RBM models the last hidden layer h (d units) and the label y (C classes, one softmax unit) jointly, with hidden
@@ -11,8 +17,8 @@ one over (h^2, y). Pretraining is greedy CD-1 on (h, y): t ~ P(t | h, y); h~ and
 (binary units, one softmax draw); P(t | h~, y~). Fine-tuning descends -log P(y | x) through the top and every
 layer below (`MLPGroup(head="joint")`).
 
-    JointRBMGroup   K such top RBMs trained by CD-1 in lockstep (as RBMGroup, with the label units)
-(`lockstep.joint_logits`: the logits of P(y | h), shared with the fine-tuning network.)
+`JointRBMGroup` trains K such top RBMs by CD-1 in lockstep (as RBMGroup, with the label units); its exact P(y | h)
+(`class_logits`) is the fine-tuning network's (`mlp_group.joint_logits`, tested equal).
 """
 
 from __future__ import annotations
@@ -22,14 +28,50 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-from pipeline.training.lockstep import RBMGroup, joint_logits
+from pipeline.common.seeding import make_generator
+from pipeline.training.layer_kind import LayerGroup, LayerKind
 
 N_CLASSES = 10
+
+
+class RBMGroup(LayerGroup):
+    """K Bernoulli RBMs v (d) <-> h, trained by CD-1 (the negative visible units sampled, as `RBM.cd_step`)."""
+
+    def visible_logits(self, h: torch.Tensor) -> torch.Tensor:
+        return torch.baddbmm(self.visible_bias.unsqueeze(1), h, self.weight)
+
+    @torch.no_grad()
+    def loss(self, v: torch.Tensor, x: torch.Tensor | None = None, y: None = None) -> torch.Tensor:
+        """(K,) mean-field reconstruction cross-entropy (v -> P(h|v) -> logits of P(v|h)); v is never corrupted."""
+        a = self.visible_logits(self.encode(v))
+        return F.binary_cross_entropy_with_logits(a, v.expand_as(a), reduction="none").sum((1, 2)) / v.shape[-2]
+
+    @torch.no_grad()
+    def step(
+        self, v: torch.Tensor, x_in: torch.Tensor | None, generator: torch.Generator, y: None = None
+    ) -> torch.Tensor:
+        """One CD-1 update on v (K or 1, m, d); returns the (K,) cross-entropy of the 1-step reconstruction."""
+        k, m = self.size, v.shape[-2]
+        v = v.expand(k, m, -1)
+        h_pos = self.encode(v)
+        h = (torch.rand(h_pos.shape, generator=generator, device=v.device) < h_pos).float()
+        logits = self.visible_logits(h)
+        p_neg = torch.sigmoid(logits)
+        v_neg = (torch.rand(p_neg.shape, generator=generator, device=v.device) < p_neg).float()
+        h_neg = self.encode(v_neg)
+        loss = (F.softplus(logits) - logits * v).sum((1, 2)) / m
+        scale = (self.lr / m).view(-1, 1, 1)
+        self.weight.baddbmm_(h_pos.mT * scale, v).baddbmm_(h_neg.mT * scale, v_neg, alpha=-1)
+        self.hidden_bias.add_((h_pos.sum(1) - h_neg.sum(1)) * scale.view(-1, 1))
+        self.visible_bias.add_((v.sum(1) - v_neg.sum(1)) * scale.view(-1, 1))
+        return loss
 
 
 class JointRBMGroup(RBMGroup):
     """K joint RBMs over (v, y): `RBMGroup`'s weights and biases, plus label weights U (K, H, C) and biases e (K, C),
     both starting at zero (so the initial reconstruction loss is the plain RBM's)."""
+
+    STATE = (*RBMGroup.STATE, "label_weight", "label_bias")
 
     def __init__(self, w0: torch.Tensor, lr: Sequence[float], n_classes: int = N_CLASSES):
         super().__init__(w0, lr)
@@ -46,23 +88,31 @@ class JointRBMGroup(RBMGroup):
         return F.one_hot(y, self.label_bias.shape[-1]).float().unsqueeze(0)
 
     @torch.no_grad()
-    def loss(self, v: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    def loss(self, v: torch.Tensor, x: torch.Tensor | None = None, y: torch.Tensor | None = None) -> torch.Tensor:
         """(K,) mean-field reconstruction cross-entropy of v from (v, y), summed over pixels, mean over examples."""
         a = self.visible_logits(self.encode_joint(v, self.one_hot(y)))
         return F.binary_cross_entropy_with_logits(a, v.expand_as(a), reduction="none").sum((1, 2)) / v.shape[-2]
+
+    def class_logits(self, v: torch.Tensor) -> torch.Tensor:
+        """(K, m, d) -> (K, m, C) logits of the exact P(y | v) = softmax_y(e_y + sum_j softplus(b_j + W_j v + U_jy))."""
+        a = torch.baddbmm(self.hidden_bias.unsqueeze(1), v, self.weight.mT).unsqueeze(-1) + self.label_weight.unsqueeze(
+            1
+        )
+        return self.label_bias.unsqueeze(1) + F.softplus(a).sum(2)
 
     @torch.no_grad()
     def errors(self, v: torch.Tensor, y: torch.Tensor, chunk: int = 1024) -> torch.Tensor:
         """(K,) error rates of the exact P(y | v) on (v, y)."""
         wrong = torch.zeros(self.size, device=v.device)
         for vb, yb in zip(v.split(chunk, dim=-2), y.split(chunk), strict=True):
-            vb = vb.expand(self.size, -1, -1)
-            logits, _ = joint_logits(vb, self.weight, self.hidden_bias, self.label_weight, self.label_bias)
+            logits = self.class_logits(vb.expand(self.size, -1, -1))
             wrong += (logits.argmax(2) != yb).float().sum(1)
         return wrong / len(y)
 
     @torch.no_grad()
-    def step(self, v: torch.Tensor, y: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    def step(
+        self, v: torch.Tensor, x_in: torch.Tensor | None, generator: torch.Generator, y: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """One CD-1 update on (v (K or 1, m, d), y (m,)); returns the (K,) cross-entropy of v's 1-step reconstruction."""
         k, m = self.size, v.shape[-2]
         v, y1 = v.expand(k, m, -1), self.one_hot(y).expand(k, -1, -1)
@@ -83,3 +133,15 @@ class JointRBMGroup(RBMGroup):
         self.visible_bias.add_((v.sum(1) - v_neg.sum(1)) * scale.view(-1, 1))
         self.label_bias.add_((y1.sum(1) - y_neg.sum(1)) * scale.view(-1, 1))
         return loss
+
+
+def initial_weights(layer: int, shape: tuple[int, int], seed: int) -> torch.Tensor:
+    """The same starting weights for every candidate of a layer: N(0, 0.01) (a joint top's label weights start at 0)."""
+    return torch.randn(shape, generator=make_generator(seed, "init", "rbm", layer)) * 0.01
+
+
+def group(w0: torch.Tensor, lrs: Sequence[float], noise: Sequence[float], top: str = "softmax") -> RBMGroup:
+    return JointRBMGroup(w0, lrs) if top == "joint" else RBMGroup(w0, lrs)
+
+
+KIND = LayerKind("rbm", group, initial_weights)

@@ -1,0 +1,142 @@
+"""The layer-kind interface: what one pretraining layer of the table's stacks is, one file per kind in `kinds/`.
+
+A kind is a module `pipeline/training/kinds/<name>.py` defining `KIND = LayerKind(...)`; `vincent.stacks.<stack>.kind`
+names it. The pretraining search (`layer_group.train_layers`) knows no kind: it asks the kind for its starting
+weights and a `LayerGroup` of K candidates, and runs every kind through the same four calls (corrupt, step, loss,
+state). Only the pretraining stages of a kind's stacks declare its file (dvc.yaml's `pretrain` items, written by
+`python -m pipeline.wire`), so an edit to one kind reruns its own stacks and nothing else.
+
+A new kind: copy `kinds/ae.py`, change its group's `step` (tested against autograd, as tests/test_lockstep.py does for
+the others), give it a stack in params.yaml, and run `python -m pipeline.wire`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import itertools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from pipeline.params import StackParams
+from pipeline.params.stacks import KINDS
+
+KINDS_DIR = Path(__file__).with_name("kinds")
+TOPS = ("softmax", "joint")
+
+
+def per_candidate(values: Sequence[float] | torch.Tensor, k: int, device: torch.device) -> torch.Tensor:
+    """One value per candidate as a (K,) float tensor on `device`."""
+    t = torch.as_tensor(values, dtype=torch.float32, device=device).reshape(-1)
+    if t.numel() != k:
+        raise ValueError(f"need one value per candidate ({k}), got {t.numel()}")
+    return t
+
+
+class LayerGroup(nn.Module):
+    """K layers d -> h of one shape, one candidate per learning rate: weights (K, h, d) from the same w0, zero biases.
+
+    A kind's group overrides `step` and `loss` (and `corrupt` if it trains on corrupted inputs); `STATE` names the
+    buffers a pretrained layer keeps, encoder (W, b) first, in the order the stacks store them."""
+
+    STATE: tuple[str, ...] = ("weight", "hidden_bias", "visible_bias")
+
+    def __init__(self, w0: torch.Tensor, lr: Sequence[float]):
+        super().__init__()
+        h, d = w0.shape
+        k = len(lr)
+        self.register_buffer("weight", w0.detach().float().expand(k, h, d).clone())
+        self.register_buffer("hidden_bias", torch.zeros(k, h, device=w0.device))
+        self.register_buffer("visible_bias", torch.zeros(k, d, device=w0.device))
+        self.lr = per_candidate(lr, k, w0.device)
+
+    @property
+    def size(self) -> int:
+        return self.weight.shape[0]
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """(K or 1, n, d) -> (K, n, h) codes: sigmoid(x W^T + b), P(h = 1 | v) for an RBM."""
+        return torch.baddbmm(self.hidden_bias.unsqueeze(1), x.expand(self.size, -1, -1), self.weight.mT).sigmoid_()
+
+    def corrupt(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """The input the layer trains on from clean x (K or 1, m, d): x itself unless the kind corrupts it."""
+        return x
+
+    def step(
+        self, x: torch.Tensor, x_in: torch.Tensor, generator: torch.Generator, y: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """One update on clean x from x_in = corrupt(x) (and labels y for a joint top); the (K,) loss before it."""
+        raise NotImplementedError
+
+    def loss(self, x_in: torch.Tensor, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """(K,) validation loss of x from x_in (mean over examples): what divergence and the curves read."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class LayerKind:
+    """A pretraining layer kind: `group(w0, lrs, noise, top)` builds K candidates from the starting weights
+    `initial_weights(layer, (out, in), seed)`. What its stacks may set (a noise grid, a joint top) is its line of
+    `pipeline.params.stacks.KINDS`, read when params.yaml is, before anything trains."""
+
+    name: str
+    group: Callable[[torch.Tensor, Sequence[float], Sequence[float], str], LayerGroup]
+    initial_weights: Callable[[int, tuple[int, int], int], torch.Tensor]
+
+
+@dataclass(frozen=True)
+class StackSpec:
+    """One pretraining candidate: `layers` of a kind (a file of kinds/) with `hidden` units, trained at `lr` for
+    `epochs` per layer, at noise level `noise` (for a kind that takes one); top "joint": its last layer is a joint RBM
+    over (the layer below, the label), for a kind whose `tops` allow it."""
+
+    kind: str
+    hidden: int
+    lr: float
+    epochs: int
+    noise: float = 0.0
+    top: str = "softmax"
+
+    def __post_init__(self) -> None:
+        if self.hidden < 1 or self.lr <= 0 or self.epochs < 1:
+            raise ValueError(f"bad stack candidate {self}")
+        if not 0 <= self.noise < 1:
+            raise ValueError(f"bad noise level in {self}")
+        traits = KINDS.get(self.kind)
+        if traits is None:
+            raise ValueError(f"bad kind in {self}: expected one of {sorted(KINDS)}")
+        if (self.noise and traits.noise is None) or self.top not in TOPS or self.top not in traits.tops:
+            raise ValueError(f"bad noise level or top in {self}: kind {self.kind!r} takes {traits}")
+
+    @property
+    def name(self) -> str:
+        nu = f"-nu{self.noise:g}" if KINDS[self.kind].noise else ""
+        return f"h{self.hidden}-lr{self.lr:g}-e{self.epochs}{nu}" + ("-joint" if self.top == "joint" else "")
+
+    @property
+    def prefix(self) -> tuple:
+        """What the first layer depends on: candidates with the same prefix share it."""
+        return (self.kind, self.hidden, self.lr, self.noise, self.top)
+
+
+def stack_specs(hidden: list[int], s: StackParams) -> list[StackSpec]:
+    """Every pretraining candidate of a stack (`VincentParams.stack_for`: a row's own grid) with vincent.pretrain.hidden
+    units per layer: hidden x lr x noise x epochs, in a fixed order."""
+    return [
+        StackSpec(s.kind, h, lr, e, nu, s.top) for h, lr, nu, e in itertools.product(hidden, s.lr, s.noise, s.epochs)
+    ]
+
+
+def kind_files() -> list[str]:
+    """The kinds there are code for: the modules of `kinds/`."""
+    return sorted(p.stem for p in KINDS_DIR.glob("*.py") if not p.stem.startswith("_"))
+
+
+def load_kind(name: str) -> LayerKind:
+    """The kind `name` (its module's KIND); ValueError naming the kinds there are when there is none."""
+    if name not in kind_files():
+        raise ValueError(f"unknown layer kind {name!r}; expected one of {kind_files()} (files of {KINDS_DIR})")
+    return importlib.import_module(f"pipeline.training.kinds.{name}").KIND
