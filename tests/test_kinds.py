@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from pipeline.params.stacks import KINDS
-from pipeline.training.layer_kind import LayerGroup, StackSpec, kind_files, load_kind
+from pipeline.params.stacks import KINDS, KindTraits, StackParams
+from pipeline.training.layer_kind import LayerGroup, StackSpec, kind_files, load_kind, stack_specs
 
 D, H, M = 12, 5, 8
 
@@ -34,7 +34,8 @@ def test_every_kind_trains_through_the_same_calls(name: str, top: str) -> None:
     kind = load_kind(name)
     w0 = kind.initial_weights(0, (H, D), 0)
     assert w0.shape == (H, D) and torch.equal(w0, kind.initial_weights(0, (H, D), 0))
-    group = kind.group(w0, [0.1, 0.05], [0.25, 0.0] if KINDS[name].noise else [0.0, 0.0], top)
+    options = [{k: 0.5 for k in KINDS[name].options}] * 2
+    group = kind.group(w0, [0.1, 0.05], [0.25, 0.0] if KINDS[name].noise else [0.0, 0.0], top, options)
     assert isinstance(group, LayerGroup) and group.size == 2
     g = torch.Generator().manual_seed(1)
     x = (torch.rand(1, M, D, generator=g) < 0.5).float()
@@ -60,3 +61,19 @@ def test_a_candidates_name_carries_noise_only_for_a_kind_that_takes_it() -> None
         StackSpec("rbm", 8, 0.1, 2, 0.25)
     with pytest.raises(ValueError):
         StackSpec("ae", 8, 0.1, 2, top="joint")
+
+
+def test_a_kinds_own_hyperparameters_are_grids_its_stacks_must_set(monkeypatch) -> None:
+    """A kind with options (issue 39's contraction weight, emphasis): every stack of it sets each as a grid, searched
+    with the others; the candidates' names carry them; a stack without options dumps as it always did."""
+    monkeypatch.setitem(KINDS, "ae", KindTraits(noise="masking", options=("beta", "alpha")))
+    with pytest.raises(ValueError, match="takes the options"):
+        StackParams(kind="ae", layers=1, lr=[0.1], epochs=[2])
+    stack = StackParams(kind="ae", layers=1, lr=[0.1], epochs=[2], options={"alpha": [1.0], "beta": [0.0, 0.5]})
+    specs = stack_specs([8], stack)
+    assert [s.name for s in specs] == ["h8-lr0.1-e2-nu0-alpha1-beta0", "h8-lr0.1-e2-nu0-alpha1-beta0.5"]
+    assert specs[1].hparams()["options"] == {"alpha": 1.0, "beta": 0.5} and specs[0].prefix != specs[1].prefix
+    assert "options" in stack.model_dump()
+    monkeypatch.setitem(KINDS, "ae", KindTraits(noise="masking"))
+    plain = StackParams(kind="ae", layers=1, lr=[0.1], epochs=[2])
+    assert "options" not in plain.model_dump() and "options" not in stack_specs([8], plain)[0].hparams()

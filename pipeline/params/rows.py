@@ -22,6 +22,7 @@ class StackOverride(Section):
     lr: PositiveGrid | None = None
     epochs: IntGrid | None = None
     noise: Annotated[list[NoiseLevel], Field(min_length=1)] | None = None
+    options: dict[str, Annotated[list[Annotated[float, Field(ge=0)]], Field(min_length=1)]] | None = None
 
 
 class RowParams(Section):

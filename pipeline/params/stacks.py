@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, model_serializer, model_validator
 
 from pipeline.params.base import IntGrid, NoiseLevel, PositiveGrid, PositiveInt, Section
 
@@ -14,10 +14,12 @@ from pipeline.params.base import IntGrid, NoiseLevel, PositiveGrid, PositiveInt,
 @dataclass(frozen=True)
 class KindTraits:
     """What a stack of a layer kind may set: `noise`, what its noise grid means (None: it takes none, and its
-    candidates' names carry none); `tops`, the tops it may have."""
+    candidates' names carry none); `tops`, the tops it may have; `options`, the names of its own hyperparameters, each
+    a grid every stack of the kind sets under `options`."""
 
     noise: str | None = None
     tops: tuple[str, ...] = ("softmax",)
+    options: tuple[str, ...] = ()
 
 
 # The pretraining layer kinds: each is the file pipeline/training/kinds/<kind>.py (tests/test_kinds.py keeps the two
@@ -44,6 +46,8 @@ class StackParams(Section):
     """softmax: fine-tuned with a softmax layer on top; joint (kind rbm only): the lab's DBN (Larochelle et al. 2007),
     whose last RBM models (the layer below, the label) jointly and classifies by its exact P(y | h)
     (pipeline/training/kinds/rbm.py); a model on it must use every layer"""
+    options: dict[str, Annotated[list[Annotated[float, Field(ge=0)]], Field(min_length=1)]] = {}
+    """the kind's own hyperparameters (KINDS' `options`), each a grid searched with the others"""
 
     @model_validator(mode="after")
     def _what_the_kind_takes(self) -> StackParams:
@@ -56,7 +60,20 @@ class StackParams(Section):
             raise ValueError(f"top = {self.top!r} is only allowed for {kinds_where(lambda t: self.top in t.tops)}")
         if max(self.noise) >= 1.0:
             raise ValueError(f"noise = {self.noise}: a noise level must be below 1")
+        if set(self.options) != set(traits.options):
+            raise ValueError(
+                f"options = {self.options}: kind {self.kind!r} takes the options {list(traits.options) or 'none'}, "
+                "each a grid"
+            )
         return self
+
+    @model_serializer(mode="wrap")
+    def _options_only_where_a_kind_has_some(self, handler: Callable) -> dict:
+        """As written before kinds had options: a stack without any dumps (and is saved with its models) unchanged."""
+        data = handler(self)
+        if not self.options:
+            data.pop("options", None)
+        return data
 
 
 def kinds_where(has: Callable[[KindTraits], object]) -> str:

@@ -17,6 +17,7 @@ import pandas as pd
 from pipeline.data.arrays import DataFileError
 from pipeline.params import Params, StackParams
 from pipeline.params.finetune import FinetuneParams
+from pipeline.params.stacks import KINDS
 from pipeline.reporting.datasets import DESCRIPTIONS, dataset_origin
 from pipeline.reporting.tables import bold_mask, markdown_table, probe_markdown, vincent_markdown
 
@@ -174,7 +175,8 @@ def row_note(default: FinetuneParams, row: FinetuneParams) -> str:
 
 def stack_note(name: str, default: StackParams, row: StackParams) -> str:
     """One stack's pretraining grid for the search's sentence, marked where the row has its own (vincent.rows)."""
-    noise = f", noise {row.noise}" if row.kind == "ae" else ""
+    noise = f", noise {row.noise}" if KINDS[row.kind].noise else ""
+    noise += "".join(f", {k} {v}" for k, v in sorted(row.options.items()))
     own = " (this row's own, `vincent.rows`)" if row != default else ""
     return f"`{name}` {row.kind}, lr {row.lr}, epochs {row.epochs}{noise}{own}"
 

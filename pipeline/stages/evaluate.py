@@ -32,6 +32,7 @@ def main(params, args: argparse.Namespace) -> None:
     from pipeline.evaluation.rates import error_ci95
     from pipeline.evaluation.svm import feature_svm
     from pipeline.models.mlp import MLPClassifier
+    from pipeline.params.stacks import KINDS
     from pipeline.training.stack import propagate
 
     v, dataset, stack = params.vincent, args.dataset, args.stack
@@ -103,7 +104,7 @@ def main(params, args: argparse.Namespace) -> None:
                 "dataset": dataset,
                 "model": spec.table_name,
                 "entry": model,
-                "noise_pct": round(100 * cand["hparams"]["noise"]) if cand["hparams"]["kind"] == "ae" else None,
+                "noise_pct": round(100 * cand["hparams"]["noise"]) if KINDS[cand["hparams"]["kind"]].noise else None,
                 "test_error": test_error,
                 "ci95": error_ci95(test_error, n_test),
                 "n_test": n_test,

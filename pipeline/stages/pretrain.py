@@ -20,7 +20,6 @@ from pipeline.core.cli import StageError, log, row_args, row_stage, run_stage
 
 
 def main(params, args: argparse.Namespace) -> None:
-    import dataclasses
     import shutil
     import time
 
@@ -85,7 +84,7 @@ def main(params, args: argparse.Namespace) -> None:
         candidates, summary = [], {}
         for s in specs:
             result = stacks[s.name]
-            hparams = dataclasses.asdict(s)
+            hparams = s.hparams()
             with tracking.candidate_run(s.name, hparams, {"status": result.status}):
                 tracking.log_history(
                     {f"layer{layer}.{k}": x for layer, h in enumerate(result.history, start=1) for k, x in h.items()}

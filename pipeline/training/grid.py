@@ -3,6 +3,8 @@ candidates: `layer_kind.stack_specs`)."""
 
 from __future__ import annotations
 
+import math
+
 import psutil
 import torch
 
@@ -32,7 +34,7 @@ def pretrain_bytes(hidden: int, s: StackParams, n_examples: int, group: int) -> 
     A group member's layer is held at least three times while it trains (its initial draw, the weights updated in
     place, the epoch's checkpoint copy), and a layer above the first reads the codes of the n_examples train + valid
     inputs and writes its own."""
-    candidates = len(s.lr) * len(s.noise) * len(s.epochs)
+    candidates = len(s.lr) * len(s.noise) * len(s.epochs) * math.prod(len(v) for v in s.options.values())
     widths = [INPUT_DIM] + [hidden] * s.layers
     layer_weights = [hidden * d_in + hidden + d_in for d_in in widths[:-1]]  # W, b, visible bias c
     kept = candidates * sum(layer_weights)

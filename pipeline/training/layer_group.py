@@ -21,7 +21,7 @@ import torch
 
 from pipeline.common.seeding import make_generator
 from pipeline.training.checkpoints import config_hash, data_fingerprint
-from pipeline.training.layer_kind import load_kind
+from pipeline.training.layer_kind import Options, load_kind
 from pipeline.training.loop import History, run_epochs
 
 CHUNK_ROWS = 4096  # rows gathered and corrupted at once
@@ -75,15 +75,18 @@ def train_layers(
     checkpoint_dir: str | Path | None,
     progress: bool,
     labels: tuple[torch.Tensor, torch.Tensor] | None = None,
+    options: Sequence[Options] | None = None,
 ) -> list[LayerResult]:
     """Train K layers (x: (K or 1, n, d) inputs, xv the validation inputs) for `epochs`; one result per candidate.
 
     `names` name the candidates (their noise stream follows from them, so a candidate does not depend on the others
-    of its group); `keep` are the epochs whose weights are returned.
+    of its group); `options` are each candidate's own hyperparameters (the kind's); `keep` are the epochs whose
+    weights are returned.
     """
     layer_kind = load_kind(kind)
     w0 = layer_kind.initial_weights(layer, (hidden, x.shape[-1]), seed).to(device)
-    model = layer_kind.group(w0, lrs, noise, "softmax" if labels is None else "joint")
+    top = "softmax" if labels is None else "joint"
+    model = layer_kind.group(w0, lrs, noise, top, [{}] * len(lrs) if options is None else options)
     y, yv = (None, None) if labels is None else (t.to(device) for t in labels)
     order = make_generator(seed, "pretrain", kind, layer, device=device)
     noise_gen = make_generator(seed, "noise", layer, *names, device=device)

@@ -12,9 +12,10 @@ the others), give it a stack in params.yaml, and run `python -m pipeline.wire`.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from pipeline.params.stacks import KINDS
 
 KINDS_DIR = Path(__file__).with_name("kinds")
 TOPS = ("softmax", "joint")
+Options = Mapping[str, float]  # one candidate's own hyperparameters (StackSpec.options)
 
 
 def per_candidate(values: Sequence[float] | torch.Tensor, k: int, device: torch.device) -> torch.Tensor:
@@ -78,12 +80,13 @@ class LayerGroup(nn.Module):
 
 @dataclass(frozen=True)
 class LayerKind:
-    """A pretraining layer kind: `group(w0, lrs, noise, top)` builds K candidates from the starting weights
+    """A pretraining layer kind: `group(w0, lrs, noise, top, options)` builds K candidates (each with its learning rate,
+    noise level and options: its own hyperparameters, KINDS' `options`) from the starting weights
     `initial_weights(layer, (out, in), seed)`. What its stacks may set (a noise grid, a joint top) is its line of
     `pipeline.params.stacks.KINDS`, read when params.yaml is, before anything trains."""
 
     name: str
-    group: Callable[[torch.Tensor, Sequence[float], Sequence[float], str], LayerGroup]
+    group: Callable[[torch.Tensor, Sequence[float], Sequence[float], str, Sequence[Options]], LayerGroup]
     initial_weights: Callable[[int, tuple[int, int], int], torch.Tensor]
 
 
@@ -99,6 +102,7 @@ class StackSpec:
     epochs: int
     noise: float = 0.0
     top: str = "softmax"
+    options: tuple[tuple[str, float], ...] = ()  # the kind's own hyperparameters, (name, value) sorted by name
 
     def __post_init__(self) -> None:
         if self.hidden < 1 or self.lr <= 0 or self.epochs < 1:
@@ -110,23 +114,39 @@ class StackSpec:
             raise ValueError(f"bad kind in {self}: expected one of {sorted(KINDS)}")
         if (self.noise and traits.noise is None) or self.top not in TOPS or self.top not in traits.tops:
             raise ValueError(f"bad noise level or top in {self}: kind {self.kind!r} takes {traits}")
+        if [k for k, _ in self.options] != sorted(traits.options):
+            raise ValueError(f"bad options in {self}: kind {self.kind!r} takes {sorted(traits.options)}, sorted")
 
     @property
     def name(self) -> str:
         nu = f"-nu{self.noise:g}" if KINDS[self.kind].noise else ""
-        return f"h{self.hidden}-lr{self.lr:g}-e{self.epochs}{nu}" + ("-joint" if self.top == "joint" else "")
+        own = "".join(f"-{k}{v:g}" for k, v in self.options)
+        return f"h{self.hidden}-lr{self.lr:g}-e{self.epochs}{nu}{own}" + ("-joint" if self.top == "joint" else "")
 
     @property
     def prefix(self) -> tuple:
         """What the first layer depends on: candidates with the same prefix share it."""
-        return (self.kind, self.hidden, self.lr, self.noise, self.top)
+        return (self.kind, self.hidden, self.lr, self.noise, self.top, self.options)
+
+    def hparams(self) -> dict:
+        """The candidate's hyperparameters as its stage records them (options only for a kind that has some)."""
+        out = dataclasses.asdict(self)
+        if not self.options:
+            del out["options"]
+        else:
+            out["options"] = dict(self.options)
+        return out
 
 
 def stack_specs(hidden: list[int], s: StackParams) -> list[StackSpec]:
     """Every pretraining candidate of a stack (`VincentParams.stack_for`: a row's own grid) with vincent.pretrain.hidden
     units per layer: hidden x lr x noise x epochs, in a fixed order."""
+    names = sorted(s.options)
     return [
-        StackSpec(s.kind, h, lr, e, nu, s.top) for h, lr, nu, e in itertools.product(hidden, s.lr, s.noise, s.epochs)
+        StackSpec(s.kind, h, lr, e, nu, s.top, tuple(zip(names, values, strict=True)))
+        for h, lr, nu, values, e in itertools.product(
+            hidden, s.lr, s.noise, itertools.product(*(s.options[k] for k in names)), s.epochs
+        )
     ]
 
 

@@ -142,8 +142,9 @@ def _groups(nodes: list[_Node], size: int) -> list[list[_Node]]:
 def _node_name(node: _Node, layer: int, joint: bool) -> str:
     """What a node's layer depends on: its prefix (layer 0), plus its epochs above layer 0, and whether it is a joint
     top (a joint stack's lower layers are named, so seeded, as the plain stack's)."""
-    kind, hidden, lr, noise, _ = node.specs[0].prefix
+    kind, hidden, lr, noise, _, options = node.specs[0].prefix
     base = f"{kind}-h{hidden}-lr{lr:g}" + (f"-nu{noise:g}" if KINDS[kind].noise else "")
+    base += "".join(f"-{k}{v:g}" for k, v in options)
     name = f"{base}@{layer}" if layer == 0 else f"{base}-e{node.epochs}@{layer}"
     return name + ("-joint" if joint else "")
 
@@ -187,6 +188,7 @@ def _train_group(group, layer, data, seed, batch_size, device, checkpoint_dir, p
         checkpoint_dir=checkpoint_dir,
         progress=progress,
         labels=labels,
+        options=[dict(n.specs[0].options) for n in group],
     )
     for node, r in zip(group, results, strict=True):
         node.history, node.diverged = r.history, r.diverged

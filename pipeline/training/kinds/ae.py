@@ -117,7 +117,7 @@ def initial_weights(layer: int, shape: tuple[int, int], seed: int) -> torch.Tens
     return uniform_weights(shape, r, make_generator(seed, "init", "autoencoder", layer))
 
 
-def group(w0: torch.Tensor, lrs: Sequence[float], noise: Sequence[float], top: str = "softmax") -> TiedAEGroup:
+def group(w0: torch.Tensor, lrs: Sequence[float], noise: Sequence[float], top: str, options: Sequence) -> TiedAEGroup:
     return TiedAEGroup(w0, lrs, noise)
 
 

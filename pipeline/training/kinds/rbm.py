@@ -140,7 +140,7 @@ def initial_weights(layer: int, shape: tuple[int, int], seed: int) -> torch.Tens
     return torch.randn(shape, generator=make_generator(seed, "init", "rbm", layer)) * 0.01
 
 
-def group(w0: torch.Tensor, lrs: Sequence[float], noise: Sequence[float], top: str = "softmax") -> RBMGroup:
+def group(w0: torch.Tensor, lrs: Sequence[float], noise: Sequence[float], top: str, options: Sequence) -> RBMGroup:
     return JointRBMGroup(w0, lrs) if top == "joint" else RBMGroup(w0, lrs)
 
 
