@@ -26,9 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import best_time, dae_flops, matmul_peak, mlp_flops, rbm_flops  # noqa: E402
 from pipeline.common.seeding import get_device  # noqa: E402
-from pipeline.training.kinds import ae  # noqa: E402
-from pipeline.training.kinds.ae import TiedAEGroup  # noqa: E402
-from pipeline.training.kinds.rbm import RBMGroup  # noqa: E402
+from pipeline.training.families import autoencoder as ae  # noqa: E402
+from pipeline.training.families.autoencoder import TiedAEGroup  # noqa: E402
+from pipeline.training.families.rbm import RBMGroup  # noqa: E402
 from pipeline.training.mlp_group import MLPGroup  # noqa: E402
 
 D = 784

@@ -47,11 +47,17 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def pretrain_code(kind: str) -> list[str]:
-    """The code a pretrained candidate of `kind` depends on: the pretrain stage's .py deps in dvc.yaml, its own kind's."""
+    """The code a pretrained candidate of `kind` depends on: the pretrain stage's .py deps in dvc.yaml, its own kind's
+    and family's."""
     import yaml
 
+    from pipeline.params.stacks import KINDS
+
     deps = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["pretrain"]["do"]["deps"]
-    return [d.replace("${item.kind}", kind) for d in deps if d.endswith(".py")]
+    item = {"${item.kind}": kind, "${item.family}": KINDS[kind].family}
+    for key, value in item.items():
+        deps = [d.replace(key, value) for d in deps]
+    return [d for d in deps if d.endswith(".py")]
 
 
 def replaced(section: Model, updates: dict[str, list], flags: dict[str, str]) -> Model:

@@ -7,10 +7,10 @@
    (read from the source), except the plumbing that cannot change what it computes (pipeline/core, pipeline/params)
    and docstring-only `__init__.py` files. The other deps of a stage (data, models) are left as they are.
 2. **A kind's file is a dep of its own stacks only.** `pretrain` loads its stack's layer kind by name
-   (pipeline/training/layer_kind.py), so its script declares what every kind needs besides its own file, and each
-   item declares `pipeline/training/kinds/${item.kind}.py`. DVC cannot read a matrix item's params, so the items are
-   written out: one per (dataset, stack) of vincent.datasets x vincent.stacks, named as the matrix named them
-   (`pretrain@<dataset>-<stack>`), with the stack's kind.
+   (pipeline/training/layer_kind.py), so its script declares what every kind needs besides the kinds' files and
+   their families' (pipeline/training/families/), and each item declares its own two. DVC cannot read a matrix item's
+   params, so the items are written out: one per (dataset, stack) of vincent.datasets x vincent.stacks, named as the
+   matrix named them (`pretrain@<dataset>-<stack>`), with the stack's kind and family.
 
 Run it after adding an import to a stage's code, a dataset or a stack: `tests/test_layout.py` fails until then.
 """
@@ -27,9 +27,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "pipeline"
 ITEMS = "pipeline/stages/pretrain_items.yaml"
-KIND_DEP = "pipeline/training/kinds/${item.kind}.py"
-KINDS_PACKAGE = "pipeline.training.kinds"
-PER_KIND = {"pipeline.stages.pretrain"}  # stages whose kind's file is an item dep (KIND_DEP)
+KIND_DEPS = ["pipeline/training/families/${item.family}.py", "pipeline/training/kinds/${item.kind}.py"]
+PER_KIND_PACKAGES = ("pipeline.training.kinds", "pipeline.training.families")
+PER_KIND = {"pipeline.stages.pretrain"}  # stages whose kind's and family's files are item deps (KIND_DEPS)
 
 
 def module_name(path: Path) -> str:
@@ -83,12 +83,13 @@ def docstring_only(path: Path) -> bool:
 
 
 def kind_modules() -> list[str]:
-    return [m for m in modules() if m.startswith(KINDS_PACKAGE + ".")]
+    """The kinds' and families' modules: each a dep of its own stacks' pretrain stages only."""
+    return [m for m in modules() if m.startswith(tuple(p + "." for p in PER_KIND_PACKAGES))]
 
 
 def code_deps(stage: str) -> list[str]:
     """The code deps of stage module `stage` as dvc.yaml lists them: the script, then the rest sorted (for a PER_KIND
-    stage, what every kind imports besides the kind files, and then KIND_DEP)."""
+    stage, what every kind imports besides the kinds' and families' files, and then KIND_DEPS)."""
     used = closure(stage, through_plumbing=False)
     if stage in PER_KIND:
         for kind in kind_modules():
@@ -96,30 +97,32 @@ def code_deps(stage: str) -> list[str]:
         used -= set(kind_modules())
     known = modules()
     rest = sorted(str(known[m].relative_to(ROOT)) for m in used if not is_plumbing(m) and not docstring_only(known[m]))
-    return [str(known[stage].relative_to(ROOT)), *rest] + ([KIND_DEP] if stage in PER_KIND else [])
+    return [str(known[stage].relative_to(ROOT)), *rest] + (KIND_DEPS if stage in PER_KIND else [])
 
 
 def pretrain_items(params_path: Path) -> dict[str, dict[str, str]]:
-    """{"<dataset>-<stack>": {dataset, stack, kind}} for vincent.datasets x vincent.stacks, in the matrix's order."""
+    """{"<dataset>-<stack>": {dataset, stack, kind, family}} for vincent.datasets x vincent.stacks, in the matrix's
+    order."""
     import yaml
 
+    from pipeline.params.stacks import KINDS
+
     vincent = yaml.safe_load(params_path.read_text())["vincent"]
-    return {
-        f"{d}-{s}": {"dataset": d, "stack": s, "kind": spec["kind"]}
-        for d in vincent["datasets"]
-        for s, spec in vincent["stacks"].items()
-    }
+    items = {}
+    for d in vincent["datasets"]:
+        for s, spec in vincent["stacks"].items():
+            family = KINDS[spec["kind"]].family if spec.get("kind") in KINDS else "unknown"
+            items[f"{d}-{s}"] = {"dataset": d, "stack": s, "kind": spec["kind"], "family": family}
+    return items
 
 
 def items_text(items: dict[str, dict[str, str]]) -> str:
     lines = [
         "# Written by `python -m pipeline.wire` from params.yaml (vincent.datasets x vincent.stacks): do not edit.",
-        "# dvc.yaml's pretrain stages, one per item, each depending on its stack's kind (pipeline/training/kinds/).",
+        "# dvc.yaml's pretrain stages, one per item, each depending on its stack's kind and family (pipeline/training/).",
         "pretrain_items:",
     ]
-    lines += [
-        f"  {key}: {{dataset: {i['dataset']}, stack: {i['stack']}, kind: {i['kind']}}}" for key, i in items.items()
-    ]
+    lines += [f"  {key}: {{{', '.join(f'{k}: {v}' for k, v in i.items())}}}" for key, i in items.items()]
     return "\n".join(lines) + "\n"
 
 

@@ -12,7 +12,7 @@ from sklearn.decomposition import PCA
 
 from pipeline.data.corruption import corrupt
 from pipeline.models.dense_ae import DenseAEConfig, DenseAutoencoder
-from pipeline.training.kinds.ae import initial_weights
+from pipeline.training.families.autoencoder import initial_weights
 from pipeline.training.layer_kind import StackSpec
 from pipeline.training.loop import train_model
 from pipeline.training.search import pretrain_stacks

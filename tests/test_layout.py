@@ -108,14 +108,20 @@ def test_every_stage_script_is_a_dvc_stage_and_declares_the_code_it_runs() -> No
 
 
 def test_pretrain_declares_its_own_kind_and_what_every_kind_imports() -> None:
-    """A kind is loaded by name (layer_kind.load_kind), not imported: each pretrain item declares its kind's file, and
-    the stage what the kinds import besides themselves, so no kind file is a dep of another kind's stacks."""
+    """A kind is loaded by name (layer_kind.load_kind), not imported: each pretrain item declares its kind's file and
+    its family's, and the stage what the kinds import besides those, so no kind is a dep of another kind's stacks."""
     declared = declared_deps()["pipeline.stages.pretrain"]
-    assert wire.KIND_DEP in declared and not any("/kinds/" in d and "${" not in d for d in declared)
+    per_kind = ("/kinds/", "/families/")
+    assert all(d in declared for d in wire.KIND_DEPS)
+    assert not any(p in d and "${" not in d for d in declared for p in per_kind)
+    families = [m for m in wire.kind_modules() if ".families." in m]
     for kind in wire.kind_modules():
         needed = {str(MODULES[m].relative_to(ROOT)) for m in closure(kind, through_plumbing=False) - PLUMBING}
-        assert needed - {"pipeline/training/kinds/__init__.py"} <= set(declared), kind
-        assert not {m for m in closure(kind) if m in wire.kind_modules()}, f"{kind} imports another kind"
+        assert {d for d in needed if not any(p in d for p in per_kind)} <= set(declared), kind
+        others = {m for m in closure(kind) if m in wire.kind_modules() and m not in families}
+        assert not others, f"{kind} imports another kind: {others}"
+        if kind in families:
+            assert not {m for m in closure(kind) if m in families}, f"the family {kind} imports another family"
 
 
 def test_dvc_yaml_and_the_pretrain_items_are_wired() -> None:

@@ -8,8 +8,8 @@ import torch.nn.functional as F
 
 from pipeline.models.dense_ae import DenseAEConfig, DenseAutoencoder
 from pipeline.models.mlp import MLPClassifier
-from pipeline.training.kinds.ae import TiedAEGroup, lowest_ranked, mask_counts, masking_group
-from pipeline.training.kinds.rbm import RBMGroup
+from pipeline.training.families.autoencoder import TiedAEGroup, lowest_ranked, mask_counts, masking_group
+from pipeline.training.families.rbm import RBMGroup
 from pipeline.training.mlp_group import MLPGroup
 from tests.reference.rbm import RBM, RBMConfig
 

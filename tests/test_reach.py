@@ -57,14 +57,30 @@ def stacks_of_kind(kind: str) -> set[str]:
     return {name for name, s in stacks.items() if s["kind"] == kind}
 
 
-@pytest.mark.parametrize(("kind", "also"), [("rbm", set()), ("ae", {"filters"})])
-def test_a_kind_is_a_dep_of_its_own_stacks_pretraining_only(kind: str, also: set[str]) -> None:
-    """An edit to the RBM reruns only DBN stages, to the autoencoder only SAA/SdA (and the filters figure): each kind's
-    file is a dep of the pretrain stages of its own stacks (dvc.yaml's pretrain items), and fine-tuning of none."""
-    own = stacks_of_kind(kind)
-    stages = set(reaches()[f"pipeline/training/kinds/{kind}.py"].stages)
+def stacks_of_family(family: str) -> set[str]:
+    from pipeline.params.stacks import KINDS
+
+    return {s for k, traits in KINDS.items() if traits.family == family for s in stacks_of_kind(k)}
+
+
+@pytest.mark.parametrize(
+    ("path", "stacks", "also"),
+    [
+        ("kinds/rbm.py", lambda: stacks_of_kind("rbm"), set()),
+        ("families/rbm.py", lambda: stacks_of_family("rbm"), set()),
+        ("kinds/ae.py", lambda: stacks_of_kind("ae"), {"filters"}),
+        ("families/autoencoder.py", lambda: stacks_of_family("autoencoder"), {"filters"}),
+        ("kinds/cae.py", lambda: stacks_of_kind("cae"), set()),
+        ("kinds/dae_sp.py", lambda: stacks_of_kind("dae_sp"), set()),
+    ],
+)
+def test_a_kind_is_a_dep_of_its_own_stacks_pretraining_only(path: str, stacks, also: set[str]) -> None:
+    """An edit to the RBM reruns only DBN stages, to the autoencoder only SAA/SdA (and the filters figure), a new kind
+    nothing but its own stacks: each kind's file, and its family's, is a dep of the pretrain stages of its own stacks
+    (dvc.yaml's pretrain items), and fine-tuning of none."""
+    stages = set(reaches()[f"pipeline/training/{path}"].stages)
     pretrain = {s for s in stages if s.startswith("pretrain@")}
-    assert pretrain and {s.rsplit("-", 1)[1] for s in pretrain} == own, pretrain
+    assert {s.rsplit("-", 1)[1] for s in pretrain} == stacks(), pretrain
     assert stages - pretrain == also
 
 

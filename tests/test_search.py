@@ -9,9 +9,9 @@ import torch
 
 from pipeline.training import halving
 from pipeline.training.errors import BadInputError
+from pipeline.training.families.autoencoder import TiedAEGroup
+from pipeline.training.families.rbm import RBMGroup
 from pipeline.training.halving import best_trial, halving_search, ranked, schedule
-from pipeline.training.kinds.ae import TiedAEGroup
-from pipeline.training.kinds.rbm import RBMGroup
 from pipeline.training.layer_kind import StackSpec
 from pipeline.training.mlp_group import MLPGroup
 from pipeline.training.search import SearchCost, pretrain_stacks

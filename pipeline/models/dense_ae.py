@@ -11,7 +11,7 @@ Encoder layer k has weight W_k of shape (out, in) (as in nn.Linear) and bias b_k
 back with h @ W_k + c_k when weights are tied, or with its own matrix of the same shape when untied.
 
 Greedy layer-wise pretraining (SAA / SdA) trains the one-layer tied sigmoid case with the autograd-free
-step of `pipeline.training.kinds.ae.TiedAEGroup`.
+step of `pipeline.training.families.autoencoder.TiedAEGroup`.
 """
 
 from __future__ import annotations

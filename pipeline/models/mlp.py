@@ -3,7 +3,7 @@
 The hidden layers of `MLPClassifier.from_stack` start at the encoder weights of a greedy layer-wise
 stack (SAA, SdA or DBN); fine-tuning then trains all layers on the labels (Vincent et al. 2008, sec. 4).
 With `head="joint"` the output is the lab DBN's joint top RBM over (last hidden layer, label), classifying by
-its exact P(y | h) (`JointTop`; pipeline/training/kinds/rbm.py trains it).
+its exact P(y | h) (`JointTop`; pipeline/training/families/rbm.py trains it).
 """
 
 from __future__ import annotations

@@ -13,10 +13,11 @@ from pipeline.params.base import IntGrid, NoiseLevel, PositiveGrid, PositiveInt,
 
 @dataclass(frozen=True)
 class KindTraits:
-    """What a stack of a layer kind may set: `noise`, what its noise grid means (None: it takes none, and its
-    candidates' names carry none); `tops`, the tops it may have; `options`, the names of its own hyperparameters, each
-    a grid every stack of the kind sets under `options`."""
+    """A layer kind's family (the file of pipeline/training/families/ it builds on) and what its stacks may set:
+    `noise`, what its noise grid means (None: it takes none, and its candidates' names carry none); `tops`, the tops
+    it may have; `options`, the names of its own hyperparameters, each a grid every stack of the kind sets."""
 
+    family: str
     noise: str | None = None
     tops: tuple[str, ...] = ("softmax",)
     options: tuple[str, ...] = ()
@@ -25,8 +26,13 @@ class KindTraits:
 # The pretraining layer kinds: each is the file pipeline/training/kinds/<kind>.py (tests/test_kinds.py keeps the two
 # in step); a new kind adds its line here.
 KINDS = {
-    "rbm": KindTraits(tops=("softmax", "joint")),  # Bernoulli RBMs by CD-1 (DBN); joint: the lab's DBN top
-    "ae": KindTraits(noise="masking"),  # tied sigmoid autoencoders: SAA with noise 0, SdA with masking
+    "rbm": KindTraits("rbm", tops=("softmax", "joint")),  # Bernoulli RBMs by CD-1 (DBN); joint: the lab's DBN top
+    "ae": KindTraits("autoencoder", noise="masking"),  # tied sigmoid autoencoders: SAA with noise 0, SdA with masking
+    # contractive autoencoders (Rifai et al. 2011): the Frobenius norm of the encoder's Jacobian, weighted
+    "cae": KindTraits("autoencoder", options=("contraction",)),
+    # denoising autoencoders with salt-and-pepper noise and emphasis (Vincent et al. 2010): corrupted components'
+    # reconstruction error weighted alpha, the others beta
+    "dae_sp": KindTraits("autoencoder", noise="salt_and_pepper", options=("alpha", "beta")),
 }
 
 
@@ -45,7 +51,7 @@ class StackParams(Section):
     top: Literal["softmax", "joint"] = "softmax"
     """softmax: fine-tuned with a softmax layer on top; joint (kind rbm only): the lab's DBN (Larochelle et al. 2007),
     whose last RBM models (the layer below, the label) jointly and classifies by its exact P(y | h)
-    (pipeline/training/kinds/rbm.py); a model on it must use every layer"""
+    (pipeline/training/families/rbm.py); a model on it must use every layer"""
     options: dict[str, Annotated[list[Annotated[float, Field(ge=0)]], Field(min_length=1)]] = {}
     """the kind's own hyperparameters (KINDS' `options`), each a grid searched with the others"""
 

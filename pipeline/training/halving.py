@@ -40,7 +40,7 @@ class Trial:
     stack: str
     lr: float
     params: list[torch.Tensor]  # current weights (CPU): hidden W, b pairs, then the head's (MLPGroup)
-    head: str = "softmax"  # "joint": a stack whose top is the lab DBN's joint RBM (kinds/rbm.py)
+    head: str = "softmax"  # "joint": a stack whose top is the lab DBN's joint RBM (families/rbm.py)
     best_params: list[torch.Tensor] | None = None
     best_error: float = math.inf
     best_loss: float = math.inf  # validation cross-entropy at the best epoch: breaks ties of best_error

@@ -5,7 +5,7 @@ rate (and masking level, and noise stream). The group is run by `run_epochs`, so
 resumes where it stopped. A candidate whose training or validation loss stops being finite or passes
 DIVERGED_FACTOR times its untrained validation loss (about log 2 per input) has diverged (too large a rate): it is
 frozen at its initial weights and reported, and the others go on. The kind (`layer_kind`) makes the layers;
-with `labels`, the layer is the lab DBN's joint top RBM over (input, label) (kinds/rbm.py), and the exact
+with `labels`, the layer is the lab DBN's joint top RBM over (input, label) (families/rbm.py), and the exact
 P(y | input) is scored on validation each epoch.
 """
 

@@ -3,11 +3,13 @@
 A kind is a module `pipeline/training/kinds/<name>.py` defining `KIND = LayerKind(...)`; `vincent.stacks.<stack>.kind`
 names it. The pretraining search (`layer_group.train_layers`) knows no kind: it asks the kind for its starting
 weights and a `LayerGroup` of K candidates, and runs every kind through the same four calls (corrupt, step, loss,
-state). Only the pretraining stages of a kind's stacks declare its file (dvc.yaml's `pretrain` items, written by
-`python -m pipeline.wire`), so an edit to one kind reruns its own stacks and nothing else.
+state). A kind builds on a family (`families/`: the autoencoders, the RBMs), its line in `pipeline.params.stacks.KINDS`
+says which, and what its stacks may set (a noise grid, a joint top, its own options). Only the pretraining stages of
+a kind's stacks declare its file and its family's (dvc.yaml's `pretrain` items, written by `python -m pipeline.wire`),
+so an edit to one kind reruns its own stacks and nothing else.
 
-A new kind: copy `kinds/ae.py`, change its group's `step` (tested against autograd, as tests/test_lockstep.py does for
-the others), give it a stack in params.yaml, and run `python -m pipeline.wire`.
+A new kind: a file like `kinds/cae.py` (a family's group with its own `step`, tested against autograd as
+tests/test_kinds.py does), its line in KINDS, a stack in params.yaml, and `python -m pipeline.wire`.
 """
 
 from __future__ import annotations

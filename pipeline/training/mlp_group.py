@@ -20,7 +20,7 @@ from torch import nn
 def joint_logits(
     h: torch.Tensor, w: torch.Tensor, b: torch.Tensor, u: torch.Tensor, e: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The joint top RBM's exact P(y | h) (kinds/rbm.py's `JointRBMGroup`; `models/mlp.JointTop` for one network): h (K, m, d), W (K, H, d), b (K, H), U (K, H, C), e (K, C)
+    """The joint top RBM's exact P(y | h) (families/rbm.py's `JointRBMGroup`; `models/mlp.JointTop` for one network): h (K, m, d), W (K, H, d), b (K, H), U (K, H, C), e (K, C)
     -> logits (K, m, C) = e_y + sum_j softplus(a_jy), and a (K, m, H, C) = b_j + W_j h + U_jy."""
     a = torch.baddbmm(b.unsqueeze(1), h, w.mT).unsqueeze(-1) + u.unsqueeze(1)
     return e.unsqueeze(1) + F.softplus(a).sum(2), a

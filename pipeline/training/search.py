@@ -12,7 +12,7 @@ Layer j > 0 trains on the clean codes of the candidate's own layers < j. Every l
 `layer_group.train_layers` (checkpointed each epoch: an interrupted search resumes where it stopped). A candidate
 whose loss diverges (layer_group.DIVERGED_FACTOR) is frozen there, marked `status="diverged"` with the layer,
 epoch and loss, and gets no further layers; the others go on. A stack with `top="joint"` (RBMs only: the lab's
-DBN, kinds/rbm.py) makes its last layer a joint RBM over (the layer below, the label): its layers below are
+DBN, families/rbm.py) makes its last layer a joint RBM over (the layer below, the label): its layers below are
 the plain stack's, bit for bit (the same names, so the same seeds), and its last layer is (W, b, U, e).
 """
 

@@ -1,8 +1,7 @@
 """Kind `ae`: tied sigmoid autoencoders with masking noise (SAA-3 with noise 0, SdA-3 above), trained in lockstep.
 
 Vincent et al. 2008: each example loses a fixed count round(nu * d) of its components, chosen afresh for every
-minibatch, and the layer reconstructs the clean input; cross-entropy, plain SGD, a closed-form gradient (tested
-against autograd in tests/test_lockstep.py). Starting weights U(+-4 sqrt(6 / (in + out))), as `DenseAutoencoder`.
+minibatch, and the layer reconstructs the clean input (the autoencoder family's `TiedAEGroup`, its masking and its starting weights).
 """
 
 from __future__ import annotations
@@ -10,111 +9,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
 
-from pipeline.common.seeding import make_generator
-from pipeline.models.init import init_range, uniform_weights
-from pipeline.training.layer_kind import LayerGroup, LayerKind, per_candidate
-
-
-def mask_counts(noise: torch.Tensor, width: int) -> torch.Tensor:
-    """round(nu * d) components destroyed per example, per candidate (Vincent 2008's fixed count)."""
-    return torch.round(noise * width).long()
-
-
-def lowest_ranked(scores: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
-    """(K, m, d) bool: in each row of scores[k], the counts[k] components of lowest rank (argsort order).
-
-    The same mask as `scores.argsort(-1).argsort(-1) < counts`, ties broken as argsort breaks them, without
-    sorting every row. A selection (topk) finds each row's counts[k]-th smallest score t, and `scores <= t`
-    is the mask, except in a row where scores equal to t fall on both sides of the boundary (a tie: about one
-    row in 20,000 for uniform float32 scores of 784 components); only those rows are sorted, each row's sort
-    order depending on that row alone."""
-    k, m, d = scores.shape
-    mask = torch.zeros(k, m, d, dtype=torch.bool, device=scores.device)
-    for count in counts.unique().tolist():
-        if count <= 0:
-            continue
-        same = counts == count
-        if count >= d:
-            mask[same] = True
-            continue
-        rows = scores if bool(same.all()) else scores[same]
-        part = rows <= rows.topk(count, dim=-1, largest=False, sorted=False).values.amax(-1, keepdim=True)
-        tied = part.sum(-1, dtype=torch.int32) != count
-        if bool(tied.any()):
-            order = rows[tied].argsort(dim=-1)
-            by_rank = (torch.arange(d, device=scores.device) < count).expand_as(order)
-            part[tied] = torch.empty_like(by_rank).scatter_(-1, order, by_rank)
-        if rows is scores:
-            return part
-        mask[same] = part
-    return mask
-
-
-def masking_group(x: torch.Tensor, counts: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """x (K or 1, m, d) -> (K, m, d) with exactly counts[k] random components of each row zeroed.
-
-    Candidates with count 0 get x unchanged. One uniform draw per component ranks the components;
-    the counts[k] lowest ranks are destroyed (uniform over subsets of that size)."""
-    k, (_, m, d) = counts.numel(), x.shape
-    x = x.expand(k, m, d)
-    if int(counts.max()) == 0:
-        return x
-    scores = torch.rand(k, m, d, generator=generator, device=x.device)
-    return x.masked_fill(lowest_ranked(scores, counts), 0.0)
-
-
-class TiedAEGroup(LayerGroup):
-    """K tied sigmoid autoencoders d -> h with cross-entropy, trained by SGD with a closed-form gradient.
-
-    For candidate k, clean batch x (m, d) and its corrupted copy x~:
-        H = sigmoid(x~ W^T + b),   A = H W + c,   loss = sum BCE_with_logits(A, x) / m
-        dA = (sigmoid(A) - x) / m,   dZ = (dA W^T) * H * (1 - H)
-        dW = H^T dA + dZ^T x~,   db = sum_n dZ,   dc = sum_n dA
-    The learning rate is folded into dA (dZ is linear in it), so the updates are two in-place baddbmm.
-    """
-
-    def __init__(self, w0: torch.Tensor, lr: Sequence[float], noise: Sequence[float]):
-        super().__init__(w0, lr)
-        self.noise = per_candidate(noise, len(lr), w0.device)
-        self.counts = mask_counts(self.noise, w0.shape[1])
-
-    def corrupt(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        return masking_group(x, self.counts, generator)
-
-    def logits(self, x_in: torch.Tensor) -> torch.Tensor:
-        return torch.baddbmm(self.visible_bias.unsqueeze(1), self.encode(x_in), self.weight)
-
-    @torch.no_grad()
-    def loss(self, x_in: torch.Tensor, x: torch.Tensor, y: None = None) -> torch.Tensor:
-        """(K,) reconstruction cross-entropy of x from x_in, summed over pixels, mean over examples."""
-        a = self.logits(x_in)
-        bce = F.binary_cross_entropy_with_logits(a, x.expand_as(a), reduction="none")
-        return bce.sum((1, 2)) / x.shape[-2]
-
-    @torch.no_grad()
-    def step(
-        self, x: torch.Tensor, x_in: torch.Tensor, generator: torch.Generator | None = None, y: None = None
-    ) -> torch.Tensor:
-        """One SGD step on clean x (K or 1, m, d) from corrupted x_in (K, m, d); returns the (K,) loss before it."""
-        m = x.shape[-2]
-        w = self.weight
-        hid = self.encode(x_in)
-        a = torch.baddbmm(self.visible_bias.unsqueeze(1), hid, w)
-        loss = (F.softplus(a) - a * x).sum((1, 2)) / m
-        da = a.sigmoid_().sub_(x).mul_((self.lr / m).view(-1, 1, 1))
-        dz = torch.bmm(da, w.mT).mul_(hid).mul_(1 - hid)
-        w.baddbmm_(hid.mT, da, alpha=-1).baddbmm_(dz.mT, x_in, alpha=-1)
-        self.hidden_bias.sub_(dz.sum(1))
-        self.visible_bias.sub_(da.sum(1))
-        return loss
-
-
-def initial_weights(layer: int, shape: tuple[int, int], seed: int) -> torch.Tensor:
-    """The same starting weights for every candidate of a layer: U(+-4 sqrt(6 / (in + out)))."""
-    r = init_range(shape[1], shape[0], "sigmoid")
-    return uniform_weights(shape, r, make_generator(seed, "init", "autoencoder", layer))
+from pipeline.training.families.autoencoder import TiedAEGroup, initial_weights
+from pipeline.training.layer_kind import LayerKind
 
 
 def group(w0: torch.Tensor, lrs: Sequence[float], noise: Sequence[float], top: str, options: Sequence) -> TiedAEGroup:

@@ -1,0 +1,87 @@
+"""Kind `dae_sp`: denoising autoencoders with salt-and-pepper noise and emphasis (Vincent et al., JMLR 2010).
+
+Salt-and-pepper noise sets a fixed count round(nu * d) of each example's components, chosen afresh for every
+minibatch, to 0 or 1 by a fair coin (the masking kind's selection, `lowest_ranked`). Emphasis weights the
+reconstruction cross-entropy of the corrupted components by `alpha` and of the others by `beta` (alpha 1, beta 0:
+"full emphasis"; beta 0.5: "double"; alpha = beta = 1: the plain salt-and-pepper DAE), so the layer is pushed to
+predict what the noise destroyed. The gradient is the tied autoencoder's with dA weighted per component; tested
+against autograd in tests/test_kinds.py.
+
+What `corrupt` returns is the corrupted input with the destroyed components' mask beside it, (K, m, 2d): the epoch
+loop only slices its rows, and `step` and `loss` split it again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import torch
+import torch.nn.functional as F
+
+from pipeline.training.families.autoencoder import TiedAEGroup, initial_weights, lowest_ranked
+from pipeline.training.layer_kind import LayerKind, per_candidate
+
+
+class EmphasisDAEGroup(TiedAEGroup):
+    """K tied sigmoid autoencoders on salt-and-pepper inputs, the reconstruction error weighted alpha / beta."""
+
+    def __init__(
+        self,
+        w0: torch.Tensor,
+        lr: Sequence[float],
+        noise: Sequence[float],
+        alpha: Sequence[float],
+        beta: Sequence[float],
+    ):
+        super().__init__(w0, lr, noise)
+        self.alpha = per_candidate(alpha, len(lr), w0.device)
+        self.beta = per_candidate(beta, len(lr), w0.device)
+
+    def corrupt(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """x (K or 1, m, d) -> (K, m, 2d): the salt-and-pepper input, then 1 where a component was corrupted."""
+        k, (_, m, d) = self.size, x.shape
+        x = x.expand(k, m, d)
+        scores = torch.rand(k, m, d, generator=generator, device=x.device)
+        destroyed = lowest_ranked(scores, self.counts)
+        salt = (torch.rand(k, m, d, generator=generator, device=x.device) < 0.5).to(x.dtype)
+        return torch.cat([torch.where(destroyed, salt, x), destroyed.to(x.dtype)], dim=-1)
+
+    def _weights(self, mask: torch.Tensor) -> torch.Tensor:
+        """(K, m, d) alpha where corrupted, beta elsewhere."""
+        a, b = self.alpha.view(-1, 1, 1), self.beta.view(-1, 1, 1)
+        return b + (a - b) * mask
+
+    @torch.no_grad()
+    def loss(self, x_in: torch.Tensor, x: torch.Tensor, y: None = None) -> torch.Tensor:
+        """(K,) emphasized reconstruction cross-entropy of x from the corrupted input, mean over examples."""
+        d = x.shape[-1]
+        a = self.logits(x_in[..., :d])
+        bce = F.binary_cross_entropy_with_logits(a, x.expand_as(a), reduction="none")
+        return (bce * self._weights(x_in[..., d:])).sum((1, 2)) / x.shape[-2]
+
+    @torch.no_grad()
+    def step(
+        self, x: torch.Tensor, x_in: torch.Tensor, generator: torch.Generator | None = None, y: None = None
+    ) -> torch.Tensor:
+        """One SGD step on clean x (K or 1, m, d) from `corrupt`'s output; returns the (K,) loss before it."""
+        m, d = x.shape[-2], x.shape[-1]
+        noisy, weights = x_in[..., :d], self._weights(x_in[..., d:])
+        w = self.weight
+        hid = self.encode(noisy)
+        a = torch.baddbmm(self.visible_bias.unsqueeze(1), hid, w)
+        loss = ((F.softplus(a) - a * x) * weights).sum((1, 2)) / m
+        da = a.sigmoid_().sub_(x).mul_(weights).mul_((self.lr / m).view(-1, 1, 1))
+        dz = torch.bmm(da, w.mT).mul_(hid).mul_(1 - hid)
+        w.baddbmm_(hid.mT, da, alpha=-1).baddbmm_(dz.mT, noisy, alpha=-1)
+        self.hidden_bias.sub_(dz.sum(1))
+        self.visible_bias.sub_(da.sum(1))
+        return loss
+
+
+def group(
+    w0: torch.Tensor, lrs: Sequence[float], noise: Sequence[float], top: str, options: Sequence[Mapping[str, float]]
+) -> EmphasisDAEGroup:
+    return EmphasisDAEGroup(w0, lrs, noise, [o["alpha"] for o in options], [o["beta"] for o in options])
+
+
+KIND = LayerKind("dae_sp", group, initial_weights)
