@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from pipeline.training.kinds.rbm import JointRBMGroup
+from pipeline.training.families.rbm import JointRBMGroup
 from pipeline.training.mlp_group import MLPGroup, joint_logits
 
 

@@ -1,5 +1,5 @@
 """Reference Bernoulli-Bernoulli RBM trained by CD-k or persistent CD (Tieleman 2008): what the tests check the
-lockstep RBMs of the table (pipeline.training.kinds.rbm.RBMGroup) against. No stage runs it.
+lockstep RBMs of the table (pipeline.training.families.rbm.RBMGroup) against. No stage runs it.
 
 Energy E(v, h) = -v.c - h.b - h^T W v with W of shape (n_hidden, n_visible), so
 P(h=1|v) = sigmoid(v W^T + b), P(v=1|h) = sigmoid(h W + c) and the free energy is
