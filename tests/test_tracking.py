@@ -148,3 +148,16 @@ def test_error_rates_are_logged_in_percent() -> None:
     assert as_percent("ci95", 0.0015) == ("ci95_pct", pytest.approx(0.15))
     assert as_percent("basic.SdA-3.error_pct", 2.68) == ("basic.SdA-3.error_pct", 2.68)
     assert as_percent("layer1.valid_loss", 54.3) == ("layer1.valid_loss", 54.3)
+
+
+def test_stages_creating_a_fresh_sqlite_store_at_once_all_succeed(tmp_path) -> None:
+    """A first `pipeline.repro -j 2` starts two stages on a missing mlflow.db: unlocked, MLflow's migrations race and
+    one fails ("Online migration expected to match one row"); `_create_store` makes them one at a time."""
+    import subprocess
+    import sys
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    code = f"from pipeline.core import tracking; tracking._create_store({uri!r})"
+    procs = [subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    errors = [p.communicate()[1] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], errors

@@ -104,6 +104,16 @@ def metric_key(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_\-. :/]", "_", name)
 
 
+def _create_store(uri: str) -> None:
+    """Create (or migrate) a sqlite store one process at a time: two stages making a fresh `mlflow.db` at once (a first
+    `pipeline.repro -j 2`) raced in MLflow's schema migrations and one failed (AttributeError in alembic)."""
+    if not uri.startswith("sqlite:///"):
+        return
+    with open(Path(tempfile.gettempdir()) / f"pipeline-mlflow-store-{os.getuid()}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        MlflowClient(uri).search_experiments(max_results=1)
+
+
 def _parent_run_id(client: MlflowClient, experiment_id: str, commit: str) -> str:
     if run_id := os.environ.get(PARENT_ENV):
         return run_id
@@ -141,6 +151,7 @@ def stage_run(stage: str, experiment: str, params: Mapping[str, Any], run_name: 
     from pipeline.core.probe import check_server
 
     check_server(uri)
+    _create_store(uri)
     mlflow.set_tracking_uri(uri)
     experiment_id = _experiment(experiment)
     client = MlflowClient()
