@@ -94,32 +94,38 @@ TRANSCRIPTS = {
 }
 
 
-def copy_tracked(dest: Path, *, outputs: bool, committed: bool = False) -> Path:
-    """This checkout's files in `dest`, made a git repo with one commit: the tracked and the untracked files git does
-    not ignore, or with committed=True the files of HEAD (what CI sees), whatever the working tree holds.
+# What the stages write, as path prefixes: dvc.lock and dvc.yaml's outs (metrics, results, plots, reports). A copy
+# with outputs=False has none of them, as a project that has never run.
+OUTPUTS = ("dvc.lock", "metrics/", "results/", "plots/", "reports/figures/", "reports/vincent", "reports/zoo")
 
-    outputs=False leaves out what the stages write (metrics, results, plots, reports, dvc.lock), as a project
-    that has never run."""
-    dest.mkdir(parents=True)
+
+def copy_tracked(dest: Path, *, outputs: bool, committed: bool = False, track: bool = True) -> Path:
+    """This checkout's files in `dest` (made where missing), a git repo with one commit: the tracked and the
+    untracked files git does not ignore, or with committed=True the files of HEAD (what CI sees), whatever the
+    working tree holds.
+
+    outputs=False leaves out what the stages write (OUTPUTS). track=False makes the commit an empty one and leaves
+    every file untracked (the tests' copies: an edit a test makes to params.yaml or the code does not mark the
+    stages' `git.commit` tag dirty)."""
+    dest.mkdir(parents=True, exist_ok=True)
     if committed:
-        archive = subprocess.run(["git", "archive", "HEAD"], cwd=ROOT, capture_output=True, check=True).stdout
+        leave_out = [] if outputs else ["--", ".", *(f":(exclude){prefix}*" for prefix in OUTPUTS)]
+        archive = subprocess.run(
+            ["git", "archive", "HEAD", *leave_out], cwd=ROOT, capture_output=True, check=True
+        ).stdout
         subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
     else:
         listed = subprocess.run(
             ["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True, text=True, check=True
         ).stdout.splitlines()
         for rel in listed:
-            if (ROOT / rel).is_file():
+            if (ROOT / rel).is_file() and (outputs or not rel.startswith(OUTPUTS)):
                 (dest / rel).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(ROOT / rel, dest / rel)
-    if not outputs:
-        for rel in ("metrics", "results", "plots", "reports/figures", "reports/vincent", "reports/zoo.md"):
-            shutil.rmtree(dest / rel, ignore_errors=True)
-        for rel in ("dvc.lock", "reports/zoo.csv"):
-            (dest / rel).unlink(missing_ok=True)
     subprocess.run([*GIT, "init", "-q"], cwd=dest, check=True)
-    subprocess.run([*GIT, "add", "-A"], cwd=dest, check=True)
-    subprocess.run([*GIT, "commit", "-q", "-m", "docs transcript"], cwd=dest, check=True)
+    if track:
+        subprocess.run([*GIT, "add", "-A"], cwd=dest, check=True)
+    subprocess.run([*GIT, "commit", "-q", "--allow-empty", "-m", "docs transcript"], cwd=dest, check=True)
     return dest
 
 

@@ -129,7 +129,7 @@ def read_lock(lock: str | Path = "dvc.lock") -> dict:
     expected = "expected the mapping `dvc repro` writes (schema: '2.0', stages: {<stage>: its cmd, deps, outs})"
     restore = f"restore it with `git checkout -- {path}` or rerun `dvc repro`"
     try:
-        lock_file = yaml.safe_load(path.read_text())
+        lock_file = yaml.load(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # 500 KB
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         mark = getattr(exc, "problem_mark", None)
         reason = f"line {mark.line + 1}: {exc.problem}" if mark is not None else str(exc).splitlines()[0]

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import os
 import runpy
-import shutil
 import subprocess
 import sys
 import traceback
 from collections.abc import Mapping
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -33,6 +35,7 @@ SLOWEST_FIRST = [
     "test_zoo_e2e.py",
     "test_server.py",
     "test_cluster.py",
+    "test_docs.py",  # its transcripts: DVC over the full project (172 stages), ~50 s
     "test_resume.py",
     "test_data.py",
     "test_remote.py",
@@ -98,29 +101,20 @@ def smoke_project(dest: Path, mirror: Path, **overrides: dict) -> Path:
     return project
 
 
+@functools.cache
+def docs_transcripts() -> ModuleType:
+    """docs/transcripts.py as a module (a script run as `python docs/transcripts.py`, not a package)."""
+    spec = importlib.util.spec_from_file_location("docs_transcripts", ROOT / "docs" / "transcripts.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
 def copy_project(dest: Path) -> Path:
-    """Copy the tracked project files (no data, no state) into `dest` and make it a git + DVC repo."""
-    files = subprocess.run(
-        ["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True, text=True, check=True
-    ).stdout.split()
-    for rel in files:
-        src = ROOT / rel
-        generated = (
-            rel.startswith(("metrics/", "results/", "plots/", "reports/figures/", "reports/vincent", "reports/zoo"))
-            or rel == "dvc.lock"
-        )
-        if not src.is_file() or generated:
-            continue
-        target = dest / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(src, target)
-    subprocess.run(["git", "init", "-q"], cwd=dest, check=True)
-    subprocess.run(
-        ["git", "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-q", "--allow-empty", "-m", "init"],
-        cwd=dest,
-        check=True,
-    )
-    return dest
+    """Copy the tracked project files (no outputs, no data, no state) into `dest` and make it a git + DVC repo: one
+    empty commit, every file untracked (docs/transcripts.py's copy_tracked)."""
+    return docs_transcripts().copy_tracked(dest, outputs=False, track=False)
 
 
 def tiny_prepared(

@@ -4,8 +4,6 @@ its command (docs/transcripts.py)."""
 
 from __future__ import annotations
 
-import functools
-import importlib.util
 import re
 import subprocess
 import sys
@@ -13,6 +11,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+
+from tests.conftest import docs_transcripts
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -22,16 +22,6 @@ TESTS = 'pip install -e ".[test]" && pytest'
 # Linked before they exist: files another item of the same issue writes. A pending file that exists is checked.
 PENDING = {ROOT / "CONTRIBUTING.md"}
 LINK = re.compile(r"!?\[[^\]]*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
-
-
-@functools.cache
-def transcripts():
-    """docs/transcripts.py as a module (it is a script, not a package)."""
-    spec = importlib.util.spec_from_file_location("docs_transcripts", ROOT / "docs" / "transcripts.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
 
 
 def prose(text: str) -> str:
@@ -98,14 +88,14 @@ def test_readme_table_is_the_committed_one() -> None:
 
 
 def test_every_transcript_block_names_a_known_transcript() -> None:
-    module = transcripts()
+    module = docs_transcripts()
     found = module.blocks()
     assert set(found) <= set(module.TRANSCRIPTS), f"unknown transcript blocks: {set(found) - set(module.TRANSCRIPTS)}"
     assert set(module.TRANSCRIPTS) <= set(found), f"transcripts with no block: {set(module.TRANSCRIPTS) - set(found)}"
 
 
 def _params():
-    module = transcripts()
+    module = docs_transcripts()
     cheap = [t for t in module.TRANSCRIPTS.values() if not t.expensive]
     return [pytest.param(t.name, marks=[] if t.seconds < 10 else [pytest.mark.slow], id=t.name) for t in cheap]
 
