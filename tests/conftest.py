@@ -98,6 +98,16 @@ def smoke_project(dest: Path, mirror: Path, **overrides: dict) -> Path:
     for section, values in overrides.items():
         params[section].update(values)
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    return rewire(project)
+
+
+def rewire(project: Path) -> Path:
+    """What `python -m pipeline.wire` writes, for a copy with params of its own: its pretrain items (one stage per row
+    and stack of its params)."""
+    from pipeline import wire
+
+    for path, text in wire.outdated(project).items():
+        path.write_text(text)
     return project
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import yaml
 
-from tests.conftest import ROOT, copy_project, mirror_root
+from tests.conftest import ROOT, copy_project, mirror_root, rewire
 
 
 def sh(cmd: list[str], cwd: Path, env: dict[str, str]) -> str:
@@ -72,6 +72,7 @@ def main() -> int:
     params = yaml.safe_load((ROOT / "tests/smoke_params.yaml").read_text())
     params["data"]["mirrors"] = [str(mirror_root())] if mirror_root() else []
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    rewire(project)
     port = free_port()
     uri = f"http://127.0.0.1:{port}"
     env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "PIPELINE_OFFLINE": "1" if mirror_root() else "0"}

@@ -19,7 +19,7 @@ import pytest
 import torch
 import yaml
 
-from tests.conftest import copy_project, run_here
+from tests.conftest import copy_project, rewire, run_here
 
 ROOT = Path(__file__).resolve().parents[1]
 DATASET, STACK, MODEL = "basic", "sda", "sda3"
@@ -40,6 +40,7 @@ def project(tmp_path_factory, mnist_mirror: Path) -> Path:
     v["stacks"]["sda"].update(epochs=[3, 6], noise=[0.25])
     v["finetune"].update(max_epochs=10, patience=10)
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    rewire(project)
     run(project, "prepare")
     return project
 
