@@ -64,8 +64,8 @@ from benchmarks.common import (  # noqa: E402
 from benchmarks.lockstep import dae_epoch, mlp_epoch, rbm_epoch  # noqa: E402
 from pipeline.common.seeding import get_device  # noqa: E402
 from pipeline.params import load_params  # noqa: E402
-from pipeline.training.halving import halving_search, schedule  # noqa: E402
 from pipeline.training.families.autoencoder import initial_weights  # noqa: E402
+from pipeline.training.halving import halving_search, schedule  # noqa: E402
 from pipeline.training.layer_kind import StackSpec, stack_specs  # noqa: E402
 from pipeline.training.search import pretrain_stacks
 

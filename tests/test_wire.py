@@ -35,7 +35,7 @@ def test_a_new_stack_or_a_dropped_dep_is_out_of_date_until_rewired(tmp_path: Pat
     assert set(stale) == {root / "dvc.yaml", root / wire.ITEMS}
     assert stale[root / "dvc.yaml"] == dvc_yaml  # the dep comes back, nothing else moves
     items = yaml.safe_load(stale[root / wire.ITEMS])["pretrain_items"]
-    assert items["rect-sda2"] == {"dataset": "rect", "stack": "sda2", "kind": "ae"}
+    assert items["rect-sda2"] == {"dataset": "rect", "stack": "sda2", "kind": "ae", "family": "autoencoder"}
     assert len(items) == len(params["vincent"]["datasets"]) * len(params["vincent"]["stacks"])
 
 
