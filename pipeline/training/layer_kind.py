@@ -121,9 +121,13 @@ class StackSpec:
 
     @property
     def name(self) -> str:
+        return f"h{self.hidden}-lr{self.lr:g}-e{self.epochs}{self.levels}" + ("-joint" if self.top == "joint" else "")
+
+    @property
+    def levels(self) -> str:
+        """The name's part for the kind's own levels: "-nu0.25" for a kind that takes noise, then each option's."""
         nu = f"-nu{self.noise:g}" if KINDS[self.kind].noise else ""
-        own = "".join(f"-{k}{v:g}" for k, v in self.options)
-        return f"h{self.hidden}-lr{self.lr:g}-e{self.epochs}{nu}{own}" + ("-joint" if self.top == "joint" else "")
+        return nu + "".join(f"-{k}{v:g}" for k, v in self.options)
 
     @property
     def prefix(self) -> tuple:

@@ -24,7 +24,6 @@ from pathlib import Path
 
 import torch
 
-from pipeline.params.stacks import KINDS
 from pipeline.training.layer_group import train_layers
 from pipeline.training.layer_kind import StackSpec
 from pipeline.training.loop import History, check_input, check_labels
@@ -142,9 +141,8 @@ def _groups(nodes: list[_Node], size: int) -> list[list[_Node]]:
 def _node_name(node: _Node, layer: int, joint: bool) -> str:
     """What a node's layer depends on: its prefix (layer 0), plus its epochs above layer 0, and whether it is a joint
     top (a joint stack's lower layers are named, so seeded, as the plain stack's)."""
-    kind, hidden, lr, noise, _, options = node.specs[0].prefix
-    base = f"{kind}-h{hidden}-lr{lr:g}" + (f"-nu{noise:g}" if KINDS[kind].noise else "")
-    base += "".join(f"-{k}{v:g}" for k, v in options)
+    spec = node.specs[0]  # its prefix: every spec of the node shares kind, width, rate and levels
+    base = f"{spec.kind}-h{spec.hidden}-lr{spec.lr:g}{spec.levels}"
     name = f"{base}@{layer}" if layer == 0 else f"{base}-e{node.epochs}@{layer}"
     return name + ("-joint" if joint else "")
 

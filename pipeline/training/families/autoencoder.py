@@ -9,7 +9,7 @@ U(+-4 sqrt(6 / (in + out))), as `DenseAutoencoder`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -67,6 +67,11 @@ def masking_group(x: torch.Tensor, counts: torch.Tensor, generator: torch.Genera
     return x.masked_fill(lowest_ranked(scores, counts), 0.0)
 
 
+# A penalty on the codes (kinds/cae.py): hid (K, m, h), lr / m (K, 1, 1) or None (the loss only) -> (its (K,) sum over
+# the examples, its dZ (K, m, h) and dW (K, h, d) scaled by lr / m, or None for both when lr / m is None).
+Penalty = Callable[[torch.Tensor, torch.Tensor | None], tuple]
+
+
 class TiedAEGroup(LayerGroup):
     """K tied sigmoid autoencoders d -> h with cross-entropy, trained by SGD with a closed-form gradient.
 
@@ -85,29 +90,53 @@ class TiedAEGroup(LayerGroup):
     def corrupt(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         return masking_group(x, self.counts, generator)
 
-    def logits(self, x_in: torch.Tensor) -> torch.Tensor:
-        return torch.baddbmm(self.visible_bias.unsqueeze(1), self.encode(x_in), self.weight)
-
     @torch.no_grad()
     def loss(self, x_in: torch.Tensor, x: torch.Tensor, y: None = None) -> torch.Tensor:
         """(K,) reconstruction cross-entropy of x from x_in, summed over pixels, mean over examples."""
-        a = self.logits(x_in)
-        bce = F.binary_cross_entropy_with_logits(a, x.expand_as(a), reduction="none")
-        return bce.sum((1, 2)) / x.shape[-2]
+        return self.reconstruction_loss(x_in, x)
 
     @torch.no_grad()
     def step(
         self, x: torch.Tensor, x_in: torch.Tensor, generator: torch.Generator | None = None, y: None = None
     ) -> torch.Tensor:
         """One SGD step on clean x (K or 1, m, d) from corrupted x_in (K, m, d); returns the (K,) loss before it."""
+        return self.descend(x, x_in)
+
+    def reconstruction_loss(
+        self, x_in: torch.Tensor, x: torch.Tensor, weights: torch.Tensor | None = None, penalty: Penalty | None = None
+    ) -> torch.Tensor:
+        """(K,) cross-entropy of x from x_in, each component's weighted by `weights` (K, m, d) when given, plus the
+        summed `penalty(hid)[0]` when given; mean over examples. The loss of every autoencoder kind."""
+        hid = self.encode(x_in)
+        a = torch.baddbmm(self.visible_bias.unsqueeze(1), hid, self.weight)
+        bce = F.binary_cross_entropy_with_logits(a, x.expand_as(a), reduction="none")
+        total = (bce if weights is None else bce * weights).sum((1, 2))
+        return (total if penalty is None else total + penalty(hid, None)[0]) / x.shape[-2]
+
+    def descend(
+        self, x: torch.Tensor, x_in: torch.Tensor, weights: torch.Tensor | None = None, penalty: Penalty | None = None
+    ) -> torch.Tensor:
+        """The SGD step of `reconstruction_loss` (the closed form above, dA weighted by `weights` when given), plus
+        a penalty's: `penalty(hid, lr / m)` gives its (K,) sum over the examples and its dZ and dW, both already
+        scaled by lr / m. Returns the (K,) loss before the step. The step every autoencoder kind takes."""
         m = x.shape[-2]
         w = self.weight
+        x_in = x_in.expand(self.size, m, -1)
         hid = self.encode(x_in)
         a = torch.baddbmm(self.visible_bias.unsqueeze(1), hid, w)
-        loss = (F.softplus(a) - a * x).sum((1, 2)) / m
-        da = a.sigmoid_().sub_(x).mul_((self.lr / m).view(-1, 1, 1))
+        recon = F.softplus(a) - a * x
+        scale = (self.lr / m).view(-1, 1, 1)
+        extra = None if penalty is None else penalty(hid, scale)
+        total = (recon if weights is None else recon * weights).sum((1, 2))
+        loss = (total if extra is None else total + extra[0]) / m
+        da = a.sigmoid_().sub_(x)
+        da = (da if weights is None else da.mul_(weights)).mul_(scale)
         dz = torch.bmm(da, w.mT).mul_(hid).mul_(1 - hid)
+        if extra is not None:
+            dz += extra[1]
         w.baddbmm_(hid.mT, da, alpha=-1).baddbmm_(dz.mT, x_in, alpha=-1)
+        if extra is not None:
+            w.sub_(extra[2])
         self.hidden_bias.sub_(dz.sum(1))
         self.visible_bias.sub_(da.sum(1))
         return loss

@@ -19,7 +19,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import torch
-import torch.nn.functional as F
 
 from pipeline.training.families.autoencoder import TiedAEGroup, initial_weights
 from pipeline.training.layer_kind import LayerKind, per_candidate
@@ -35,42 +34,27 @@ class ContractiveAEGroup(TiedAEGroup):
     def corrupt(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         return x
 
-    def _penalty(self, hid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """G^2 (K, m, h), s (K, h), and the (K,) penalty ||J||_F^2 summed over the examples."""
+    def contraction_penalty(self, hid: torch.Tensor, scale: torch.Tensor | None) -> tuple:
+        """lambda ||J||_F^2 summed over the examples (K,), and with `scale` (lr / m) its dZ and dW, scaled."""
         g2 = (hid * (1 - hid)).square()
         s = self.weight.square().sum(2)
-        return g2, s, (g2 * s.unsqueeze(1)).sum((1, 2))
+        total = self.contraction * (g2 * s.unsqueeze(1)).sum((1, 2))
+        if scale is None:
+            return total, None, None
+        twice = 2 * self.contraction.view(-1, 1, 1) * scale
+        return total, twice * g2 * (1 - 2 * hid) * s.unsqueeze(1), self.weight * (twice * g2.sum(1).unsqueeze(-1))
 
     @torch.no_grad()
     def loss(self, x_in: torch.Tensor, x: torch.Tensor, y: None = None) -> torch.Tensor:
         """(K,) reconstruction cross-entropy plus lambda ||J||_F^2, mean over examples."""
-        hid = self.encode(x_in)
-        a = torch.baddbmm(self.visible_bias.unsqueeze(1), hid, self.weight)
-        bce = F.binary_cross_entropy_with_logits(a, x.expand_as(a), reduction="none").sum((1, 2))
-        return (bce + self.contraction * self._penalty(hid)[2]) / x.shape[-2]
+        return self.reconstruction_loss(x_in, x, penalty=self.contraction_penalty)
 
     @torch.no_grad()
     def step(
         self, x: torch.Tensor, x_in: torch.Tensor, generator: torch.Generator | None = None, y: None = None
     ) -> torch.Tensor:
         """One SGD step on clean x (K or 1, m, d); returns the (K,) loss before it."""
-        m = x.shape[-2]
-        w = self.weight
-        x = x.expand(self.size, m, -1)
-        hid = self.encode(x)
-        a = torch.baddbmm(self.visible_bias.unsqueeze(1), hid, w)
-        g2, s, penalty = self._penalty(hid)
-        loss = ((F.softplus(a) - a * x).sum((1, 2)) + self.contraction * penalty) / m
-        scale = (self.lr / m).view(-1, 1, 1)
-        twice = 2 * self.contraction.view(-1, 1, 1) * scale
-        da = a.sigmoid_().sub_(x).mul_(scale)
-        dz = torch.bmm(da, w.mT).mul_(hid).mul_(1 - hid)
-        dz += twice * g2 * (1 - 2 * hid) * s.unsqueeze(1)
-        direct = w * (twice * g2.sum(1).unsqueeze(-1))
-        w.baddbmm_(hid.mT, da, alpha=-1).baddbmm_(dz.mT, x, alpha=-1).sub_(direct)
-        self.hidden_bias.sub_(dz.sum(1))
-        self.visible_bias.sub_(da.sum(1))
-        return loss
+        return self.descend(x, x, penalty=self.contraction_penalty)
 
 
 def group(

@@ -16,7 +16,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import torch
-import torch.nn.functional as F
 
 from pipeline.training.families.autoencoder import TiedAEGroup, initial_weights, lowest_ranked
 from pipeline.training.layer_kind import LayerKind, per_candidate
@@ -55,27 +54,15 @@ class EmphasisDAEGroup(TiedAEGroup):
     def loss(self, x_in: torch.Tensor, x: torch.Tensor, y: None = None) -> torch.Tensor:
         """(K,) emphasized reconstruction cross-entropy of x from the corrupted input, mean over examples."""
         d = x.shape[-1]
-        a = self.logits(x_in[..., :d])
-        bce = F.binary_cross_entropy_with_logits(a, x.expand_as(a), reduction="none")
-        return (bce * self._weights(x_in[..., d:])).sum((1, 2)) / x.shape[-2]
+        return self.reconstruction_loss(x_in[..., :d], x, weights=self._weights(x_in[..., d:]))
 
     @torch.no_grad()
     def step(
         self, x: torch.Tensor, x_in: torch.Tensor, generator: torch.Generator | None = None, y: None = None
     ) -> torch.Tensor:
         """One SGD step on clean x (K or 1, m, d) from `corrupt`'s output; returns the (K,) loss before it."""
-        m, d = x.shape[-2], x.shape[-1]
-        noisy, weights = x_in[..., :d], self._weights(x_in[..., d:])
-        w = self.weight
-        hid = self.encode(noisy)
-        a = torch.baddbmm(self.visible_bias.unsqueeze(1), hid, w)
-        loss = ((F.softplus(a) - a * x) * weights).sum((1, 2)) / m
-        da = a.sigmoid_().sub_(x).mul_(weights).mul_((self.lr / m).view(-1, 1, 1))
-        dz = torch.bmm(da, w.mT).mul_(hid).mul_(1 - hid)
-        w.baddbmm_(hid.mT, da, alpha=-1).baddbmm_(dz.mT, noisy, alpha=-1)
-        self.hidden_bias.sub_(dz.sum(1))
-        self.visible_bias.sub_(da.sum(1))
-        return loss
+        d = x.shape[-1]
+        return self.descend(x, x_in[..., :d], weights=self._weights(x_in[..., d:]))
 
 
 def group(
