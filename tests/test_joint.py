@@ -177,7 +177,7 @@ def test_the_stages_pretrain_finetune_and_evaluate_a_dbn_stack(
     raw["vincent"] |= {
         "datasets": ["basic"],
         "stacks": {"dbnl": {"kind": "rbm", "layers": 2, "top": top, "lr": [0.1], "epochs": [5]}},
-        "models": {"dbn2l": {"stack": "dbnl", "layers": 2, "table_name": "DBN-3"}},
+        "models": {"dbnl": {"dbn2l": {"layers": 2, "table_name": "DBN-3"}}},
         "rows": {"basic": {"finetune": {"batch_size": 8, "lr": [0.5, 2.0], "max_epochs": 15}, "stacks": {"dbnl": {}}}},
         "probe": {"logreg_C": [0.1], "svm_C": [1.0], "svm_layers": "top"},
     }

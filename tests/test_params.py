@@ -134,14 +134,14 @@ def test_a_stack_no_model_uses_is_an_error_and_models_of_groups_the_columns() ->
         "dbn": {"kind": "rbm", "layers": 3, "lr": [0.1], "epochs": [5]},
         "saa": {"kind": "ae", "layers": 3, "lr": [0.1], "epochs": [5]},
     }
-    models = {
-        "dbn1": {"stack": "dbn", "layers": 1, "table_name": "DBN-1"},
-        "dbn3": {"stack": "dbn", "layers": 3, "table_name": "DBN-3"},
-    }
-    with pytest.raises(ParamsError, match=r"vincent.stacks \['saa'\]: no entry of vincent.models"):
+    models = {"dbn": {"dbn1": {"layers": 1, "table_name": "DBN-1"}, "dbn3": {"layers": 3, "table_name": "DBN-3"}}}
+    with pytest.raises(
+        ParamsError, match=r"vincent.stacks \['saa'\]: no models are built on them; add vincent.models.saa"
+    ):
         parse_params({"vincent": {"stacks": stacks, "models": models}})
     ok = parse_params({"vincent": {"stacks": {"dbn": stacks["dbn"]}, "models": models}})
     assert list(ok.vincent.models_of("dbn")) == ["dbn1", "dbn3"]
+    assert ok.vincent.models["dbn3"].stack == "dbn", "a model's stack is its group's key"
 
 
 def test_a_row_replaces_only_the_fine_tuning_keys_it_names() -> None:
@@ -168,8 +168,8 @@ def test_a_row_replaces_only_the_stack_grid_keys_it_names() -> None:
         "sda": {"kind": "ae", "layers": 3, "lr": [0.1], "epochs": [100], "noise": [0.1, 0.25]},
     }
     models = {
-        "dbn3": {"stack": "dbn", "layers": 3, "table_name": "DBN-3"},
-        "sda3": {"stack": "sda", "layers": 3, "table_name": "SdA-3"},
+        "dbn": {"dbn3": {"layers": 3, "table_name": "DBN-3"}},
+        "sda": {"sda3": {"layers": 3, "table_name": "SdA-3"}},
     }
     rows = {"basic": {"stacks": {"dbn": {"lr": [0.1], "epochs": [100]}, "sda": {}}}}
     v = parse_params({"vincent": {"stacks": stacks, "models": models, "rows": rows}}).vincent
@@ -190,7 +190,109 @@ def test_a_row_replaces_only_the_stack_grid_keys_it_names() -> None:
     joint["vincent"]["stacks"]["sda"]["top"] = "joint"
     assert_params_error(joint, ["vincent.stacks.sda", "only allowed for kind 'rbm'"])
     joint["vincent"]["stacks"]["sda"]["top"] = "softmax"
-    joint["vincent"]["models"] = {**models, "dbn1": {"stack": "dbn", "layers": 1, "table_name": "DBN-1"}}
-    assert_params_error(joint, ["vincent.models.dbn1.layers = 1", "joint top", "all its 3 layers"])
+    joint["vincent"]["models"] = {**models, "dbn": {**models["dbn"], "dbn1": {"layers": 1, "table_name": "DBN-1"}}}
+    assert_params_error(joint, ["vincent.models.dbn.dbn1.layers = 1", "joint top", "all its 3 layers"])
     bad["vincent"]["rows"] = {"basic": {"stacks": {"dbn": {"epochs": []}}}}
     assert_params_error(bad, ["vincent.rows.basic.stacks.dbn.epochs", "at least 1 item"])
+
+
+# The committed params.yaml's columns as they were written before vincent.models was grouped by stack: the stages
+# finetune/evaluate@<dataset>-<stack> must see the same models as they did then (and the table the same order).
+FLAT_MODELS = {
+    "dbn1": {"stack": "dbn", "layers": 1, "table_name": "DBN-1"},
+    "dbn3": {"stack": "dbn", "layers": 3, "table_name": "DBN-3"},
+    "dbn1j": {"stack": "dbn1j", "layers": 1, "table_name": "DBN-1"},
+    "dbn3j": {"stack": "dbn3j", "layers": 3, "table_name": "DBN-3"},
+    "saa3": {"stack": "saa", "layers": 3, "table_name": "SAA-3"},
+    "sda3": {"stack": "sda", "layers": 3, "table_name": "SdA-3"},
+}
+
+
+def test_the_grouped_models_are_the_flat_form_s_stack_by_stack() -> None:
+    v = load_params(ROOT / "params.yaml").vincent
+    assert {k: m.model_dump() for k, m in v.models.items()} == FLAT_MODELS
+    assert list(v.models) == list(FLAT_MODELS), "the table's column order"
+    for stack in v.stacks:
+        expected = {k: m for k, m in FLAT_MODELS.items() if m["stack"] == stack}
+        assert {k: m.model_dump() for k, m in v.models_of(stack).items()} == expected
+        assert list(v.models_of(stack)) == list(expected)
+
+
+def test_the_models_dump_grouped_and_read_back_the_same() -> None:
+    v = load_params(ROOT / "params.yaml").vincent
+    dumped = v.model_dump()
+    assert dumped["models"]["dbn"] == {
+        "dbn1": {"layers": 1, "table_name": "DBN-1"},
+        "dbn3": {"layers": 3, "table_name": "DBN-3"},
+    }
+    assert list(dumped["models"]) == ["dbn", "dbn1j", "dbn3j", "saa", "sda"]
+    again = type(v).model_validate(dumped)
+    assert again == v and list(again.models) == list(v.models)
+    assert type(v).model_validate_json(v.model_dump_json()) == v
+    assert type(v).model_validate(v.model_dump() | {"models": v.models}) == v, "flat ModelSpecs (from Python) pass"
+
+
+def grouped(models: object) -> dict:
+    """The committed params with vincent.models replaced."""
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    raw["vincent"]["models"] = models
+    return raw
+
+
+MODELS = yaml.safe_load((ROOT / "params.yaml").read_text())["vincent"]["models"]
+ENTRY = {"layers": 3, "table_name": "SdA-3"}
+BAD_MODELS = {
+    "not-a-stack": ({**MODELS, "sdb": {"sdb3": ENTRY}}, ["vincent.models.sdb: not a key of vincent.stacks", "'sda'"]),
+    "a-name-under-two-stacks": (
+        {**MODELS, "sda": {"sda3": ENTRY, "dbn1": ENTRY}},
+        ["vincent.models.sda.dbn1", "under vincent.models.dbn too"],
+    ),
+    "not-a-mapping": ([MODELS], ["vincent.models = [{", "expected a mapping of each stack to its models"]),
+    "a-group-not-a-mapping": (
+        {**MODELS, "sda": ["sda3"]},
+        ["vincent.models.sda = ['sda3']", "expected a mapping", "vincent.models.<stack>.<model>"],
+    ),
+    "an-entry-not-a-mapping": (
+        {**MODELS, "sda": {"sda3": 3}},
+        ["vincent.models.sda.sda3 = 3", "expected a mapping {layers, table_name}"],
+    ),
+    "an-empty-group": ({**MODELS, "sda": {}}, ["vincent.models.sda: no models", "stack 'sda'"]),
+    "a-stack-without-a-group": (
+        {k: v for k, v in MODELS.items() if k != "sda"},
+        ["vincent.stacks ['sda']: no models are built on them", "add vincent.models.sda"],
+    ),
+    "a-bad-value": (
+        {**MODELS, "sda": {"sda3": {**ENTRY, "layers": 0}}},
+        ["vincent.models.sda.sda3.layers = 0", "greater than 0"],
+    ),
+    "an-unknown-key": (
+        {**MODELS, "sda": {"sda3": {**ENTRY, "layerz": 3}}},
+        ["vincent.models.sda.sda3.layerz", "unknown"],
+    ),
+    "a-missing-key": ({**MODELS, "sda": {"sda3": {"layers": 3}}}, ["vincent.models.sda.sda3.table_name", "missing"]),
+    "the-stack-repeated": (
+        {**MODELS, "sda": {"sda3": {**ENTRY, "stack": "sda"}}},
+        ["vincent.models.sda.sda3.stack = 'sda'", "the stack is the group's", "remove the key"],
+    ),
+    "too-many-layers": (
+        {**MODELS, "sda": {"sda3": {**ENTRY, "layers": 4}}},
+        ["vincent.models.sda.sda3.layers = 4", "only 3"],
+    ),
+    "the-old-flat-form": (
+        FLAT_MODELS,
+        [
+            "vincent.models: dbn1, dbn3, dbn1j, dbn3j, saa3, sda3 in the old flat form",
+            "grouped by their stack (vincent.models.<stack>.<model>: {layers, table_name})",
+            "dbn: {dbn1: {layers: 1, table_name: DBN-1}, dbn3: {layers: 3, table_name: DBN-3}}",
+            "sda: {sda3: {layers: 3, table_name: SdA-3}}",
+        ],
+    ),
+}
+
+
+@pytest.mark.parametrize(("models", "expected"), BAD_MODELS.values(), ids=BAD_MODELS)
+def test_bad_grouped_models_name_the_key(models: object, expected: list[str]) -> None:
+    assert_params_error(grouped(models), expected)
+    with pytest.raises(ParamsError) as info:
+        parse_params(grouped(models))
+    assert "'datasets'" not in str(info.value), "the message shows the models' key, not the section's whole input"

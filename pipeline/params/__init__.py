@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
 import yaml
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, field_serializer, field_validator, model_validator
 
 from pipeline.params.base import (
     MNIST_TEST,
@@ -22,12 +22,13 @@ from pipeline.params.base import (
     PositiveInt,
     Section,
     UniqueKeyLoader,
+    describe,
 )
 from pipeline.params.benchmarks import BenchmarkName, BenchmarksParams
 from pipeline.params.explore import ExploreParams
 from pipeline.params.finetune import FinetuneParams
 from pipeline.params.rows import RowParams
-from pipeline.params.stacks import ModelSpec, StackParams
+from pipeline.params.stacks import ModelSpec, StackParams, flat_models, grouped_models
 from pipeline.params.zoo import ZooParams, ZooVariant  # noqa: F401 (ZooVariant: re-exported)
 
 DatasetName = Literal["basic", "full"] | BenchmarkName
@@ -157,31 +158,45 @@ class VincentParams(Section):
     """per row of vincent.datasets, what its search does differently; a row not listed uses the defaults (DVC's
     stages declare vincent.rows.<dataset>.finetune and .stacks.<stack> as params, so params.yaml lists them all)"""
     models: dict[str, ModelSpec] = {}
+    """the table's columns, in params.yaml grouped by stack (vincent.models.<stack>.<model>: {layers, table_name}, so
+    that finetune/evaluate@<dataset>-<stack> declare their stack's models only); here flat, in params order (the
+    table's), each ModelSpec's stack its group; dumped grouped again"""
     svm: SvmParams = SvmParams()
     probe: ProbeParams = ProbeParams()
     filters: FiltersParams = FiltersParams()
+
+    @field_validator("models", mode="before")
+    @classmethod
+    def _flatten_the_stacks_groups(cls, raw: object) -> object:
+        return flat_models(raw)
+
+    @field_serializer("models")
+    def _grouped_by_stack(self, models: dict[str, ModelSpec]) -> dict[str, dict[str, dict]]:
+        return grouped_models(models)
 
     @model_validator(mode="after")
     def _models_fit_stacks(self) -> VincentParams:
         if len(set(self.datasets)) != len(self.datasets):
             raise ValueError(f"vincent.datasets = {self.datasets}: a dataset is listed twice")
+        unknown = list(dict.fromkeys(m.stack for m in self.models.values() if m.stack not in self.stacks))
+        if unknown:
+            raise ValueError(
+                "\n  - ".join(f"vincent.models.{s}: not a key of vincent.stacks {sorted(self.stacks)}" for s in unknown)
+            )
         unused = [s for s in self.stacks if not self.models_of(s)]
         if unused:
-            raise ValueError(f"vincent.stacks {unused}: no entry of vincent.models is built on them")
+            add = ", ".join(f"vincent.models.{s}" for s in unused)
+            raise ValueError(
+                f"vincent.stacks {unused}: no models are built on them; add {add}: {{<model>: {{layers, table_name}}}}"
+            )
         for name, m in self.models.items():
-            if m.stack not in self.stacks:
+            key, layers = f"vincent.models.{m.stack}.{name}.layers", self.stacks[m.stack].layers
+            if m.layers > layers:
+                raise ValueError(f"{key} = {m.layers}: stack {m.stack!r} has only {layers}")
+            if self.stacks[m.stack].top == "joint" and m.layers != layers:
                 raise ValueError(
-                    f"vincent.models.{name}.stack = {m.stack!r}: not a key of vincent.stacks {sorted(self.stacks)}"
-                )
-            if m.layers > self.stacks[m.stack].layers:
-                raise ValueError(
-                    f"vincent.models.{name}.layers = {m.layers}: stack {m.stack!r} has only "
-                    f"{self.stacks[m.stack].layers}"
-                )
-            if self.stacks[m.stack].top == "joint" and m.layers != self.stacks[m.stack].layers:
-                raise ValueError(
-                    f"vincent.models.{name}.layers = {m.layers}: stack {m.stack!r} ends in a joint top "
-                    f"RBM, so its models use all its {self.stacks[m.stack].layers} layers"
+                    f"{key} = {m.layers}: stack {m.stack!r} ends in a joint top RBM, so its models use all its "
+                    f"{layers} layers"
                 )
         for dataset, row in self.rows.items():
             row.check_stacks(dataset, self.stacks)
@@ -247,17 +262,6 @@ class Params(Section):
         return self
 
 
-def _describe(error: dict[str, Any]) -> str:
-    if not error["loc"]:  # a rule across sections: its message names the keys
-        return error["msg"].removeprefix("Value error, ")
-    key = ".".join(str(part) for part in error["loc"])
-    if error["type"] == "extra_forbidden":
-        return f"{key}: unknown key (value {error['input']!r}); check the spelling against params.yaml's schema"
-    if error["type"] == "missing":
-        return f"{key}: required key is missing"
-    return f"{key} = {error['input']!r}: {error['msg']}"
-
-
 def parse_params(raw: Any, source: str = "params.yaml") -> Params:
     """Validate an already-parsed mapping; raise ParamsError listing every problem."""
     if not isinstance(raw, dict):
@@ -265,7 +269,7 @@ def parse_params(raw: Any, source: str = "params.yaml") -> Params:
     try:
         return Params.model_validate(raw)
     except ValidationError as exc:
-        lines = "\n".join(f"  - {_describe(e)}" for e in exc.errors())
+        lines = "\n".join(f"  - {describe(e)}" for e in exc.errors())
         raise ParamsError(f"{source}: invalid params\n{lines}") from None
 
 

@@ -44,3 +44,19 @@ class UniqueKeyLoader(yaml.SafeLoader):
                 raise yaml.constructor.ConstructorError(None, None, why, key_node.start_mark)
             seen[key] = line
         return super().construct_mapping(node, deep=deep)
+
+
+def describe(error: dict[str, Any]) -> str:
+    """One line of a ParamsError: the key (pydantic's `loc`), the value given and the rule it breaks. A rule across
+    keys (a model validator) names its own keys, so its message is shown without the section's whole input."""
+    message = error["msg"].removeprefix("Value error, ")
+    if not error["loc"]:
+        return message
+    key = ".".join(str(part) for part in error["loc"])
+    if error["type"] == "extra_forbidden":
+        return f"{key}: unknown key (value {error['input']!r}); check the spelling against params.yaml's schema"
+    if error["type"] == "missing":
+        return f"{key}: required key is missing"
+    if error["type"] == "value_error" and message.startswith(key):
+        return message
+    return f"{key} = {error['input']!r}: {error['msg']}"

@@ -6,9 +6,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
-from pydantic import Field, model_serializer, model_validator
+import yaml
+from pydantic import Field, ValidationError, model_serializer, model_validator
 
-from pipeline.params.base import IntGrid, NoiseLevel, PositiveGrid, PositiveInt, Section
+from pipeline.params.base import IntGrid, NoiseLevel, PositiveGrid, PositiveInt, Section, describe
 
 
 @dataclass(frozen=True)
@@ -88,10 +89,89 @@ def kinds_where(has: Callable[[KindTraits], object]) -> str:
 
 
 class ModelSpec(Section):
-    """One column of the table: the first `layers` layers of a stack's candidates, fine-tuned."""
+    """One column of the table: the first `layers` layers of a stack's candidates, fine-tuned.
+
+    params.yaml groups the models by stack (`vincent.models.<stack>.<model>: {layers, table_name}`, so that the
+    stages finetune/evaluate@<dataset>-<stack> declare their own stack's models only); `stack` is the group's key."""
 
     stack: str
-    """a key of vincent.stacks"""
+    """a key of vincent.stacks: the group of vincent.models the model is listed under (not written in the entry)"""
     layers: PositiveInt
     table_name: str
     """the model's column in the paper's table (DBN-1, DBN-3, SAA-3, SdA-3)"""
+
+
+GROUPED = "vincent.models.<stack>.<model>: {layers, table_name}"
+
+
+def flat_models(raw: object) -> object:
+    """vincent.models as params.yaml writes it, {stack: {model: {layers, table_name}}}, as {model: ModelSpec} in params
+    order, each model's stack its group's key; a ValueError naming the key of every problem. Models already flat (a
+    mapping of ModelSpecs, as Python code builds them) pass as they are."""
+    if isinstance(raw, dict) and all(isinstance(m, ModelSpec) for m in raw.values()):
+        return raw
+    if not isinstance(raw, dict):
+        raise ValueError(f"vincent.models = {raw!r}: expected a mapping of each stack to its models, {GROUPED}")
+    old = {
+        name: entry
+        for name, entry in raw.items()
+        if isinstance(entry, dict)
+        and any(k in ModelSpec.model_fields and not isinstance(v, dict) for k, v in entry.items())
+    }
+    if old:  # the form before the models were grouped: <model>: {stack, layers, table_name}
+        grouped: dict[str, dict] = {}
+        for name, entry in old.items():
+            grouped.setdefault(str(entry.get("stack", "<stack>")), {})[name] = {
+                k: v for k, v in entry.items() if k != "stack"
+            }
+        expected = "".join(f"\n      {stack}: {flow(models)}" for stack, models in grouped.items())
+        raise ValueError(
+            f"vincent.models: {', '.join(map(str, old))} in the old flat form, <model>: {{stack, layers, table_name}}; "
+            f"the models are now grouped by their stack ({GROUPED}), here:{expected}"
+        )
+    flat: dict[object, ModelSpec] = {}
+    problems: list[str] = []
+    listed: dict[object, str] = {}  # model -> the group it was first listed under
+    for stack, models in raw.items():
+        at = f"vincent.models.{stack}"
+        if not isinstance(models, dict):
+            problems.append(f"{at} = {models!r}: expected a mapping of the stack's models, {GROUPED}")
+        elif not models:
+            problems.append(f"{at}: no models; list the columns built on stack {stack!r}, or remove the stack")
+        for name, entry in models.items() if isinstance(models, dict) else ():
+            if name in listed:
+                problems.append(
+                    f"{at}.{name}: {name!r} is listed under {listed[name]} too; a model's name is its column's key "
+                    "(its results, its network's file), so it names one model of one stack"
+                )
+                continue
+            listed[name] = at
+            if not isinstance(entry, dict):
+                problems.append(f"{at}.{name} = {entry!r}: expected a mapping {{layers, table_name}}")
+            elif "stack" in entry:
+                problems.append(
+                    f"{at}.{name}.stack = {entry['stack']!r}: the stack is the group's ({at}); remove the key"
+                )
+            else:
+                try:
+                    flat[name] = ModelSpec.model_validate({"stack": stack, **entry})
+                except ValidationError as exc:
+                    problems += [
+                        describe({**e, "loc": ("vincent", "models", stack, name, *e["loc"])}) for e in exc.errors()
+                    ]
+    if problems:
+        raise ValueError("\n  - ".join(problems))  # one line each in the ParamsError
+    return flat
+
+
+def grouped_models(models: dict[str, ModelSpec]) -> dict[str, dict[str, dict]]:
+    """The flat models as params.yaml writes them, grouped by stack (what flat_models reads back)."""
+    grouped: dict[str, dict[str, dict]] = {}
+    for name, m in models.items():
+        grouped.setdefault(m.stack, {})[name] = m.model_dump(exclude={"stack"})
+    return grouped
+
+
+def flow(value: object) -> str:
+    """A value in YAML's flow style, one line: {dbn1: {layers: 1, table_name: DBN-1}}."""
+    return yaml.safe_dump(value, default_flow_style=True, sort_keys=False, width=10**6).strip()
