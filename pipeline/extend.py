@@ -4,13 +4,14 @@
                               [--hidden ...] [--finetune-lr ...] [--finetune-batch-size B] [--rungs ...]
                               [--tag NAME] [--out reports/search]
 
-Changing `vincent.stacks` reruns that stack's stages on every row (hours on a CPU); this tries the change on
-one row first. The grid is params.yaml's for the stack, with the options given replacing its values. The
-candidates `pretrain@<dataset>-<stack>` already trained are read from its output (only when dvc.lock says
-that stage is current, i.e. trained from these params and code); the others are pretrained here as the
-stage would (same seed, batch size and shared prefixes). Then each model of `vincent.models` on the stack
-is fine-tuned over every (candidate, rate) pair by the same successive halving as `finetune@`, on the
-validation split only; once selection is final, the test error of each model's `top` best is measured.
+Changing `vincent.stacks` reruns that stack's stages on every row that runs it (hours on a CPU); this tries the
+change on one row first, or a stack on a row that does not run it yet. The grid is params.yaml's for the stack, with
+the options given replacing its values. The candidates `pretrain@<dataset>-<stack>` already trained are read from its
+output (only when the row runs the stack and dvc.lock says that stage is current, i.e. trained from these params and
+code); the others are pretrained here as the stage would (same seed, batch size and shared prefixes). Then each
+model of `vincent.models` on the stack is fine-tuned over every (candidate, rate) pair by the same successive halving
+as `finetune@`, on the validation split only; once selection is final, the test error of each model's `top` best is
+measured.
 
 Writes <out>/<dataset>-<stack>-<tag>.csv (every candidate: pretraining settings, rate, validation error,
 status, whether its stack is new; test error for the best few) and the same name .md (the grid, and per
@@ -129,7 +130,7 @@ def main(argv: list[str] | None = None) -> None:
     trained: dict[str, list] = {}
     diverged: set[str] = set()  # candidates whose pretraining diverged: never fine-tuned
     committed = paths.pretrained_model(args.dataset, args.stack)
-    if committed.is_file() and committed_is_current(stage):
+    if args.stack in v.stacks_of(args.dataset) and committed.is_file() and committed_is_current(stage):
         for c in load_torch(committed, stage, ("candidates",))["candidates"]:
             trained[c["name"]] = c["weights"]
             if c.get("status", "ok") != "ok":
@@ -174,9 +175,7 @@ def main(argv: list[str] | None = None) -> None:
                 cache.save(s, stacks[s.name].weights)
     by_name = {s.name: s for s in specs}
     rows = []
-    for spec in v.models.values():
-        if spec.stack != args.stack:
-            continue
+    for spec in v.models_of(args.stack).values():
         selection = select_and_test(
             {s.name: trained[s.name] for s in specs},
             lrs,

@@ -66,13 +66,13 @@ def claim_models(params, dataset: str) -> list[str]:
 
     v = params.vincent
     records = []
-    for stack in v.stacks:
+    for stack in v.stacks_of(dataset):
         evaluated = read_result("evaluate", dataset, stack)
         finetuned = read_result("finetune", dataset, stack)
         records += [
             evaluated[m]["record"] | {"valid_loss": finetuned[m].get("valid_loss")}
-            for m, spec in v.models.items()
-            if spec.stack == stack and m in evaluated
+            for m in v.models_of(stack)
+            if m in evaluated
         ]
     chosen = {r["model"]: r["entry"] for r in select_entries(records)[0]}
     row = pd.read_csv(paths.vincent_row(dataset)).dropna(subset=["error_pct"])
@@ -178,7 +178,7 @@ def _worker_start(parent: int) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = tool_parser(__doc__, "reports/seeds")
     parser.add_argument("--dataset", default="basic", help="a row of the table (an entry of vincent.datasets)")
-    parser.add_argument("--models", nargs="*", help="keys of vincent.models (default: all), or `claim`")
+    parser.add_argument("--models", nargs="*", help="keys of vincent.models (default: the row's), or `claim`")
     parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2])
     parser.add_argument("-j", "--jobs", type=int, default=1, help="runs at once, one thread each (default 1)")
     parser.add_argument("--resume", action="store_true", help="keep the runs <out>/<dataset>.csv already has")
@@ -194,7 +194,8 @@ def main(argv: list[str] | None = None) -> None:
     params = load_params(args.params)
     check_args(args, params)
     v = params.vincent
-    models = claim_models(params, args.dataset) if args.models == ["claim"] else (args.models or list(v.models))
+    row = list(v.row_models(args.dataset))
+    models = claim_models(params, args.dataset) if args.models == ["claim"] else (args.models or row)
     rows: dict[tuple[str, int], dict] = {}
     for model in models:
         spec = v.models[model]
@@ -262,10 +263,16 @@ def check_args(args: argparse.Namespace, params: Params) -> None:
     v = params.vincent
     check_choice("--dataset", args.dataset, "vincent.datasets", v.datasets)
     if args.models != ["claim"]:
+        row = list(v.row_models(args.dataset))
         for model in args.models or []:
             if model not in v.models:
-                expected = f"expected some of {list(v.models)}, or `claim` alone"
+                expected = f"expected some of {row}, or `claim` alone"
                 raise StageError(f"--models {model!r} is not in vincent.models; {expected}")
+            if model not in row:
+                raise StageError(
+                    f"--models {model!r}: row {args.dataset!r} does not run its stack {v.models[model].stack!r} "
+                    f"(vincent.rows.{args.dataset}.stacks); expected some of {row}, or `claim` alone"
+                )
     for seed in args.seeds:
         if seed < 0:
             raise StageError(f"--seeds {seed}: a seed must be >= 0, as params.yaml's seed")

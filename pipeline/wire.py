@@ -1,6 +1,6 @@
 """Write what dvc.yaml derives from the code and params.yaml, so that each stage depends on what it runs, no more.
 
-    python -m pipeline.wire            # rewrite dvc.yaml's code deps and pipeline/stages/pretrain_items.yaml
+    python -m pipeline.wire            # rewrite dvc.yaml's code deps and slots, and pipeline/stages/pretrain_items.yaml
     python -m pipeline.wire --check    # change nothing; exit 1 naming what is out of date
 
 1. **Code deps.** A stage's code deps are its script and every module of pipeline/ it imports, directly or not
@@ -8,11 +8,18 @@
    and docstring-only `__init__.py` files. The other deps of a stage (data, models) are left as they are.
 2. **A kind's file is a dep of its own stacks only.** `pretrain` loads its stack's layer kind by name
    (pipeline/training/layer_kind.py), so its script declares what every kind needs besides the kinds' files and
-   their families' (pipeline/training/families/), and each item declares its own two. DVC cannot read a matrix item's
-   params, so the items are written out: one per (dataset, stack) of vincent.datasets x vincent.stacks, named as the
-   matrix named them (`pretrain@<dataset>-<stack>`), with the stack's kind and family.
+   their families' (pipeline/training/families/), and each item declares its own two.
+3. **A row has the stages of its own stacks.** The items of `pretrain`, `finetune` and `evaluate` are written out
+   (`pretrain_items`): one per row of vincent.datasets and stack the row runs (`VincentParams.stacks_of`:
+   vincent.rows.<row>.stacks), named as a matrix over rows x stacks would name them (`pretrain@<dataset>-<stack>`),
+   with the stack's kind and family. DVC cannot read a matrix item's params, nor interpolate a list into `params:`.
+   A stack no row runs has no stage (allowed, to try it with `python -m pipeline.extend` first): wire names it.
+4. **A row's report declares its own stacks' params only.** `report_items`, one per row: its stacks in slots
+   `s1`..`sN`, N the most stacks a row runs (a row with fewer repeats its last: DVC records a key declared twice
+   once). The params of a stage that name a slot (`vincent.stacks.${item.s1}`) are rewritten to one per slot.
 
-Run it after adding an import to a stage's code, a dataset or a stack: `tests/test_layout.py` fails until then.
+Run it after adding an import to a stage's code, a dataset, a stack or a row's stack: `tests/test_layout.py` fails
+until then.
 """
 
 from __future__ import annotations
@@ -101,37 +108,57 @@ def code_deps(stage: str) -> list[str]:
 
 
 def pretrain_items(params_path: Path) -> dict[str, dict[str, str]]:
-    """{"<dataset>-<stack>": {dataset, stack, kind, family}} for vincent.datasets x vincent.stacks, in the matrix's
-    order."""
-    import yaml
-
+    """{"<dataset>-<stack>": {dataset, stack, kind, family}} per row of vincent.datasets and stack it runs, rows in
+    vincent.datasets order, each row's stacks in vincent.stacks order (a matrix's order)."""
+    from pipeline.params import load_params
     from pipeline.params.stacks import KINDS
 
-    vincent = yaml.safe_load(params_path.read_text())["vincent"]
-    items = {}
-    for d in vincent["datasets"]:
-        for s, spec in vincent["stacks"].items():
-            family = KINDS[spec["kind"]].family if spec.get("kind") in KINDS else "unknown"
-            items[f"{d}-{s}"] = {"dataset": d, "stack": s, "kind": spec["kind"], "family": family}
-    return items
+    v = load_params(params_path).vincent
+    return {
+        f"{d}-{s}": {"dataset": d, "stack": s, "kind": v.stacks[s].kind, "family": KINDS[v.stacks[s].kind].family}
+        for d in v.datasets
+        for s in v.stacks_of(d)
+    }
 
 
-def items_text(items: dict[str, dict[str, str]]) -> str:
+def report_items(params_path: Path) -> dict[str, dict[str, str]]:
+    """{"<dataset>": {s1: <stack>, ..., sN: <stack>}} per row of vincent.datasets: the stacks it runs in N slots, N the
+    most stacks any row runs, a row with fewer repeating its last."""
+    from pipeline.params import load_params
+
+    v = load_params(params_path).vincent
+    stacks = {d: v.stacks_of(d) for d in v.datasets}
+    n = max(len(s) for s in stacks.values())
+    return {d: {f"s{i + 1}": s[min(i, len(s) - 1)] for i in range(n)} for d, s in stacks.items()}
+
+
+def slots(items: dict[str, dict[str, str]]) -> int:
+    """How many slots each report item has."""
+    return len(next(iter(items.values()))) if items else 0
+
+
+def items_text(items: dict[str, dict[str, str]], reports: dict[str, dict[str, str]]) -> str:
     lines = [
-        "# Written by `python -m pipeline.wire` from params.yaml (vincent.datasets x vincent.stacks): do not edit.",
-        "# dvc.yaml's pretrain stages, one per item, each depending on its stack's kind and family (pipeline/training/).",
+        "# Written by `python -m pipeline.wire` from params.yaml (each row of vincent.datasets and the stacks it runs,",
+        "# vincent.rows.<row>.stacks): do not edit. pretrain_items: dvc.yaml's pretrain, finetune and evaluate stages,",
+        "# one per row and stack (pretrain depends on its stack's kind and family, pipeline/training/); report_items:",
+        "# one report per row, its stacks in slots s1..sN (a row with fewer repeats its last).",
         "pretrain_items:",
     ]
     lines += [f"  {key}: {{{', '.join(f'{k}: {v}' for k, v in i.items())}}}" for key, i in items.items()]
+    lines += ["report_items:"]
+    lines += [f"  {key}: {{{', '.join(f'{k}: {v}' for k, v in i.items())}}}" for key, i in reports.items()]
     return "\n".join(lines) + "\n"
 
 
 STAGE = re.compile(r"^  (\w+):\s*$")
 CMD = re.compile(r"cmd: python -m (pipeline\.stages\.\w+)")
+SLOT = re.compile(r"^(\s*- )(.+)\.\$\{item\.s\d+\}\s*$")  # a param of one report slot: - vincent.stacks.${item.s1}
 
 
-def rewired(text: str) -> str:
-    """dvc.yaml's text with every stage's pipeline/ deps replaced by `code_deps`; everything else as it was."""
+def rewired(text: str, n_slots: int) -> str:
+    """dvc.yaml's text with every stage's pipeline/ deps replaced by `code_deps`, and each run of params naming a
+    report slot (SLOT) by the same params for slots s1..s`n_slots`, each key's in turn; everything else as it was."""
     lines, out, i = text.splitlines(keepends=True), [], 0
     stage_module = None
     while i < len(lines):
@@ -140,6 +167,13 @@ def rewired(text: str) -> str:
             stage_module = None
         if m := CMD.search(line):
             stage_module = m.group(1)
+        if m := SLOT.match(line):
+            indent, prefixes = m.group(1), []
+            while i < len(lines) and (m := SLOT.match(lines[i])) and m.group(1) == indent:
+                prefixes += [m.group(2)] if m.group(2) not in prefixes else []
+                i += 1
+            out += [f"{indent}{p}.${{item.s{k}}}\n" for p in prefixes for k in range(1, n_slots + 1)]
+            continue
         out.append(line)
         i += 1
         if line.strip() == "deps:" and stage_module is not None:
@@ -153,11 +187,22 @@ def rewired(text: str) -> str:
     return "".join(out)
 
 
+def stacks_no_row_runs(root: Path = ROOT) -> list[str]:
+    """The stacks of vincent.stacks that no row of vincent.datasets runs: allowed (one tried with python -m
+    pipeline.extend before a row runs it), but they have no stage."""
+    from pipeline.params import load_params
+    from pipeline.params.rows import unused_stacks
+
+    v = load_params(root / "params.yaml").vincent
+    return unused_stacks(v.rows, v.datasets, v.stacks)
+
+
 def outdated(root: Path = ROOT) -> dict[Path, str]:
     """{file: its text as it should be} for each derived file that is not."""
+    reports = report_items(root / "params.yaml")
     want = {
-        root / "dvc.yaml": rewired((root / "dvc.yaml").read_text()),
-        root / ITEMS: items_text(pretrain_items(root / "params.yaml")),
+        root / "dvc.yaml": rewired((root / "dvc.yaml").read_text(), slots(reports)),
+        root / ITEMS: items_text(pretrain_items(root / "params.yaml"), reports),
     }
     return {p: text for p, text in want.items() if not p.exists() or p.read_text() != text}
 
@@ -168,7 +213,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--check", action="store_true", help="change nothing; exit 1 if a derived file is stale")
     args = parser.parse_args(argv)
-    stale = outdated()
+    from pipeline.core.cli import exits_on_bad_input
+
+    with exits_on_bad_input("wire"):  # params.yaml invalid: its error, exit 2
+        stale = outdated()
+        for stack in stacks_no_row_runs():
+            print(
+                f"note: no row runs vincent.stacks.{stack}, so it has no stage: list it under "
+                f"vincent.rows.<row>.stacks of the rows that should (`{stack}: {{}}` for its own grid)"
+            )
     for path, text in stale.items():
         name = path.relative_to(ROOT)
         if args.check:
@@ -178,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
                 tmp.write_text(text)
             print(f"wrote {name}")
     if not stale:
-        print("dvc.yaml's code deps and pretrain items match the code and params.yaml")
+        print("dvc.yaml's code deps and report slots, and the stage items, match the code and params.yaml")
     return 1 if args.check and stale else 0
 
 

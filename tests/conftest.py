@@ -102,8 +102,8 @@ def smoke_project(dest: Path, mirror: Path, **overrides: dict) -> Path:
 
 
 def rewire(project: Path) -> Path:
-    """What `python -m pipeline.wire` writes, for a copy with params of its own: its pretrain items (one stage per row
-    and stack of its params)."""
+    """What `python -m pipeline.wire` writes, for a copy with params of its own: its stage items (one pretrain, finetune
+    and evaluate per row and stack the row runs, one report per row) and the report's slots in dvc.yaml."""
     from pipeline import wire
 
     for path, text in wire.outdated(project).items():

@@ -123,6 +123,13 @@ CASES = [
         ["--dataset", "basic", "--stack", "sdae"],
         ["--stack", "'sdae'", "vincent.stacks"],
     ),
+    Case(
+        "cli-stack-the-row-does-not-run",
+        STAGE("finetune"),
+        ["--dataset", "basic", "--stack", "sda"],
+        ["--stack", "'sda'", "vincent.rows.basic.stacks", "the stacks the row runs", "['dbn']"],
+        params_edit(set_key("vincent.rows.basic.stacks", {"dbn": {}})),
+    ),
     Case("cli-missing-argument", STAGE("finetune"), ["--dataset", "basic"], ["--stack", "required"]),
     Case(
         "params-calibration-missing",

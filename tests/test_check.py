@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
-from pipeline.check import against_paper, against_reference, read_report, stale_stages
-from pipeline.params import load_params
+from pipeline.check import against_paper, against_reference, cells_not_run, read_report, stale_stages
+from pipeline.params import load_params, parse_params
 from pipeline.reporting.tables import beyond_interval
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -132,3 +133,45 @@ def test_a_row_may_have_its_own_allowance_and_rows_not_run_are_named() -> None:
     assert (f"not in {REPORT.relative_to(ROOT)} yet (not gated): {', '.join(pending)}" in result.stdout) == bool(
         pending
     )
+
+
+def test_a_column_a_row_does_not_run_is_not_gated(tmp_path: Path) -> None:
+    """rect runs saa and sda only (vincent.rows.rect.stacks): its DBN cells are empty by design, not missing."""
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["vincent"]["rows"]["rect"]["stacks"] = {"saa": {}, "sda": {}}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    table = read_report(REPORT)
+    dbn = (table["dataset"] == "rect") & table["model"].isin(["DBN-1", "DBN-3"])
+    table.loc[dbn, ["error_pct", "ci95_pct", "delta_pct"]] = float("nan")
+    table.to_csv(tmp_path / "table.csv", index=False)
+    ours = load_params(tmp_path / "params.yaml")
+    not_run = cells_not_run(ours, table)
+    assert not_run == [("rect", "DBN-1"), ("rect", "DBN-3")]
+    allowed = (ours.check.allowed_excess_pct, ours.check.row_allowed_excess_pct)
+    assert [(b.dataset, b.model) for b in against_paper(table, *allowed)] == not_run
+    assert against_paper(table, *allowed, not_run=not_run) == []
+    result = gate("--params", str(tmp_path / "params.yaml"), "--report", str(tmp_path / "table.csv"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "their row does not run (vincent.rows.<row>.stacks; not gated): rect DBN-1, rect DBN-3" in result.stdout
+    assert f"OK: all {len(table) - 2} results" in result.stdout
+    assert "rect DBN-1 missing" not in result.stdout, "nor counted against the paper's intervals"
+    result = gate("--report", str(tmp_path / "table.csv"))  # where rect runs every stack, they are missing results
+    assert result.returncode == 1 and f"FAIL: 2 of {len(table)} results" in result.stdout
+
+
+def test_a_column_only_some_rows_have_is_not_run_on_the_others() -> None:
+    params = load_params(ROOT / "params.yaml")
+    table = pd.DataFrame({"dataset": ["rect", "rect", "basic"], "model": ["SdA-3", "CAE-2", "SVM_rbf"]})
+    assert cells_not_run(params, table) == [("rect", "CAE-2")], "no stack of rect's has a CAE-2 model"
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    raw["vincent"]["stacks"]["cae2"] = {
+        "kind": "cae",
+        "layers": 2,
+        "lr": [0.1],
+        "epochs": [5],
+        "options": {"contraction": [0.1]},
+    }
+    raw["vincent"]["models"]["cae2"] = {"cae2": {"layers": 2, "table_name": "CAE-2"}}
+    raw["vincent"]["rows"]["rect"]["stacks"]["cae2"] = {}
+    assert cells_not_run(parse_params(raw), table) == []
+    assert cells_not_run(parse_params(raw), table.assign(dataset="basic")) == [("basic", "CAE-2")]

@@ -89,14 +89,19 @@ def test_stage_stops_before_any_work_on_bad_params(tmp_path: Path, stage: str) -
 @pytest.mark.parametrize("params_file", ["params.yaml", "tests/smoke_params.yaml"])
 def test_every_param_a_stage_declares_is_in_the_params_file(params_file: str) -> None:
     """DVC needs each declared param key in the file itself (schema defaults do not count)."""
+    from pipeline import wire
+
     raw = yaml.safe_load((ROOT / params_file).read_text())
-    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
-    # the entries one matrix item stands for: a row of the table (e.g. vincent.rows.<d>), a stack (vincent.stacks.<s>)
-    items = {
-        "${item}": raw["vincent"]["datasets"],
-        "${item.dataset}": raw["vincent"]["datasets"],
-        "${item.stack}": list(raw["vincent"]["stacks"]),
+    # the stages over python -m pipeline.wire's items (a row and a stack it runs; a row and its stacks' slots), and
+    # dvc.yaml as wired for these params (a project with them: conftest.rewire)
+    written = {
+        "${pretrain_items}": wire.pretrain_items(ROOT / params_file),
+        "${report_items}": wire.report_items(ROOT / params_file),
     }
+    wired = wire.rewired((ROOT / "dvc.yaml").read_text(), wire.slots(written["${report_items}"]))
+    stages = yaml.safe_load(wired)["stages"]
+    # the entries one item of another foreach stands for: a row of the table (e.g. vincent.rows.<d>)
+    items = {"${item}": raw["vincent"]["datasets"], "${item.dataset}": raw["vincent"]["datasets"]}
 
     def walk(node: object, parts: list[str], key: str, stage: str) -> None:
         if not parts:
@@ -114,7 +119,17 @@ def test_every_param_a_stage_declares_is_in_the_params_file(params_file: str) ->
         walk(node[part], rest, key, stage)
 
     for name, stage in stages.items():
-        for key in stage.get("do", stage).get("params", []):
+        body = stage.get("do", stage)
+        if stage.get("foreach") in written:
+            for item_key, item in written[stage["foreach"]].items():
+                for key in body.get("params", []):
+                    concrete = key.replace("${key}", item_key)
+                    for k, v in item.items():
+                        concrete = concrete.replace(f"${{item.{k}}}", v)
+                    assert "${" not in concrete, f"{name}: {key} names no field of its items"
+                    walk(raw, concrete.split("."), concrete, f"{name}@{item_key}")
+            continue
+        for key in body.get("params", []):
             walk(raw, key.split("."), key, name)
 
 
@@ -194,6 +209,70 @@ def test_a_row_replaces_only_the_stack_grid_keys_it_names() -> None:
     assert_params_error(joint, ["vincent.models.dbn.dbn1.layers = 1", "joint top", "all its 3 layers"])
     bad["vincent"]["rows"] = {"basic": {"stacks": {"dbn": {"epochs": []}}}}
     assert_params_error(bad, ["vincent.rows.basic.stacks.dbn.epochs", "at least 1 item"])
+
+
+def row_params(rows: dict, datasets: tuple[str, ...] = ("basic", "rect")) -> dict:
+    """Three stacks (dbn with two columns), the rows of `datasets`, and `rows` as vincent.rows."""
+    stacks = {
+        "dbn": {"kind": "rbm", "layers": 3, "lr": [0.1], "epochs": [5]},
+        "saa": {"kind": "ae", "layers": 3, "lr": [0.1], "epochs": [5]},
+        "sda": {"kind": "ae", "layers": 3, "lr": [0.1], "epochs": [5], "noise": [0.25]},
+    }
+    models = {
+        "dbn": {"dbn1": {"layers": 1, "table_name": "DBN-1"}, "dbn3": {"layers": 3, "table_name": "DBN-3"}},
+        "saa": {"saa3": {"layers": 3, "table_name": "SAA-3"}},
+        "sda": {"sda3": {"layers": 3, "table_name": "SdA-3"}},
+    }
+    benchmarks = {"datasets": {d: {"source": "generated"} for d in datasets if d not in ("basic", "full")}}
+    vincent = {"datasets": list(datasets), "stacks": stacks, "models": models, "rows": rows}
+    return {"vincent": vincent, "benchmarks": benchmarks}
+
+
+def test_a_row_runs_the_stacks_it_lists_and_has_their_models() -> None:
+    rows = {"basic": {"stacks": {"sda": {}, "dbn": {"lr": [0.01]}}}, "rect": {"finetune": {}}}
+    v = parse_params(row_params(rows)).vincent
+    assert v.stacks_of("basic") == ["dbn", "sda"], "in vincent.stacks order, not the row's"
+    assert list(v.row_models("basic")) == ["dbn1", "dbn3", "sda3"], "the models of its stacks, in params order"
+    assert v.stack_for("basic", "dbn").lr == [0.01]
+    assert v.stacks_of("rect") == ["dbn", "saa", "sda"], "a row that lists no stack runs every one"
+    assert list(v.row_models("rect")) == list(v.models)
+    assert v.stacks_of("full") == ["dbn", "saa", "sda"], "so does a row not in vincent.rows"
+    repo = load_params(ROOT / "params.yaml").vincent
+    for d in repo.datasets:  # today every row lists every stack: the reports read what they read before
+        assert repo.stacks_of(d) == list(repo.stacks) and list(repo.row_models(d)) == list(repo.models)
+
+
+@pytest.mark.parametrize(
+    ("rows", "expected"),
+    [
+        (
+            {"basic": {"stacks": {"cae2": {}}}, "rect": {}},
+            ["vincent.rows.basic.stacks.cae2: not a key of vincent.stacks ['dbn', 'saa', 'sda']", "add the stack"],
+        ),
+        (
+            {"basic": {"stacks": {}}, "rect": {}},
+            ["vincent.rows.basic.stacks: lists no stack", "leave the key out for every stack"],
+        ),
+        (
+            {"basic": {"stacks": {"dbn": {"noise": [0.25]}}}, "rect": {}},
+            ["vincent.rows.basic.stacks.dbn", "only allowed for kind 'ae'"],
+        ),
+    ],
+    ids=["an-unknown-stack", "no-stack", "a-bad-grid"],
+)
+def test_a_row_s_stacks_must_be_stacks_of_vincent_stacks(rows: dict, expected: list[str]) -> None:
+    assert_params_error(row_params(rows), expected)
+
+
+def test_a_stack_no_row_runs_is_allowed_and_has_no_stage() -> None:
+    """A stack tried with python -m pipeline.extend before a row runs it (python -m pipeline.wire names it)."""
+    from pipeline.params.rows import unused_stacks
+
+    rows = {"basic": {"stacks": {"dbn": {}, "sda": {}}}, "rect": {"stacks": {"saa": {}}}}
+    v = parse_params(row_params(rows)).vincent
+    assert v.stacks_of("rect") == ["saa"] and unused_stacks(v.rows, v.datasets, v.stacks) == []
+    v = parse_params(row_params(rows, ("basic",))).vincent  # rect lists saa, but rect is no row of the table
+    assert unused_stacks(v.rows, v.datasets, v.stacks) == ["saa"]
 
 
 # The committed params.yaml's columns as they were written before vincent.models was grouped by stack: the stages

@@ -15,6 +15,7 @@ from pipeline.reporting.figures import (
     training_curves,
 )
 from pipeline.reporting.tables import (
+    PAPER_MODELS,
     TABLE_COLUMNS,
     bold_mask,
     probe_markdown,
@@ -295,6 +296,33 @@ def test_the_whole_table_lists_pending_rows_marks_substitutes_and_counts_sdA_win
     md = table_markdown(params, table, pending, later, examples, "abc")
     assert "| rot ‡ |" in md and "‡ generated and calibrated" in md
     assert "a CALIBRATED substitute" in md and "reports/calibration/rot.md" in md
+
+
+def test_a_column_one_row_has_and_another_does_not_run_is_a_dash_there(tmp_path, paper_csv) -> None:
+    """A new column added to one row first (its stack in vincent.rows.basic.stacks only): the other rows show `—`."""
+    from pipeline.params import parse_params
+    from pipeline.reporting.vincent_table import read_rows, table_markdown
+
+    basic = [record(m, e) for m, e in (("SVM_rbf", 0.030), ("SdA-3", 0.026), ("CAE-2", 0.024))]
+    rot = [record(m, e, "rot") for m, e in (("SVM_rbf", 0.12), ("SdA-3", 0.14))]
+    rows = {"basic": tmp_path / "basic.csv", "rot": tmp_path / "rot.csv"}
+    write_csv_atomic(vincent_table(basic, paper_csv), rows["basic"])
+    write_csv_atomic(vincent_table(rot, paper_csv), rows["rot"])
+    table, pending = read_rows(rows)
+    assert list(table[table["dataset"] == "rot"]["model"]) == list(PAPER_MODELS), "rot's CSV: no CAE-2 cell"
+    later = tmp_path / "later.csv"
+    later.write_text("dataset,method,test_error_pct,label\n")
+    params = parse_params(
+        {"vincent": {"datasets": ["basic", "rot"]}, "benchmarks": {"datasets": {"rot": {"source": "generated"}}}}
+    )
+    md = table_markdown(params, table, pending, later, {d: f"{d}.png" for d in rows}, "abc")
+    assert "4 of 12 cells filled (and 1 of columns the paper has not: CAE-2)." in md
+    header = next(line for line in md.splitlines() if line.startswith("| dataset | SVM_rbf"))
+    assert header.endswith("| SdA-3 | CAE-2 |"), "the paper's columns, then the new one"
+    rot_row = next(line for line in md.splitlines() if line.startswith("| rot † | **12.00"))
+    assert rot_row.endswith("| — |"), "rot does not run the new column: a dash"
+    basic_row = next(line for line in md.splitlines() if line.startswith("| basic | 3.00"))
+    assert "**2.40 ±" in basic_row.split("|")[-2], "basic's new cell is its best"
 
 
 def test_the_whole_table_with_no_row_run_yet_lists_every_row_as_pending(tmp_path) -> None:

@@ -164,6 +164,12 @@ def row_stage(
     v = params.vincent
     check_choice("--dataset", args.dataset, "vincent.datasets", v.datasets)
     check_choice("--stack", args.stack, "vincent.stacks", v.stacks)
+    check_choice(
+        "--stack",
+        args.stack,
+        f"vincent.rows.{args.dataset}.stacks (the stacks the row runs)",
+        v.stacks_of(args.dataset),
+    )
     models = v.models_of(args.stack)
     logged = {
         "dataset": args.dataset,

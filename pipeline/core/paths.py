@@ -39,7 +39,7 @@ def dataset_figure(dataset: str) -> Path:
     return Path(f"reports/figures/datasets/{dataset}.png")
 
 
-# The Vincent 2008 table: one row per dataset of vincent.datasets. Per (dataset, stack of vincent.stacks) one
+# The Vincent 2008 table: one row per dataset of vincent.datasets. Per (dataset, stack the row runs) one
 # pretraining file; fine-tuning and evaluation handle every model of vincent.models built on that stack.
 def pretrained_model(dataset: str, stack: str) -> Path:
     return Path(f"models/pretrain/{dataset}/{stack}.pt")

@@ -27,7 +27,7 @@ from pipeline.params.base import (
 from pipeline.params.benchmarks import BenchmarkName, BenchmarksParams
 from pipeline.params.explore import ExploreParams
 from pipeline.params.finetune import FinetuneParams
-from pipeline.params.rows import RowParams
+from pipeline.params.rows import RowParams, check_rows, row_stacks
 from pipeline.params.stacks import ModelSpec, StackParams, flat_models, grouped_models
 from pipeline.params.zoo import ZooParams, ZooVariant  # noqa: F401 (ZooVariant: re-exported)
 
@@ -155,8 +155,8 @@ class VincentParams(Section):
     stacks: dict[str, StackParams] = {}
     finetune: FinetuneParams = FinetuneParams()
     rows: dict[DatasetName, RowParams] = {}
-    """per row of vincent.datasets, what its search does differently; a row not listed uses the defaults (DVC's
-    stages declare vincent.rows.<dataset>.finetune and .stacks.<stack> as params, so params.yaml lists them all)"""
+    """per row of vincent.datasets, its stacks (the columns it has) and what its search does differently; a row not
+    listed runs every stack with the defaults (DVC's stages declare its .finetune and .stacks.<stack>: list them all)"""
     models: dict[str, ModelSpec] = {}
     """the table's columns, in params.yaml grouped by stack (vincent.models.<stack>.<model>: {layers, table_name}, so
     that finetune/evaluate@<dataset>-<stack> declare their stack's models only); here flat, in params order (the
@@ -198,9 +198,16 @@ class VincentParams(Section):
                     f"{key} = {m.layers}: stack {m.stack!r} ends in a joint top RBM, so its models use all its "
                     f"{layers} layers"
                 )
-        for dataset, row in self.rows.items():
-            row.check_stacks(dataset, self.stacks)
+        check_rows(self.rows, self.stacks)
         return self
+
+    def stacks_of(self, dataset: str) -> list[str]:
+        """The stacks row `dataset` runs, in vincent.stacks order: its stages pretrain/finetune/evaluate@<d>-<stack>."""
+        return row_stacks(self.rows, dataset, self.stacks)
+
+    def row_models(self, dataset: str) -> dict[str, ModelSpec]:
+        """The columns row `dataset` has: the models of its stacks (stacks_of), in params order (the table's)."""
+        return {name: m for name, m in self.models.items() if m.stack in self.stacks_of(dataset)}
 
     def stack_for(self, dataset: str, stack: str) -> StackParams:
         """vincent.stacks.<stack> with the grid keys vincent.rows.<dataset>.stacks.<stack> replaces."""

@@ -30,7 +30,8 @@ def read_json(path: str | Path) -> dict:
 
 
 def params_hash(params: Params) -> str:
-    """Hash of every setting the table depends on (not tracking, zoo or check)."""
+    """Hash of every setting the table depends on (not tracking, zoo or check): all of vincent, other rows' stacks
+    too, though a row's report declares its own (a report rerun after a change elsewhere shows another hash)."""
     relevant = {
         "seed": params.seed,
         "data": params.data.model_dump(),
@@ -210,7 +211,7 @@ def row_markdown(
 ) -> str:
     v = params.vincent
     f = v.finetune_for(dataset)
-    stacks = "; ".join(stack_note(k, v.stacks[k], v.stack_for(dataset, k)) for k in v.stacks)
+    stacks = "; ".join(stack_note(k, v.stacks[k], v.stack_for(dataset, k)) for k in v.stacks_of(dataset))
     lines = [
         f"# Vincent et al. 2008, Table 1, row `{dataset}`: our reproduction",
         "",

@@ -2,7 +2,8 @@
 
     python -m pipeline.stages.report --dataset basic [--params params.yaml]
 
-One model per column (vincent.models), each already selected on validation by its fine-tuning search;
+One model per column the row has (the models of vincent.models on the stacks it runs, vincent.rows.<dataset>.stacks:
+what it declares, and all it reads), each already selected on validation by its fine-tuning search;
 McNemar's test compares SdA-3 with every other column on the same test examples. Writes the row
 (results/report/<dataset>.csv, which the `table` stage assembles), the headline DVC metric
 metrics/vincent/<dataset>.json (test error % per model), reports/vincent/<dataset>.md and the figures
@@ -33,14 +34,16 @@ def main(params, args: argparse.Namespace) -> None:
 
     v, dataset = params.vincent, args.dataset
     check_choice("--dataset", dataset, "vincent.datasets", v.datasets)
+    row_stacks = v.stacks_of(dataset)  # the stacks this row runs, and their models (params order, the table's)
+    row_models = v.row_models(dataset)
     with tracking.stage_run("report", params.tracking.experiment, {"dataset": dataset}, run_name=f"report {dataset}"):
         svm = [report.read_json(paths.results("evaluate", f"{dataset}/svm_{k}")) for k in ("rbf", "poly")]
         evaluated, finetuned = {}, {}
-        for stack in v.stacks:
+        for stack in row_stacks:
             evaluated |= report.read_json(paths.results("evaluate", f"{dataset}/{stack}"))
             finetuned |= report.read_json(paths.results("finetune", f"{dataset}/{stack}"))
-        evaluated = {m: evaluated[m] for m in v.models}  # params order, the table's
-        finetuned = {m: finetuned[m] for m in v.models}
+        evaluated = {m: evaluated[m] for m in row_models}
+        finetuned = {m: finetuned[m] for m in row_models}
         records = svm + [e["record"] | {"valid_loss": finetuned[m].get("valid_loss")} for m, e in evaluated.items()]
         chosen, _ = report.select_entries(records)
         table = tables.vincent_table(chosen, PAPER_CSV)
@@ -54,7 +57,7 @@ def main(params, args: argparse.Namespace) -> None:
             save_figure(figures.training_curves(report.selected_curves(finetuned)), fig["finetune_curves"])
             stacks = {
                 s: load_torch(paths.pretrained_model(dataset, s), f"pretrain@{dataset}-{s}", ("candidates",))
-                for s in v.stacks
+                for s in row_stacks
             }
             selected = {
                 m: next(
@@ -62,10 +65,10 @@ def main(params, args: argparse.Namespace) -> None:
                     for c in stacks[spec.stack]["candidates"]
                     if c["name"] == evaluated[m]["record"]["selected"]["pretrain_candidate"]
                 )
-                for m, spec in v.models.items()
+                for m, spec in row_models.items()
             }
             save_figure(
-                figures.pretrain_curves({m: selected[m]["history"][: spec.layers] for m, spec in v.models.items()}),
+                figures.pretrain_curves({m: selected[m]["history"][: spec.layers] for m, spec in row_models.items()}),
                 fig["pretrain_curves"],
             )
             # The selected SdA's first layer, on test examples masked at the level it was trained with (a fixed draw).
@@ -86,7 +89,7 @@ def main(params, args: argparse.Namespace) -> None:
             stages = [
                 source,
                 *(f"evaluate_svm@{dataset}-{k}" for k in ("rbf", "poly")),
-                *(f"{stage}@{dataset}-{s}" for s in v.stacks for stage in ("pretrain", "finetune", "evaluate")),
+                *(f"{stage}@{dataset}-{s}" for s in row_stacks for stage in ("pretrain", "finetune", "evaluate")),
             ]
             sizes = {
                 s: len(load_array(paths.prepared(dataset) / f"y_{s}.npy", mmap=True))
