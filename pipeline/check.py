@@ -28,6 +28,7 @@ from pipeline.params import Params, load_params
 from pipeline.reporting.tables import interval_summary, markdown_table, read_report
 
 REPORT = "reports/vincent2008.csv"
+LATER = "reports/reference/later_results.csv"  # the published values of the columns beyond the paper's six
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,19 @@ class Breach:
     def excess(self) -> float:
         difference = self.ours - self.reference
         return (abs(difference) if self.two_sided else difference) - self.allowed
+
+
+def with_published(table: pd.DataFrame, later_csv: str | Path = LATER) -> pd.DataFrame:
+    """The table with each column beyond the paper's (CAE-2...) given its published value as the reference the gate
+    holds it to, where there is one for its row (later_results.csv); without one its cells are not gated."""
+    from pipeline.reporting.vincent_table import published
+
+    values = published(later_csv)
+    reference = [
+        values.get((d, m), (float("nan"), ""))[0] if pd.isna(p) else p
+        for d, m, p in zip(table["dataset"], table["model"], table["paper_error_pct"], strict=True)
+    ]
+    return table.assign(paper_error_pct=reference)
 
 
 def against_paper(
@@ -198,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             not_run = cells_not_run(params, table)
             breaches = against_paper(
-                table, params.check.allowed_excess_pct, params.check.row_allowed_excess_pct, not_run
+                with_published(table), params.check.allowed_excess_pct, params.check.row_allowed_excess_pct, not_run
             )
             name = "paper"
             if not_run:

@@ -175,3 +175,22 @@ def test_a_column_only_some_rows_have_is_not_run_on_the_others() -> None:
     raw["vincent"]["rows"]["rect"]["stacks"]["cae2"] = {}
     assert cells_not_run(parse_params(raw), table) == []
     assert cells_not_run(parse_params(raw), table.assign(dataset="basic")) == [("basic", "CAE-2")]
+
+
+def test_a_column_beyond_the_paper_is_gated_against_its_published_value_where_its_row_has_one(tmp_path) -> None:
+    from pipeline.check import against_paper, with_published
+
+    later = tmp_path / "later.csv"
+    later.write_text('dataset,method,test_error_pct,label\nbasic,CAE-2,2.48,S\nrot,"SDAE-3 (s&p, emphasis)",8.76,\n')
+    table = pd.DataFrame(
+        {
+            "dataset": ["basic", "basic", "rect"],
+            "model": ["SdA-3", "CAE-2", "CAE-2"],
+            "error_pct": [2.9, 3.1, 9.0],
+            "paper_error_pct": [2.80, float("nan"), float("nan")],
+        }
+    )
+    gated = with_published(table, later)
+    assert list(gated["paper_error_pct"][:2]) == [2.80, 2.48] and pd.isna(gated["paper_error_pct"][2])
+    (breach,) = against_paper(gated, {"SdA-3": 0.5, "CAE-2": 0.5})
+    assert (breach.dataset, breach.model, round(breach.excess, 2)) == ("basic", "CAE-2", 0.12)
