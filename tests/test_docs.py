@@ -80,7 +80,10 @@ def readme_table() -> pd.DataFrame:
 
 def test_readme_table_is_the_committed_one() -> None:
     ours = readme_table().set_index(["dataset", "model"]).sort_index()
-    committed = pd.read_csv(ROOT / "reports" / "vincent2008.csv").set_index(["dataset", "model"]).sort_index()
+    from pipeline.reporting.tables import PAPER_MODELS
+
+    committed = pd.read_csv(ROOT / "reports" / "vincent2008.csv")
+    committed = committed[committed["model"].isin(PAPER_MODELS)].set_index(["dataset", "model"]).sort_index()
     assert list(ours.index) == list(committed.index), "the README table's cells are not reports/vincent2008.csv's"
     for column in ("error_pct", "paper_error_pct"):
         differ = ours[column].round(2) != committed[column].round(2)
