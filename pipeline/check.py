@@ -218,7 +218,8 @@ def main(argv: list[str] | None = None) -> int:
             if not_run:
                 cells = ", ".join(f"{d} {m}" for d, m in not_run)
                 print(f"note: cells of columns their row does not run (vincent.rows.<row>.stacks; not gated): {cells}")
-                table = table[[k not in set(not_run) for k in zip(table["dataset"], table["model"], strict=True)]]
+                skipped = set(not_run)
+                table = table[[k not in skipped for k in zip(table["dataset"], table["model"], strict=True)]]
             pending = [d for d in params.vincent.datasets if d not in set(table["dataset"])]
             if pending:
                 print(f"note: rows of vincent.datasets not in {args.report} yet (not gated): {', '.join(pending)}")

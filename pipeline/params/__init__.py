@@ -207,7 +207,8 @@ class VincentParams(Section):
 
     def row_models(self, dataset: str) -> dict[str, ModelSpec]:
         """The columns row `dataset` has: the models of its stacks (stacks_of), in params order (the table's)."""
-        return {name: m for name, m in self.models.items() if m.stack in self.stacks_of(dataset)}
+        stacks = set(self.stacks_of(dataset))
+        return {name: m for name, m in self.models.items() if m.stack in stacks}
 
     def stack_for(self, dataset: str, stack: str) -> StackParams:
         """vincent.stacks.<stack> with the grid keys vincent.rows.<dataset>.stacks.<stack> replaces."""

@@ -35,6 +35,17 @@ def paper_best_or_tied(table: pd.DataFrame, model: str = "SdA-3") -> dict[str, b
     return best_or_tied(renamed, model)
 
 
+def mcnemar_p(group: pd.DataFrame, cell: pd.Series) -> float:
+    """The cell's McNemar p against SdA-3 (the row's CSV), NaN where the row has none (SdA-3 itself, older rows)."""
+    return cell["mcnemar_p"] if "mcnemar_p" in group and pd.notna(cell["mcnemar_p"]) else float("nan")
+
+
+def mcnemar_text(group: pd.DataFrame, cell: pd.Series) -> str:
+    """`b <only SdA-3 wrong> / c <only the other wrong>, p <p>`, or — without a test."""
+    p = mcnemar_p(group, cell)
+    return "—" if pd.isna(p) else f"b {int(cell['mcnemar_b'])} / c {int(cell['mcnemar_c'])}, p {p:.2g}"
+
+
 def claim_rows(table: pd.DataFrame, seeds_dir: str | os.PathLike) -> list[list[str]]:
     """Per row: SdA-3 against the row's best other column, on the test set (McNemar) and over seeds.
 
@@ -49,11 +60,7 @@ def claim_rows(table: pd.DataFrame, seeds_dir: str | os.PathLike) -> list[list[s
             continue
         other = group.drop(index="SdA-3")["error_pct"].idxmin()
         cell = group.loc[other]
-        test = (
-            f"b {int(cell['mcnemar_b'])} / c {int(cell['mcnemar_c'])}, p {cell['mcnemar_p']:.2g}"
-            if "mcnemar_p" in group and pd.notna(cell["mcnemar_p"])
-            else "—"
-        )
+        test = mcnemar_text(group, cell)
         seeds_csv = Path(seeds_dir) / f"{dataset}.csv"
         ours, theirs, verdict = "not run", "not run", "—"
         if seeds_csv.is_file():
@@ -102,8 +109,8 @@ def beyond_rows(table: pd.DataFrame, published: dict[tuple[str, str], tuple[floa
         for model in [m for m in group.index if m not in PAPER_MODELS]:
             cell = group.loc[model]
             value, label = published.get((str(dataset), str(model)), (float("nan"), ""))
-            p = cell["mcnemar_p"] if "mcnemar_p" in group and pd.notna(cell["mcnemar_p"]) else float("nan")
-            test = f"b {int(cell['mcnemar_b'])} / c {int(cell['mcnemar_c'])}, p {p:.2g}" if pd.notna(p) else "—"
+            p = mcnemar_p(group, cell)
+            test = mcnemar_text(group, cell)
             if pd.isna(p):
                 ours = "—"
             elif p >= 0.05:

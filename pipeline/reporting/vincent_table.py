@@ -53,15 +53,14 @@ def published(later_csv: str | os.PathLike) -> dict[tuple[str, str], tuple[float
 
 def later_rows(table: pd.DataFrame, later_csv: str | os.PathLike) -> list[list[str]]:
     """Our SdA-3 per row beside the JMLR 2010 SDAE-3 and the CAE-2 of Rifai et al. 2011 (context, not targets)."""
-    later = pd.read_csv(later_csv, keep_default_na=False)
+    later = published(later_csv)
     sda = table[table["model"] == "SdA-3"].set_index("dataset")
     rows = []
     for dataset in dict.fromkeys(table["dataset"]):
         cells = [f"{sda.loc[dataset, 'error_pct']:.2f}" if dataset in sda.index else "—"]
         for method in ("SDAE-3", "CAE-2"):
-            hit = later[(later["dataset"] == dataset) & (later["method"] == method)]
-            label = f" [{hit.iloc[0]['label']}]" if len(hit) and hit.iloc[0]["label"] else ""
-            cells.append(f"{float(hit.iloc[0]['test_error_pct']):.2f}{label}" if len(hit) else "—")
+            hit = later.get((dataset, method))
+            cells.append("—" if hit is None else f"{hit[0]:.2f}" + (f" [{hit[1]}]" if hit[1] else ""))
         rows.append([dataset, *cells])
     return rows
 
