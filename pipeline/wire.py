@@ -1,6 +1,6 @@
 """Write what dvc.yaml derives from the code and params.yaml, so that each stage depends on what it runs, no more.
 
-    python -m pipeline.wire            # rewrite dvc.yaml's code deps and slots, and pipeline/stages/pretrain_items.yaml
+    python -m pipeline.wire            # rewrite dvc.yaml's code deps and slots, and pipeline/stages/items.yaml
     python -m pipeline.wire --check    # change nothing; exit 1 naming what is out of date
 
 1. **Code deps.** A stage's code deps are its script and every module of pipeline/ it imports, directly or not
@@ -17,6 +17,8 @@
 4. **A row's report declares its own stacks' params only.** `report_items`, one per row: its stacks in slots
    `s1`..`sN`, N the most stacks a row runs (a row with fewer repeats its last: DVC records a key declared twice
    once). The params of a stage that name a slot (`vincent.stacks.${item.s1}`) are rewritten to one per slot.
+5. **The zoo's table-kind layers** (`zoo_layer_items`, one per entry of zoo.layers) declare their kind's and
+   family's files as `pretrain` does.
 
 Run it after adding an import to a stage's code, a dataset, a stack or a row's stack: `tests/test_layout.py` fails
 until then.
@@ -33,10 +35,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "pipeline"
-ITEMS = "pipeline/stages/pretrain_items.yaml"
+ITEMS = "pipeline/stages/items.yaml"
 KIND_DEPS = ["pipeline/training/families/${item.family}.py", "pipeline/training/kinds/${item.kind}.py"]
 PER_KIND_PACKAGES = ("pipeline.training.kinds", "pipeline.training.families")
-PER_KIND = {"pipeline.stages.pretrain"}  # stages whose kind's and family's files are item deps (KIND_DEPS)
+# stages whose kind's and family's files are item deps (KIND_DEPS): the table's pretraining, the zoo's table-kind layers
+PER_KIND = {"pipeline.stages.pretrain", "pipeline.stages.zoo_layer"}
 
 
 def module_name(path: Path) -> str:
@@ -121,6 +124,15 @@ def pretrain_items(params_path: Path) -> dict[str, dict[str, str]]:
     }
 
 
+def zoo_layer_items(params_path: Path) -> dict[str, dict[str, str]]:
+    """{"<name>": {layer, kind, family}} per entry of zoo.layers (stage zoo_layer@<name>), in params order."""
+    from pipeline.params import load_params
+    from pipeline.params.stacks import KINDS
+
+    layers = load_params(params_path).zoo.layers
+    return {n: {"layer": n, "kind": layer.kind, "family": KINDS[layer.kind].family} for n, layer in layers.items()}
+
+
 def report_items(params_path: Path) -> dict[str, dict[str, str]]:
     """{"<dataset>": {s1: <stack>, ..., sN: <stack>}} per row of vincent.datasets: the stacks it runs in N slots, N the
     most stacks any row runs, a row with fewer repeating its last."""
@@ -137,17 +149,21 @@ def slots(items: dict[str, dict[str, str]]) -> int:
     return len(next(iter(items.values()))) if items else 0
 
 
-def items_text(items: dict[str, dict[str, str]], reports: dict[str, dict[str, str]]) -> str:
+def items_text(
+    items: dict[str, dict[str, str]],
+    reports: dict[str, dict[str, str]],
+    zoo_layers: dict[str, dict[str, str]] | None = None,
+) -> str:
     lines = [
         "# Written by `python -m pipeline.wire` from params.yaml (each row of vincent.datasets and the stacks it runs,",
         "# vincent.rows.<row>.stacks): do not edit. pretrain_items: dvc.yaml's pretrain, finetune and evaluate stages,",
         "# one per row and stack (pretrain depends on its stack's kind and family, pipeline/training/); report_items:",
-        "# one report per row, its stacks in slots s1..sN (a row with fewer repeats its last).",
-        "pretrain_items:",
+        "# one report per row, its stacks in slots s1..sN (a row with fewer repeats its last); zoo_layer_items: one",
+        "# zoo_layer stage per entry of zoo.layers, with its kind and family.",
     ]
-    lines += [f"  {key}: {{{', '.join(f'{k}: {v}' for k, v in i.items())}}}" for key, i in items.items()]
-    lines += ["report_items:"]
-    lines += [f"  {key}: {{{', '.join(f'{k}: {v}' for k, v in i.items())}}}" for key, i in reports.items()]
+    for name, entries in (("pretrain_items", items), ("report_items", reports), ("zoo_layer_items", zoo_layers or {})):
+        lines += [f"{name}:" if entries else f"{name}: {{}}"]
+        lines += [f"  {key}: {{{', '.join(f'{k}: {v}' for k, v in i.items())}}}" for key, i in entries.items()]
     return "\n".join(lines) + "\n"
 
 
@@ -202,7 +218,7 @@ def outdated(root: Path = ROOT) -> dict[Path, str]:
     reports = report_items(root / "params.yaml")
     want = {
         root / "dvc.yaml": rewired((root / "dvc.yaml").read_text(), slots(reports)),
-        root / ITEMS: items_text(pretrain_items(root / "params.yaml"), reports),
+        root / ITEMS: items_text(pretrain_items(root / "params.yaml"), reports, zoo_layer_items(root / "params.yaml")),
     }
     return {p: text for p, text in want.items() if not p.exists() or p.read_text() != text}
 

@@ -171,6 +171,7 @@ def test_a_column_only_some_rows_have_is_not_run_on_the_others() -> None:
     assert cells_not_run(parse_params(raw), table) == [("rect", "CAE-2")], "no stack of rect's has a CAE-2 model"
     raw["vincent"]["rows"]["rect"]["stacks"]["cae2"] = {}
     assert cells_not_run(parse_params(raw), table) == []
+    raw["vincent"]["rows"]["basic"]["stacks"].pop("cae2", None)
     assert cells_not_run(parse_params(raw), table.assign(dataset="basic")) == [("basic", "CAE-2")]
 
 

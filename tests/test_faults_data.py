@@ -51,6 +51,7 @@ def zoo_project(model: bytes) -> Setup:
     def setup(project: Path) -> None:
         params_edit(set_key("zoo.dataset", "basic"))(project)
         params_edit(set_key("zoo.variants", {"vae": {"kind": "vae", "sizes": [784, 32, 2], "epochs": 1}}))(project)
+        params_edit(set_key("zoo.layers", {}))(project)
         write("results/zoo/vae.json", b"{}")(project)
         write(ZOO_PT, model)(project)
 

@@ -45,9 +45,10 @@ def test_the_zoo_autoencoder_is_no_dep_of_the_table() -> None:
 
 def test_the_search_is_a_dep_of_pretraining_alone() -> None:
     """StackSpec and propagate live in a leaf (training/stack.py): fine-tuning and evaluation read stacks without
-    depending on how they were searched."""
-    for path in ("pipeline/training/search.py", "pipeline/training/layer_group.py", "pipeline/training/layer_kind.py"):
-        assert {s.split("@")[0] for s in reaches()[path].stages} <= {"pretrain", "filters"}, path
+    depending on how they were searched. The layer loop also trains the zoo's table-kind layers (zoo_layer)."""
+    assert {s.split("@")[0] for s in reaches()["pipeline/training/search.py"].stages} <= {"pretrain", "filters"}
+    for path in ("pipeline/training/layer_group.py", "pipeline/training/layer_kind.py"):
+        assert {s.split("@")[0] for s in reaches()[path].stages} <= {"pretrain", "filters", "zoo_layer"}, path
 
 
 def stacks_of_kind(kind: str) -> set[str]:
@@ -63,25 +64,37 @@ def stacks_of_family(family: str) -> set[str]:
     return {s for k, traits in KINDS.items() if traits.family == family for s in stacks_of_kind(k)}
 
 
+def zoo_layers_of(*kinds: str) -> set[str]:
+    """The zoo_layer stages of zoo.layers' entries of these kinds (the table's kinds on the zoo's digits)."""
+    import yaml
+
+    layers = yaml.safe_load((ROOT / "params.yaml").read_text())["zoo"].get("layers", {})
+    return {f"zoo_layer@{name}" for name, layer in layers.items() if layer["kind"] in kinds}
+
+
 @pytest.mark.parametrize(
     ("path", "stacks", "also"),
     [
-        ("kinds/rbm.py", lambda: stacks_of_kind("rbm"), set()),
-        ("families/rbm.py", lambda: stacks_of_family("rbm"), set()),
-        ("kinds/ae.py", lambda: stacks_of_kind("ae"), {"filters"}),
-        ("families/autoencoder.py", lambda: stacks_of_family("autoencoder"), {"filters"}),
-        ("kinds/cae.py", lambda: stacks_of_kind("cae"), set()),
-        ("kinds/dae_sp.py", lambda: stacks_of_kind("dae_sp"), set()),
+        ("kinds/rbm.py", lambda: stacks_of_kind("rbm"), set),
+        ("families/rbm.py", lambda: stacks_of_family("rbm"), set),
+        ("kinds/ae.py", lambda: stacks_of_kind("ae"), lambda: {"filters"} | zoo_layers_of("ae")),
+        (
+            "families/autoencoder.py",
+            lambda: stacks_of_family("autoencoder"),
+            lambda: {"filters"} | zoo_layers_of("ae", "cae", "dae_sp"),
+        ),
+        ("kinds/cae.py", lambda: stacks_of_kind("cae"), lambda: zoo_layers_of("cae")),
+        ("kinds/dae_sp.py", lambda: stacks_of_kind("dae_sp"), lambda: zoo_layers_of("dae_sp")),
     ],
 )
-def test_a_kind_is_a_dep_of_its_own_stacks_pretraining_only(path: str, stacks, also: set[str]) -> None:
+def test_a_kind_is_a_dep_of_its_own_stacks_pretraining_only(path: str, stacks, also) -> None:
     """An edit to the RBM reruns only DBN stages, to the autoencoder only SAA/SdA (and the filters figure), a new kind
     nothing but its own stacks: each kind's file, and its family's, is a dep of the pretrain stages of its own stacks
-    (dvc.yaml's pretrain items), and fine-tuning of none."""
+    (dvc.yaml's pretrain items), of the zoo's layers of that kind (zoo.layers), and of no fine-tuning."""
     stages = set(reaches()[f"pipeline/training/{path}"].stages)
     pretrain = {s for s in stages if s.startswith("pretrain@")}
     assert {s.rsplit("-", 1)[1] for s in pretrain} == stacks(), pretrain
-    assert stages - pretrain == also
+    assert stages - pretrain == also()
 
 
 def test_fine_tuning_code_reruns_no_pretraining() -> None:

@@ -13,7 +13,14 @@ from tests.conftest import SMOKE_PARAMS, dvc, smoke_project
 
 SMOKE = yaml.safe_load(SMOKE_PARAMS.read_text())
 VARIANTS = list(SMOKE["zoo"]["variants"])
-STAGES = ["prepare", "corrupt@full", "zoo_report", *(f"zoo_train@{v}" for v in VARIANTS)]
+LAYERS = list(SMOKE["zoo"]["layers"])
+STAGES = [
+    "prepare",
+    "corrupt@full",
+    "zoo_report",
+    *(f"zoo_train@{v}" for v in VARIANTS),
+    *(f"zoo_layer@{n}" for n in LAYERS),
+]
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -36,9 +43,10 @@ def test_every_zoo_stage_ran_and_logged_one_run(project: Path) -> None:
 
 def test_zoo_report_has_a_row_per_variant(project: Path) -> None:
     zoo = pd.read_csv(project / "reports/zoo.csv")
-    assert set(VARIANTS) <= set(zoo["variant"]) and zoo["test_mse"].notna().all()
+    assert set(VARIANTS + LAYERS) <= set(zoo["variant"]) and zoo["test_mse"].notna().all()
     markdown = (project / "reports/zoo.md").read_text()
     assert "zoo_codes_2d.png" in markdown and "nan" not in markdown.lower().split()
+    assert "## The table's layer kinds" in markdown
     for name in ("zoo_codes_2d", "zoo_reconstructions", "zoo_denoising", "zoo_loss_curves", "zoo_vae"):
         assert (project / f"reports/figures/{name}.png").stat().st_size > 5_000, name
 

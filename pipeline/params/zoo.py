@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from pydantic import Field, model_validator
 
 from pipeline.params.base import NoiseLevel, PositiveGrid, PositiveInt, Section
+from pipeline.params.stacks import KINDS
 
 ZooActivation = Literal["sigmoid", "relu", "tanh", "linear"]
 NonNegative = Annotated[float, Field(ge=0.0)]
@@ -92,6 +93,42 @@ class ZooVariant(Section):
         return self
 
 
+class ZooLayer(Section):
+    """One layer of a table kind (vincent.stacks' `kind`, pipeline/training/kinds/) trained on the zoo's digits exactly
+    as a table stack trains its first layer (lockstep SGD, the kind's own step), scored like every variant (stage
+    zoo_layer@<name>); the report sees it as the tied sigmoid dense variant it is."""
+
+    kind: str
+    """an autoencoder kind of KINDS: ae, cae, dae_sp"""
+    title: str = ""
+    hidden: PositiveInt = 64
+    lr: Annotated[float, Field(gt=0)]
+    """SGD learning rate (the table's stacks' `lr`)"""
+    epochs: PositiveInt
+    batch_size: PositiveInt = 32
+    """the table's vincent.pretrain.batch_size"""
+    noise: Annotated[float, Field(ge=0, lt=1)] = 0.0
+    """the kind's noise level (masking for ae, salt-and-pepper for dae_sp)"""
+    options: dict[str, float] = {}
+    """the kind's own hyperparameters (one value each): cae contraction; dae_sp alpha, beta"""
+    reference: str | None = None
+    """a variant of zoo.variants the report sets it beside (the same net without the regulariser)"""
+    counterpart: str | None = None
+    """the zoo's own (Adam-trained) variant of the same idea, set beside it too"""
+
+    @model_validator(mode="after")
+    def _what_the_kind_takes(self) -> ZooLayer:
+        kinds = sorted(k for k, t in KINDS.items() if t.family == "autoencoder")
+        if self.kind not in kinds:
+            raise ValueError(f"kind = {self.kind!r}: expected an autoencoder kind, one of {kinds}")
+        traits = KINDS[self.kind]
+        if self.noise and traits.noise is None:
+            raise ValueError(f"noise = {self.noise}: kind {self.kind!r} takes no noise")
+        if sorted(self.options) != sorted(traits.options):
+            raise ValueError(f"options = {self.options}: kind {self.kind!r} takes {sorted(traits.options) or 'none'}")
+        return self
+
+
 class ZooParams(Section):
     """The autoencoder zoo (stages zoo_train@<variant> and zoo_report)."""
 
@@ -113,6 +150,8 @@ class ZooParams(Section):
     manifold_grid: Annotated[int, Field(ge=2)] = 15
     """the VAE manifold figure decodes a grid of manifold_grid x manifold_grid latent points"""
     variants: dict[ZooName, ZooVariant] = {}
+    layers: dict[ZooName, ZooLayer] = {}
+    """the table's layer kinds as zoo variants (stage zoo_layer@<name>)"""
 
     @model_validator(mode="after")
     def _references_exist(self) -> ZooParams:
@@ -121,4 +160,11 @@ class ZooParams(Section):
                 other = getattr(variant, key)
                 if other is not None and (other == name or other not in self.variants):
                     raise ValueError(f"variants.{name}.{key} = {other!r} must name another variant")
+        for name, layer in self.layers.items():
+            if name in self.variants:
+                raise ValueError(f"layers.{name}: also a key of variants; the two share models/zoo, name it apart")
+            for key in ("reference", "counterpart"):
+                other = getattr(layer, key)
+                if other is not None and other not in self.variants:
+                    raise ValueError(f"layers.{name}.{key} = {other!r} must name a variant of zoo.variants")
         return self

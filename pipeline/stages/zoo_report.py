@@ -2,7 +2,8 @@
 
     python -m pipeline.stages.zoo_report [--params params.yaml]
 
-Reads every variant's metrics/zoo/<variant>.json and models/zoo/<variant>.pt, draws the combined figures
+Reads every variant's metrics/zoo/<variant>.json and models/zoo/<variant>.pt (the layers of `zoo.layers`, stage
+zoo_layer, among them as the dense variants they are: pipeline/zoo/layers.py), draws the combined figures
 (2-D codes beside PCA's, reconstructions, denoising, loss curves, sparsity, the VAE's manifold and
 samples) and writes the table and a report whose sentences are generated from the measured numbers.
 """
@@ -20,12 +21,14 @@ def main(params, args: argparse.Namespace) -> None:
     from pipeline.common.figures import save_figure
     from pipeline.common.io import atomic_path, output_batch
     from pipeline.core import tracking
+    from pipeline.zoo.layers import with_layers
     from pipeline.zoo.report import ZooReport, markdown
     from pipeline.zoo.tables import CSV, FIGURES, MARKDOWN, params_hash, table
 
-    z = params.zoo
-    if not z.variants:
+    if not params.zoo.variants:
         raise StageError("zoo.variants is empty: nothing to report")
+    z = with_layers(params.zoo)
+    params = params.model_copy(update={"zoo": z})
     with tracking.stage_run("zoo_report", z.experiment, {"variants": ",".join(z.variants)}, run_name="zoo report"):
         start = time.perf_counter()
         report = ZooReport(params)

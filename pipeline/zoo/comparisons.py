@@ -1,11 +1,13 @@
 """The zoo report's sections that set zoo variants beside models outside the zoo, as Markdown from the numbers.
 
-The linear autoencoder beside PCA (the `pca` block of its metrics) and the Keras tour's models beside ours
-(variants with `tour_of`). Each function returns the section's Markdown lines, none when there is nothing to compare;
+The linear autoencoder beside PCA (the `pca` block of its metrics), the Keras tour's models beside ours
+(variants with `tour_of`), and the table's layer kinds beside the zoo's nets (`zoo.layers`). Each function returns the section's Markdown lines, none when there is nothing to compare;
 both read only the variants' metrics, no model or data.
 """
 
 from __future__ import annotations
+
+import pandas as pd
 
 from pipeline.params import ZooParams
 from pipeline.zoo.tables import fmt, pct, tour_sentences, tour_table
@@ -53,3 +55,44 @@ def tour_section(z: ZooParams, metrics: dict[str, dict]) -> list[str]:
         " ".join(tour_sentences(z, metrics)),
         "",
     ]
+
+
+def layers_section(z: ZooParams, metrics: dict[str, dict]) -> list[str]:
+    """Markdown lines of "The table's layer kinds" (none when zoo.layers is empty): each layer beside its `reference`
+    (the net without the regulariser) and its `counterpart` (the zoo's own, Adam-trained version of the idea)."""
+    rows, settings = [], []
+    for name, layer in z.layers.items():
+        for role, other in (("table kind", name), ("reference", layer.reference), ("counterpart", layer.counterpart)):
+            if other is None:
+                continue
+            m = metrics[other]
+            rows.append(
+                {
+                    "layer": name,
+                    "role": role,
+                    "variant": m["title"],
+                    "test_mse": m["test"]["mse"],
+                    "linear_probe_acc": m["probe"]["linear_probe_acc"],
+                    "knn_acc": m["probe"]["knn_acc"],
+                    "jacobian_fro2": m["jacobian_fro2"],
+                    "mean_activation": m["sparsity"]["mean_activation"],
+                }
+            )
+        extra = [f"noise {layer.noise:g}"] if layer.noise else []
+        extra += [f"{k} {v:g}" for k, v in sorted(layer.options.items())]
+        h = metrics[name]["history"]["valid_loss"]
+        settings.append(
+            f"{metrics[name]['title']}: kind `{layer.kind}`, 784-{layer.hidden}, {', '.join([*extra, ''])}SGD at rate "
+            f"{layer.lr:g}, minibatch {layer.batch_size}, {layer.epochs} epochs (validation objective "
+            f"{fmt(h[0])} after the first, {fmt(h[-1])} after the last)."
+        )
+    if not rows:
+        return []
+    intro = (
+        "Each entry of `zoo.layers` is one layer of a kind the table's stacks pretrain with "
+        "(`pipeline/training/kinds`), trained by the table's own loop (`layer_group.train_layers`: the kind's "
+        "corruption and closed-form SGD step, its initial weights) instead of Adam, and scored like every variant: "
+        "test MSE per pixel on clean digits, probes on its codes, ||dh/dx||_F^2 of its hidden layer on the test digits."
+    )
+    table = pd.DataFrame(rows).to_markdown(index=False, floatfmt=".4g")
+    return ["## The table's layer kinds", "", intro, "", table, "", " ".join(settings), ""]

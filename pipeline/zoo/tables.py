@@ -27,7 +27,8 @@ def load_metrics(z: ZooParams) -> dict[str, dict]:
     for name in z.variants:
         path = paths.zoo_results(name)
         if not path.is_file():
-            raise DataFileError(f"{path} not found: run `dvc repro zoo_train@{name}`")
+            stage = "zoo_layer" if name in z.layers else "zoo_train"
+            raise DataFileError(f"{path} not found: run `dvc repro {stage}@{name}`")
         out[name] = json.loads(path.read_text())
     return out
 
