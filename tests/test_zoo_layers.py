@@ -1,4 +1,4 @@
-"""The table's layer kinds in the zoo (zoo.layers): trained by the table's step, they are the dense variants they claim."""
+"""The table's layer kinds in the zoo (zoo.layers): trained by the table's step, each is the dense variant it claims."""
 
 from __future__ import annotations
 

@@ -4,10 +4,11 @@
 
 The table's stacks pretrain with the layer kinds of pipeline/training/kinds (cae: the contractive penalty in closed
 form; dae_sp: salt-and-pepper noise with emphasis). This stage trains one such layer with the same code
-(`pipeline.zoo.layer_training`: the kind's step, its initial weights, SGD at the table's minibatch) on the zoo's training
-split, then measures it exactly as zoo_train measures a variant, so the zoo report sets the table's kinds beside the
-zoo's Adam-trained autoencoders. Writes what zoo_train writes, under the layer's name: models/zoo/<name>.pt,
-results/zoo/<name>.json, metrics/zoo/<name>.json, plots/zoo/<name>.csv, reports/figures/zoo/<name>.png.
+(`pipeline.zoo.layer_training`: the kind's step, its initial weights, SGD at the table's minibatch) on the zoo's
+training split, then measures and writes it exactly as zoo_train does a variant (`pipeline.zoo.outputs`), so the zoo
+report sets the table's kinds beside the zoo's Adam-trained autoencoders. Writes what zoo_train writes, under the
+layer's name: models/zoo/<name>.pt, results/zoo/<name>.json, metrics/zoo/<name>.json, plots/zoo/<name>.csv,
+reports/figures/zoo/<name>.png.
 """
 
 from __future__ import annotations
@@ -25,14 +26,13 @@ def main(params, args: argparse.Namespace) -> None:
     import shutil
     import time
 
-    from pipeline.common.figures import save_figure
-    from pipeline.common.io import save_torch, write_history_csv, write_json
     from pipeline.common.seeding import get_device
     from pipeline.core import paths, tracking
     from pipeline.data.arrays import load_splits
     from pipeline.zoo import layers
-    from pipeline.zoo.evaluate import evaluate, noisy_test, reconstruction_figure
+    from pipeline.zoo.evaluate import evaluate, noisy_test
     from pipeline.zoo.layer_training import train
+    from pipeline.zoo.outputs import log_summary, write_variant
 
     z, name = params.zoo, args.layer
     check_choice("--layer", name, "zoo.layers", z.layers)
@@ -78,32 +78,12 @@ def main(params, args: argparse.Namespace) -> None:
             **evaluate(model, spec, splits, noisy, z, params.seed, name),
             "history": history,
         }
-        save_torch({"variant": name, "spec": spec.model_dump(), "model": model.state_dict()}, paths.zoo_model(name))
-        figure = reconstruction_figure(model, spec, title, splits["test"].x, noisy, z.examples)
-        save_figure(figure, paths.zoo_figure(name))
-        write_json(paths.zoo_results(name), results)
-        headline = {
-            "test_mse": results["test"]["mse"],
-            "probe_acc": results["probe"]["linear_probe_acc"],
-            "knn_acc": results["probe"]["knn_acc"],
-        }
-        write_json(paths.zoo_metrics(name), {k: round(v, 6) for k, v in headline.items()})
-        write_history_csv(paths.plot_data("zoo", name), history)
-        tracking.log_metrics({k: v for k, v in results.items() if k != "history"})
-        tracking.log_artifacts([paths.zoo_figure(name)])
-        tracking.log_model(model, "model", splits["test"].x[:5])
+        headline = write_variant(name, title, spec, model, results, splits, noisy, z)
         shutil.rmtree(checkpoints, ignore_errors=True)
         seconds = time.perf_counter() - start
         tracking.log_metrics({"train_seconds_per_epoch": train_seconds / layer.epochs})
         tracking.log_timing("zoo_layer", seconds)
-        log.info(
-            "%s: test MSE %.4f, linear probe %.3f, k-NN %.3f (%.0f s)",
-            name,
-            headline["test_mse"],
-            headline["probe_acc"],
-            headline["knn_acc"],
-            seconds,
-        )
+        log_summary(name, headline, seconds)
 
 
 if __name__ == "__main__":

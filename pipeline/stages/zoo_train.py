@@ -26,14 +26,13 @@ def variant_arg(parser: argparse.ArgumentParser) -> None:
 def main(params, args: argparse.Namespace) -> None:
     import time
 
-    from pipeline.common.figures import save_figure
-    from pipeline.common.io import save_torch, write_history_csv, write_json
     from pipeline.common.seeding import get_device, make_generator
     from pipeline.core import paths, tracking
     from pipeline.data.arrays import load_splits
     from pipeline.training.loop import train_model
     from pipeline.zoo import registry as zoo
-    from pipeline.zoo.evaluate import evaluate, noisy_test, reconstruction_figure
+    from pipeline.zoo.evaluate import evaluate, noisy_test
+    from pipeline.zoo.outputs import log_summary, write_variant
 
     z, name = params.zoo, args.variant
     check_choice("--variant", name, "zoo.variants", z.variants)
@@ -91,34 +90,12 @@ def main(params, args: argparse.Namespace) -> None:
             **evaluate(model, spec, splits, noisy, z, params.seed, name),
             "history": result.history,
         }
-        save_torch(
-            {"variant": name, "spec": spec.model_dump(), "model": model.cpu().state_dict()}, paths.zoo_model(name)
-        )
-        figure = reconstruction_figure(model, spec, title, splits["test"].x, noisy, z.examples)
-        save_figure(figure, paths.zoo_figure(name))
-        write_json(paths.zoo_results(name), results)
-        headline = {
-            "test_mse": results["test"]["mse"],
-            "probe_acc": results["probe"]["linear_probe_acc"],
-            "knn_acc": results["probe"]["knn_acc"],
-        }
-        write_json(paths.zoo_metrics(name), {k: round(v, 6) for k, v in headline.items()})
-        write_history_csv(paths.plot_data("zoo", name), result.history)
-        tracking.log_metrics({k: v for k, v in results.items() if k != "history"})
-        tracking.log_artifacts([paths.zoo_figure(name)])
-        tracking.log_model(model, "model", splits["test"].x[:5])
+        headline = write_variant(name, title, spec, model, results, splits, noisy, z)
         paths.zoo_checkpoint(name).unlink(missing_ok=True)
         seconds = time.perf_counter() - start
         tracking.log_metrics({"train_seconds_per_epoch": train_seconds / max(result.epochs, 1)})
         tracking.log_timing("zoo_train", seconds)
-        log.info(
-            "%s: test MSE %.4f, linear probe %.3f, k-NN %.3f (%.0f s)",
-            name,
-            headline["test_mse"],
-            headline["probe_acc"],
-            headline["knn_acc"],
-            seconds,
-        )
+        log_summary(name, headline, seconds)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 """The zoo report's sections that set zoo variants beside models outside the zoo, as Markdown from the numbers.
 
 The linear autoencoder beside PCA (the `pca` block of its metrics), the Keras tour's models beside ours
-(variants with `tour_of`), and the table's layer kinds beside the zoo's nets (`zoo.layers`). Each function returns the section's Markdown lines, none when there is nothing to compare;
-both read only the variants' metrics, no model or data.
+(variants with `tour_of`), and the table's layer kinds beside the zoo's nets (`zoo.layers`). Each function returns
+the section's Markdown lines, none when there is nothing to compare; each reads only the variants' metrics, no
+model or data.
 """
 
 from __future__ import annotations
