@@ -3,7 +3,7 @@ the paper's way (softmax head at zero, one rate) against keeping what pretrainin
 logistic probe (standardized features, C 0.1, fit on train, the scaler folded into the head), the pretrained layers
 at a fraction f of the head's rate, an L2 on the head. Minibatch 8, early stopping on validation (patience 15, at
 most 60 epochs; epoch 0 = before any step, so the probe itself can win). Test read only at the best validation epoch.
-    python ft.py <layers> <head: zero|probe> <lr> <f> <l2> [seed]"""
+    python ft.py <layers> <head: zero|probe> <lr> <f> <l2> [seed] [model file, or a bg-rand-rbm-stack.py snapshot]"""
 
 import json
 import sys
@@ -23,7 +23,10 @@ seed = int(sys.argv[6]) if len(sys.argv) > 6 else 0
 path = sys.argv[7] if len(sys.argv) > 7 else "models/pretrain/bg-rand/dbn.pt"
 s = load_splits("data/prepared/bg-rand")
 tr, va, te = s["train"], s["valid"], s["test"]
-cand = torch.load(path, weights_only=False)["candidates"][0]
+model = torch.load(path, weights_only=False)
+if isinstance(model, list):  # a snapshot of bg-rand-rbm-stack.py: [(W, c, mu), ...], sigmoid(W (v - mu) + c)
+    model = {"candidates": [{"weights": [(w, c - w @ mu) for w, c, mu in model]}]}
+cand = model["candidates"][0]
 Ws = [torch.nn.Parameter(w[0].clone().float()) for w in cand["weights"][:layers]]
 bs = [torch.nn.Parameter(w[1].clone().float()) for w in cand["weights"][:layers]]
 mu = sd = None
