@@ -113,5 +113,6 @@ for layer in range(len(stack), len(stack) + layers):
             row |= {"act": round(ftr.mean().item(), 4), "unit_std": round(ftr[:2000].std(0).median().item(), 4)}
             row |= {"alive": int((ftr[:2000].std(0) > 0.05).sum()), "probe_valid": probe(ftr, fva)}
             print(json.dumps(row | {"s": round(time.time() - t0)}), flush=True)
-    xtr, xva = encode(xtr, w, c, offset), encode(xva, w, c, offset)
-    stack = [*stack, (w / scale, c.clone(), mu)]
+    # the last probe epoch is the last epoch: its codes and layer are the ones the next layer trains on
+    xtr, xva = ftr, fva
+    stack = [*stack, layer_params]
