@@ -68,3 +68,48 @@ def test_a_stage_run_by_hand_still_counts_a_killed_run(here: Path) -> None:
     )
     record = timings.finish("pretrain@rot-sda", 10.0)
     assert (record["seconds"], record["interrupted_seconds"], record["interrupted_runs"]) == (100.0, 90.0, 2)
+
+
+def test_restore_puts_back_a_row_s_committed_times_but_those_of_the_stacks_it_keeps(
+    here: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    report = here.parent.parent / "results" / "report" / "rect-img.json"
+    report.parent.mkdir(parents=True)
+    committed = {
+        "benchmark@rect-img": 5.3,
+        "pretrain@rect-img-sda": 1435.3,
+        "finetune@rect-img-sda": 241.1,
+        "pretrain@rect-img-cae2": 900.0,
+        "evaluate_svm@rect-img-rbf": None,
+    }
+    report.write_text(json.dumps({"stage_seconds": committed}))
+    here.mkdir(parents=True)
+    (here / "pretrain@rect-img-sda.json").write_text(json.dumps({"seconds": 2000.0}))  # this machine's regeneration
+    (here / "pretrain@rect-img-cae2.json").write_text(json.dumps({"seconds": 1800.0}))  # a first run here
+
+    timings.main(["restore", "rect-img", "--keep", "cae2", "benchmark"])
+
+    def seconds(stage: str) -> float:
+        return json.loads((here / f"{stage}.json").read_text())["seconds"]
+
+    assert seconds("pretrain@rect-img-sda") == 1435.3 and seconds("finetune@rect-img-sda") == 241.1
+    assert seconds("pretrain@rect-img-cae2") == 1800.0  # kept
+    assert not (here / "benchmark@rect-img.json").exists() and not (here / "evaluate_svm@rect-img-rbf.json").exists()
+    assert capsys.readouterr().out.splitlines() == [
+        "restored pretrain@rect-img-sda: 1435.3 s",
+        "restored finetune@rect-img-sda: 241.1 s",
+    ]
+
+
+def test_restore_names_a_report_without_stage_times(here: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    report = here.parent.parent / "results" / "report" / "rot.json"
+    report.parent.mkdir(parents=True)
+    report.write_text(json.dumps({"stage_seconds": {"pretrain@rot-sda": "an hour"}}))
+    with pytest.raises(SystemExit) as exit_:
+        timings.main(["restore", "rot"])
+    assert exit_.value.code == 2 and "rot.json" in capsys.readouterr().err
+    with pytest.raises(timings.DamagedFileError, match=r"rot\.json.*'an hour', not a number"):
+        timings.restore(report)
+    report.write_text("[]")
+    with pytest.raises(timings.DamagedFileError, match=r"rot\.json: expected a row report"):
+        timings.restore(report)

@@ -9,19 +9,27 @@ it last finished: every run of it, the killed ones included, at a minute's resol
 A stage that fails with an error (not killed) leaves its time there too: a retry after a fix counts it, which is
 the cost of getting the output, not of the last run. The files are git-ignored and no DVC output: timings change
 on every run, and a deterministic rerun must leave every tracked file as it was.
+
+A machine that lost them (a fresh clone, a lost cache) and only regenerated a row's stages to build on them
+measures the regeneration, not the stage's cost: `python -m pipeline.core.timings restore <row> --keep cae2 ...`
+puts back the times the row's committed report recorded (results/report/<row>.json) for every stage but those of
+the stacks named in --keep (the ones that really ran for the first time here).
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from pipeline.common.io import write_json
+from pipeline.common.io import DamagedFileError, write_json
+from pipeline.core import paths
 
 TIMINGS = Path("logs/timings")
 HEARTBEAT_S = 60.0
@@ -109,3 +117,68 @@ def finish(name: str, seconds: float) -> dict[str, Any]:
     write_json(TIMINGS / f"{name}.json", record)
     _running(name).unlink(missing_ok=True)
     return record
+
+
+def restore(report: str | Path, keep: list[str] = (), timings: str | Path | None = None) -> dict[str, float]:
+    """Write logs/timings/<stage>.json from a row report's committed `stage_seconds` for every stage it timed,
+    except the stages of the stacks in `keep` (a stage `<kind>@<row>-<stack>`, or `<kind>@<row>` for a row's own
+    stage named as `<kind>`). Returns {stage: seconds} of what it wrote; DamagedFileError naming the file if the
+    report has no such mapping."""
+    report = Path(report)
+    try:
+        seconds = json.loads(report.read_text())["stage_seconds"]
+        if not isinstance(seconds, dict):
+            raise TypeError
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise DamagedFileError(
+            f'{report}: expected a row report\'s JSON {{"stage_seconds": {{<stage>: seconds or null}}}} '
+            f"({type(e).__name__}: {e})"
+        ) from e
+    keep = set(keep)
+    out_dir = Path(timings) if timings is not None else TIMINGS
+    written = {}
+    for stage, value in seconds.items():
+        kind, _, item = stage.partition("@")
+        stack = item.rsplit("-", 1)[-1] if "-" in item else None
+        if value is None or kind in keep or stack in keep:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise DamagedFileError(f"{report}: stage_seconds of {stage!r} is {value!r}, not a number of seconds")
+        record = {
+            "stage": stage,
+            "seconds": float(value),
+            "this_run_seconds": float(value),
+            "interrupted_seconds": 0.0,
+            "interrupted_runs": 0,
+            "finished": f"committed ({report})",
+        }
+        write_json(out_dir / f"{stage}.json", record)
+        written[stage] = float(value)
+    return written
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m pipeline.core.timings", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("restore", help="put back a row's committed stage times (see the module's docstring)")
+    r.add_argument("row", help="a row of the table: reads results/report/<row>.json")
+    r.add_argument(
+        "--keep",
+        nargs="*",
+        default=[],
+        metavar="STACK",
+        help="stacks (or stage kinds, e.g. benchmark) whose times this machine measured: left as they are",
+    )
+    args = parser.parse_args(argv)
+    report = paths.vincent_row(args.row).with_suffix(".json")
+    try:
+        written = restore(report, args.keep)
+    except (DamagedFileError, OSError) as e:  # as pipeline.core.cli.exits_on_bad_input, which imports this module
+        print(f"error in pipeline.core.timings restore: {e}", file=sys.stderr)
+        sys.exit(2)
+    for stage, value in written.items():
+        print(f"restored {stage}: {value:.1f} s")
+
+
+if __name__ == "__main__":
+    main()
