@@ -211,6 +211,35 @@ def test_a_row_replaces_only_the_stack_grid_keys_it_names() -> None:
     assert_params_error(bad, ["vincent.rows.basic.stacks.dbn.epochs", "at least 1 item"])
 
 
+def test_a_row_gives_the_layers_above_the_first_their_own_schedule() -> None:
+    """`upper`: a first layer searched long and slowly, the layers above on one schedule (issue 38)."""
+    stacks = {"dbn": {"kind": "rbm", "layers": 3, "lr": [0.1], "epochs": [100]}}
+    models = {"dbn": {"dbn3": {"layers": 3, "table_name": "DBN-3"}}}
+    slow = {"lr": [0.003], "epochs": [300, 600], "upper": {"lr": 0.01, "epochs": 100}}
+    v = parse_params({"vincent": {"stacks": stacks, "models": models, "rows": {"basic": {"stacks": {"dbn": slow}}}}})
+    row = v.vincent.stack_for("basic", "dbn")
+    assert (row.lr, row.epochs, row.upper.lr, row.upper.epochs) == ([0.003], [300, 600], 0.01, 100)
+    assert "upper" not in v.vincent.stacks["dbn"].model_dump()  # a stack without one dumps as before
+    from pipeline.training.layer_kind import stack_specs
+
+    assert [s.name for s in stack_specs([1000], row)] == [
+        "h1000-lr0.003-e300-up0.01x100",
+        "h1000-lr0.003-e600-up0.01x100",
+    ]
+    for upper, expected in [
+        ({"lr": 0.0, "epochs": 100}, ["vincent.stacks.dbn.upper.lr", "greater than 0"]),
+        ({"lr": 0.01}, ["vincent.stacks.dbn.upper.epochs", "required"]),
+    ]:
+        assert_params_error(
+            {"vincent": {"stacks": {"dbn": {**stacks["dbn"], "upper": upper}}, "models": models}}, expected
+        )
+    one = {"dbn1": {"kind": "rbm", "layers": 1, "lr": [0.1], "epochs": [100], "upper": {"lr": 0.01, "epochs": 1}}}
+    assert_params_error(
+        {"vincent": {"stacks": one, "models": {"dbn1": {"dbn1": {"layers": 1, "table_name": "DBN-1"}}}}},
+        ["vincent.stacks.dbn1", "no layer above the first"],
+    )
+
+
 def row_params(rows: dict, datasets: tuple[str, ...] = ("basic", "rect")) -> dict:
     """Three stacks (dbn with two columns), the rows of `datasets`, and `rows` as vincent.rows."""
     stacks = {

@@ -66,6 +66,8 @@ def _assert_same_stack(a, b, exact: bool = True) -> None:
         ("ae", 8, 0.1, 2, 1.0),  # noise must be < 1
         ("ae", 8, 0.1, 2, -0.1),
         ("rbm", 8, 0.1, 2, 0.25),  # RBMs take no masking noise
+        ("rbm", 8, 0.1, 2, 0.0, "softmax", (), (0.0, 1)),  # the layers above: a positive rate, at least an epoch
+        ("rbm", 8, 0.1, 2, 0.0, "softmax", (), (0.1, 0)),
     ],
 )
 def test_stack_spec_rejects_bad_candidates(args):
@@ -101,6 +103,37 @@ def test_shorter_candidate_reads_the_snapshot_of_the_shared_run(binary_data):
     assert cost.saved_fraction == pytest.approx(1 - 16 / 18)
     assert (alone_cost.trained, alone_cost.from_scratch) == (6, 6) and alone_cost.saved_fraction == 0
     assert SearchCost().saved_fraction == 0.0
+
+
+@pytest.mark.parametrize("kind", ["rbm", "ae"])
+def test_layers_above_the_first_train_on_their_own_schedule(binary_data, kind):
+    """`upper` (lr, epochs): a first layer searched at 2 and 4 epochs keeps its layers above at 1 epoch of rate 0.05,
+    on the snapshot of its own epochs; the first layer is the plain stack's, bit for bit."""
+    short, long = (StackSpec(kind, HIDDEN, 0.1, e, upper=(0.05, 1)) for e in (2, 4))
+    levels = "-nu0" if kind == "ae" else ""
+    assert short.name == f"h8-lr0.1-e2{levels}-up0.05x1" and (short.schedule(0), short.schedule(2)) == (
+        (0.1, 2),
+        (0.05, 1),
+    )
+    assert short.prefix == StackSpec(kind, HIDDEN, 0.1, 2).prefix and short.hparams()["upper"] == {
+        "lr": 0.05,
+        "epochs": 1,
+    }
+    stacks, cost = _pretrain([short, long], binary_data)
+    plain, _ = _pretrain([StackSpec(kind, HIDDEN, 0.1, 2), StackSpec(kind, HIDDEN, 0.1, 4)], binary_data)
+    for spec in (short, long):
+        stack = stacks[spec.name]
+        assert [len(h["valid_loss"]) for h in stack.history] == [spec.epochs, 1, 1]
+        plain_first = plain[spec.name.removesuffix("-up0.05x1")]
+        assert torch.equal(stack.weights[0][0], plain_first.weights[0][0])
+        assert not torch.equal(stack.weights[1][0], plain_first.weights[1][0])
+    # Layer 0 once, to 4 epochs; layers 1 and 2 once per first-layer epoch count, 1 epoch each.
+    assert (cost.trained, cost.from_scratch) == (4 + 2 * 2 * 1, (2 + 1 + 1) + (4 + 1 + 1))
+    # The layers above read their own rate: at another, the first layer is the same and the second is not.
+    other, _ = _pretrain([StackSpec(kind, HIDDEN, 0.1, 2, upper=(0.2, 1))], binary_data)
+    other = other[f"h8-lr0.1-e2{levels}-up0.2x1"]
+    assert torch.equal(other.weights[0][0], stacks[short.name].weights[0][0])
+    assert not torch.equal(other.weights[1][0], stacks[short.name].weights[1][0])
 
 
 def test_shallower_stack_is_a_prefix_of_a_deeper_one(binary_data):

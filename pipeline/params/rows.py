@@ -16,7 +16,7 @@ from pydantic import Field, ValidationError
 
 from pipeline.params.base import IntGrid, NoiseLevel, PositiveGrid, Section
 from pipeline.params.finetune import FinetuneOverride, FinetuneParams
-from pipeline.params.stacks import StackParams
+from pipeline.params.stacks import StackParams, UpperSchedule
 
 
 class StackOverride(Section):
@@ -26,6 +26,7 @@ class StackOverride(Section):
     epochs: IntGrid | None = None
     noise: Annotated[list[NoiseLevel], Field(min_length=1)] | None = None
     options: dict[str, Annotated[list[Annotated[float, Field(ge=0)]], Field(min_length=1)]] | None = None
+    upper: UpperSchedule | None = None
 
 
 class RowParams(Section):

@@ -12,6 +12,13 @@ from pydantic import Field, ValidationError, model_serializer, model_validator
 from pipeline.params.base import IntGrid, NoiseLevel, PositiveGrid, PositiveInt, Section, describe
 
 
+class UpperSchedule(Section):
+    """One learning rate and epoch count for every layer above the first (a stack's `upper`)."""
+
+    lr: Annotated[float, Field(gt=0)]
+    epochs: PositiveInt
+
+
 @dataclass(frozen=True)
 class KindTraits:
     """A layer kind's family (the file of pipeline/training/families/ it builds on) and what its stacks may set:
@@ -55,6 +62,10 @@ class StackParams(Section):
     (pipeline/training/families/rbm.py); a model on it must use every layer"""
     options: dict[str, Annotated[list[Annotated[float, Field(ge=0)]], Field(min_length=1)]] = {}
     """the kind's own hyperparameters (KINDS' `options`), each a grid searched with the others"""
+    upper: UpperSchedule | None = None
+    """the layers above the first: {lr, epochs} for every candidate, so that a first layer searched long and slowly
+    (lr, epochs) keeps its layers above on a schedule of their own; None (the default): each candidate's lr and
+    epochs for every layer"""
 
     @model_validator(mode="after")
     def _what_the_kind_takes(self) -> StackParams:
@@ -72,14 +83,21 @@ class StackParams(Section):
                 f"options = {self.options}: kind {self.kind!r} takes the options {list(traits.options) or 'none'}, "
                 "each a grid"
             )
+        if self.upper is not None and self.layers < 2:
+            raise ValueError(
+                f"upper = {self.upper.model_dump()}: a stack of {self.layers} layer has no layer above the first"
+            )
         return self
 
     @model_serializer(mode="wrap")
     def _options_only_where_a_kind_has_some(self, handler: Callable) -> dict:
-        """As written before kinds had options: a stack without any dumps (and is saved with its models) unchanged."""
+        """As written before kinds had options and `upper`: a stack without them dumps (and is saved with its models)
+        unchanged."""
         data = handler(self)
         if not self.options:
             data.pop("options", None)
+        if self.upper is None:
+            data.pop("upper", None)
         return data
 
 

@@ -96,7 +96,8 @@ class LayerKind:
 class StackSpec:
     """One pretraining candidate: `layers` of a kind (a file of kinds/) with `hidden` units, trained at `lr` for
     `epochs` per layer, at noise level `noise` (for a kind that takes one); top "joint": its last layer is a joint RBM
-    over (the layer below, the label), for a kind whose `tops` allow it."""
+    over (the layer below, the label), for a kind whose `tops` allow it. `upper` (lr, epochs): the layers above the
+    first train on that schedule instead (None: lr and epochs for every layer)."""
 
     kind: str
     hidden: int
@@ -105,10 +106,13 @@ class StackSpec:
     noise: float = 0.0
     top: str = "softmax"
     options: tuple[tuple[str, float], ...] = ()  # the kind's own hyperparameters, (name, value) sorted by name
+    upper: tuple[float, int] | None = None
 
     def __post_init__(self) -> None:
         if self.hidden < 1 or self.lr <= 0 or self.epochs < 1:
             raise ValueError(f"bad stack candidate {self}")
+        if self.upper is not None and (self.upper[0] <= 0 or self.upper[1] < 1):
+            raise ValueError(f"bad schedule of the layers above the first in {self}")
         if not 0 <= self.noise < 1:
             raise ValueError(f"bad noise level in {self}")
         traits = KINDS.get(self.kind)
@@ -121,7 +125,17 @@ class StackSpec:
 
     @property
     def name(self) -> str:
-        return f"h{self.hidden}-lr{self.lr:g}-e{self.epochs}{self.levels}" + ("-joint" if self.top == "joint" else "")
+        joint = "-joint" if self.top == "joint" else ""
+        return f"h{self.hidden}-lr{self.lr:g}-e{self.epochs}{self.levels}{self.upper_name}{joint}"
+
+    @property
+    def upper_name(self) -> str:
+        """The name's part for the layers above the first: "-up0.01x100" on a schedule of their own, else nothing."""
+        return "" if self.upper is None else f"-up{self.upper[0]:g}x{self.upper[1]}"
+
+    def schedule(self, layer: int) -> tuple[float, int]:
+        """(learning rate, epochs) of layer `layer` (0 is the first)."""
+        return (self.lr, self.epochs) if layer == 0 or self.upper is None else self.upper
 
     @property
     def levels(self) -> str:
@@ -141,6 +155,10 @@ class StackSpec:
             del out["options"]
         else:
             out["options"] = dict(self.options)
+        if self.upper is None:
+            del out["upper"]
+        else:
+            out["upper"] = {"lr": self.upper[0], "epochs": self.upper[1]}
         return out
 
 
@@ -148,8 +166,9 @@ def stack_specs(hidden: list[int], s: StackParams) -> list[StackSpec]:
     """Every pretraining candidate of a stack (`VincentParams.stack_for`: a row's own grid) with vincent.pretrain.hidden
     units per layer: hidden x lr x noise x epochs, in a fixed order."""
     names = sorted(s.options)
+    upper = None if s.upper is None else (s.upper.lr, s.upper.epochs)
     return [
-        StackSpec(s.kind, h, lr, e, nu, s.top, tuple(zip(names, values, strict=True)))
+        StackSpec(s.kind, h, lr, e, nu, s.top, tuple(zip(names, values, strict=True)), upper)
         for h, lr, nu, values, e in itertools.product(
             hidden, s.lr, s.noise, itertools.product(*(s.options[k] for k in names)), s.epochs
         )

@@ -95,7 +95,7 @@ def pretrain_stacks(
         for x, y in zip((x_train, x_valid), labels, strict=True):
             check_labels(y, len(x), 10, model="stack search")
     data = (x_train.to(device, torch.float32), x_valid.to(device, torch.float32))
-    cost = SearchCost(from_scratch=sum(s.epochs for s in specs) * layers)
+    cost = SearchCost(from_scratch=sum(sum(s.schedule(k)[1] for k in range(layers)) for s in specs))
     # Layer 0: one node per prefix, trained to the largest epoch count of its candidates.
     by_prefix: dict[tuple, list[StackSpec]] = {}
     for s in specs:
@@ -112,20 +112,28 @@ def pretrain_stacks(
         for node in level:
             for s in node.specs:
                 stack = stacks[s.name]
-                stack.history.append({k: v[: s.epochs] for k, v in node.history.items()})
+                epochs = s.schedule(layer)[1]  # node.epochs above layer 0
+                stack.history.append({k: v[:epochs] for k, v in node.history.items()})
                 # Layer 0 serves several epoch counts: a candidate read before the divergence is sound.
-                if node.diverged is not None and node.diverged["epoch"] <= s.epochs:
+                if node.diverged is not None and node.diverged["epoch"] <= epochs:
                     stack.diverged = {"layer": layer, **node.diverged}
                     continue
-                w, b, c, *label = node.result[s.epochs if layer == 0 else node.epochs]
+                w, b, c, *label = node.result[epochs]
                 stack.weights.append((w, b, *label))
                 stack.visible_biases.append(c)
-        # Above layer 0 every candidate epoch count is its own branch; a diverged candidate gets no more layers.
+        # Above layer 0 every candidate epoch count (and schedule of the layers above) is its own branch, on the
+        # snapshot of its epochs below; a diverged candidate gets no more layers.
         level = [
-            _Node(alive, e, [e], parent=node, parent_epoch=e)
+            _Node(alive, up[1], [up[1]], parent=node, parent_epoch=e)
             for node in level
-            for e in sorted({s.epochs for s in node.specs})
-            if (alive := [s for s in node.specs if s.epochs == e and stacks[s.name].diverged is None])
+            for e, up in sorted({(s.schedule(layer)[1], s.schedule(layer + 1)) for s in node.specs})
+            if (
+                alive := [
+                    s
+                    for s in node.specs
+                    if (s.schedule(layer)[1], s.schedule(layer + 1)) == (e, up) and stacks[s.name].diverged is None
+                ]
+            )
         ]
     return stacks, cost
 
@@ -141,9 +149,10 @@ def _groups(nodes: list[_Node], size: int) -> list[list[_Node]]:
 def _node_name(node: _Node, layer: int, joint: bool) -> str:
     """What a node's layer depends on: its prefix (layer 0), plus its epochs above layer 0, and whether it is a joint
     top (a joint stack's lower layers are named, so seeded, as the plain stack's)."""
-    spec = node.specs[0]  # its prefix: every spec of the node shares kind, width, rate and levels
+    spec = node.specs[0]  # its prefix: every spec of the node shares kind, width, rate and levels (and above layer
+    # 0 the first layer's epochs and the schedule above)
     base = f"{spec.kind}-h{spec.hidden}-lr{spec.lr:g}{spec.levels}"
-    name = f"{base}@{layer}" if layer == 0 else f"{base}-e{node.epochs}@{layer}"
+    name = f"{base}@{layer}" if layer == 0 else f"{base}-e{spec.epochs}{spec.upper_name}@{layer}"
     return name + ("-joint" if joint else "")
 
 
@@ -172,7 +181,7 @@ def _train_group(group, layer, data, seed, batch_size, device, checkpoint_dir, p
     results = train_layers(
         spec.kind,
         spec.hidden,
-        [n.specs[0].lr for n in group],
+        [n.specs[0].schedule(layer)[0] for n in group],
         [n.specs[0].noise for n in group],
         [_node_name(n, layer, labels is not None) for n in group],
         x,
