@@ -101,6 +101,12 @@ def test_restore_puts_back_a_row_s_committed_times_but_those_of_the_stacks_it_ke
     ]
 
 
+def test_restore_reads_the_stack_after_the_row_s_name(here: Path) -> None:
+    report = here.parent.parent / "rect-img.json"  # `img` is a word of the row, not a stack of benchmark@rect-img
+    report.write_text(json.dumps({"stage_seconds": {"benchmark@rect-img": 5.3, "pretrain@rect-img-img": 9.0}}))
+    assert timings.restore(report, ["img"]) == {"benchmark@rect-img": 5.3}
+
+
 def test_restore_names_a_report_without_stage_times(here: Path, capsys: pytest.CaptureFixture[str]) -> None:
     report = here.parent.parent / "results" / "report" / "rot.json"
     report.parent.mkdir(parents=True)

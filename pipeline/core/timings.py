@@ -24,7 +24,7 @@ import json
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -119,12 +119,13 @@ def finish(name: str, seconds: float) -> dict[str, Any]:
     return record
 
 
-def restore(report: str | Path, keep: list[str] = (), timings: str | Path | None = None) -> dict[str, float]:
-    """Write logs/timings/<stage>.json from a row report's committed `stage_seconds` for every stage it timed,
-    except the stages of the stacks in `keep` (a stage `<kind>@<row>-<stack>`, or `<kind>@<row>` for a row's own
-    stage named as `<kind>`). Returns {stage: seconds} of what it wrote; DamagedFileError naming the file if the
-    report has no such mapping."""
+def restore(report: str | Path, keep: Collection[str] = (), timings: str | Path | None = None) -> dict[str, float]:
+    """Write logs/timings/<stage>.json from a row report's committed `stage_seconds` (results/report/<row>.json)
+    for every stage it timed, except those in `keep`: a stack (the stages `<kind>@<row>-<stack>`) or a stage kind
+    (`benchmark` for `benchmark@<row>`). Returns {stage: seconds} of what it wrote; DamagedFileError naming the file
+    if the report has no such mapping."""
     report = Path(report)
+    row = report.stem
     try:
         seconds = json.loads(report.read_text())["stage_seconds"]
         if not isinstance(seconds, dict):
@@ -139,7 +140,7 @@ def restore(report: str | Path, keep: list[str] = (), timings: str | Path | None
     written = {}
     for stage, value in seconds.items():
         kind, _, item = stage.partition("@")
-        stack = item.rsplit("-", 1)[-1] if "-" in item else None
+        stack = item.removeprefix(f"{row}-") if item.startswith(f"{row}-") else None  # rot-bg-img-sda: sda
         if value is None or kind in keep or stack in keep:
             continue
         if isinstance(value, bool) or not isinstance(value, int | float):
