@@ -192,3 +192,13 @@ def test_a_column_beyond_the_paper_is_gated_against_its_published_value_where_it
     assert list(gated["paper_error_pct"][:2]) == [2.80, 2.48] and pd.isna(gated["paper_error_pct"][2])
     (breach,) = against_paper(gated, {"SdA-3": 0.5, "CAE-2": 0.5})
     assert (breach.dataset, breach.model, round(breach.excess, 2)) == ("basic", "CAE-2", 0.12)
+
+
+def test_a_reader_that_leaves_early_gets_no_traceback() -> None:
+    """`python -m pipeline.check | head -1`: the gate's output goes nowhere once the reader has closed the pipe."""
+    gate = subprocess.Popen(
+        [sys.executable, "-m", "pipeline.check"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    gate.stdout.close()  # before the gate has printed anything (it is still importing)
+    _, err = gate.communicate(timeout=120)
+    assert b"Traceback" not in err and b"BrokenPipeError" not in err, err.decode()
