@@ -106,17 +106,22 @@ def finish(name: str, seconds: float) -> dict[str, Any]:
         _stop()
     else:  # no heartbeat (a stage run by hand): a killed run's file under this name still counts
         earlier, runs = _left(name)
-    record = {
+    record = _record(name, seconds, earlier, runs, time.strftime("%Y-%m-%dT%H:%M:%S"))
+    write_json(TIMINGS / f"{name}.json", record)
+    _running(name).unlink(missing_ok=True)
+    return record
+
+
+def _record(name: str, seconds: float, earlier: float, runs: int, finished: str) -> dict[str, Any]:
+    """A finished stage's logs/timings/<name>.json: this run's `seconds` plus `earlier` killed runs' (`runs` of them)."""
+    return {
         "stage": name,
         "seconds": round(seconds + earlier, 1),
         "this_run_seconds": round(seconds, 1),
         "interrupted_seconds": round(earlier, 1),
         "interrupted_runs": runs,
-        "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "finished": finished,
     }
-    write_json(TIMINGS / f"{name}.json", record)
-    _running(name).unlink(missing_ok=True)
-    return record
 
 
 def restore(report: str | Path, keep: Collection[str] = (), timings: str | Path | None = None) -> dict[str, float]:
@@ -145,16 +150,9 @@ def restore(report: str | Path, keep: Collection[str] = (), timings: str | Path 
             continue
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise DamagedFileError(f"{report}: stage_seconds of {stage!r} is {value!r}, not a number of seconds")
-        record = {
-            "stage": stage,
-            "seconds": float(value),
-            "this_run_seconds": float(value),
-            "interrupted_seconds": 0.0,
-            "interrupted_runs": 0,
-            "finished": f"committed ({report})",
-        }
+        record = _record(stage, float(value), 0.0, 0, f"committed ({report})")
         write_json(out_dir / f"{stage}.json", record)
-        written[stage] = float(value)
+        written[stage] = record["seconds"]
     return written
 
 
